@@ -1,0 +1,589 @@
+//! Broker configuration: Kafka-style `server.properties` keys.
+//!
+//! Every key in [`BROKER_KEYS`] can come from (lowest precedence first) its default, a
+//! properties file (`--config FILE`), an environment variable (`FJORD_` + the key upper-cased
+//! with dots as underscores, e.g. `FJORD_LOG_RETENTION_HOURS`), or `--set key=value`; the
+//! dedicated flags (`--data-dir`, `--listeners`, …) win over all of them. The merged map is
+//! parsed once into [`BrokerConfig`]; nothing deeper in the broker reads strings.
+//!
+//! Topic-level keys ([`TOPIC_KEYS`]) default to their broker-level counterparts and can be
+//! overridden per topic with CreateTopics configs, AlterConfigs or IncrementalAlterConfigs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+
+/// A broker-level configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// The Kafka-style key, e.g. `log.retention.hours`.
+    pub name: &'static str,
+    /// The default value, as text (empty: unset).
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, default: &'static str, doc: &'static str) -> ConfigKey {
+    ConfigKey { name, default, doc }
+}
+
+/// Every broker key Fjord understands, with its default. `--help` prints this table.
+pub const BROKER_KEYS: &[ConfigKey] = &[
+    key("node.id", "1", "Id of this broker (also accepted as broker.id)."),
+    key("log.dirs", "./fjord-data", "Directory holding partition logs and metadata (also log.dir)."),
+    key("listeners", "PLAINTEXT://127.0.0.1:9092", "Comma-separated NAME://HOST:PORT listeners; port 0 picks a free port."),
+    key("advertised.listeners", "", "Addresses given to clients in Metadata; defaults to the bound listeners."),
+    key("cluster.id", "", "Cluster id; generated and persisted on first start when empty."),
+    key("num.partitions", "1", "Partitions of an auto-created topic and of CreateTopics with -1."),
+    key("default.replication.factor", "1", "Replication factor of auto-created topics (1 on a single node)."),
+    key("auto.create.topics.enable", "true", "Create a topic when a client asks Metadata or Produce for an unknown one."),
+    key("message.max.bytes", "1048588", "Largest record batch accepted (topic override: max.message.bytes)."),
+    key("socket.request.max.bytes", "104857600", "Largest request frame; larger frames are refused and the connection closed."),
+    key("max.connections", "10000", "Connections served at once; further accepts wait."),
+    key("log.segment.bytes", "1073741824", "Roll a segment when it reaches this size (topic: segment.bytes)."),
+    key("log.roll.hours", "168", "Roll a segment older than this (topic: segment.ms)."),
+    key("log.roll.ms", "", "Overrides log.roll.hours when set."),
+    key("log.retention.hours", "168", "Delete segments older than this (topic: retention.ms)."),
+    key("log.retention.minutes", "", "Overrides log.retention.hours when set."),
+    key("log.retention.ms", "", "Overrides log.retention.minutes/hours when set; -1 keeps forever."),
+    key("log.retention.bytes", "-1", "Delete oldest segments while a partition is larger (topic: retention.bytes); -1 is unlimited."),
+    key("log.retention.check.interval.ms", "300000", "How often retention runs."),
+    key("log.index.interval.bytes", "4096", "Bytes between offset-index entries (topic: index.interval.bytes)."),
+    key("log.flush.interval.messages", "9223372036854775807", "fsync a partition after this many records (topic: flush.messages)."),
+    key("log.flush.interval.ms", "", "fsync a partition at least this often (topic: flush.ms); unset relies on the OS, as Kafka does."),
+    key("log.cleanup.policy", "delete", "delete or compact (topic: cleanup.policy)."),
+    key("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
+    key("min.insync.replicas", "1", "Replicas that must acknowledge an acks=all write."),
+    key("group.initial.rebalance.delay.ms", "3000", "How long the first JoinGroup of an empty group waits for more members."),
+    key("group.min.session.timeout.ms", "6000", "Smallest session timeout a member may ask for."),
+    key("group.max.session.timeout.ms", "1800000", "Largest session timeout a member may ask for."),
+    key("offsets.topic.num.partitions", "1", "Partitions of __consumer_offsets (fixed once created)."),
+    key("offsets.retention.minutes", "10080", "Committed offsets of empty groups are kept this long."),
+    key("fjord.bench.sink", "false", "Benchmark only: acknowledge Produce without storing anything (the machine's ceiling)."),
+];
+
+/// A topic-level key and the broker key its default comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicKey {
+    /// Topic config name, e.g. `retention.ms`.
+    pub name: &'static str,
+    /// Broker key supplying the default.
+    pub broker_key: &'static str,
+}
+
+/// Topic-level keys accepted by CreateTopics and the config APIs.
+pub const TOPIC_KEYS: &[TopicKey] = &[
+    TopicKey { name: "cleanup.policy", broker_key: "log.cleanup.policy" },
+    TopicKey { name: "retention.ms", broker_key: "log.retention.ms" },
+    TopicKey { name: "retention.bytes", broker_key: "log.retention.bytes" },
+    TopicKey { name: "segment.bytes", broker_key: "log.segment.bytes" },
+    TopicKey { name: "segment.ms", broker_key: "log.roll.ms" },
+    TopicKey { name: "max.message.bytes", broker_key: "message.max.bytes" },
+    TopicKey { name: "index.interval.bytes", broker_key: "log.index.interval.bytes" },
+    TopicKey { name: "flush.messages", broker_key: "log.flush.interval.messages" },
+    TopicKey { name: "flush.ms", broker_key: "log.flush.interval.ms" },
+    TopicKey { name: "message.timestamp.type", broker_key: "log.message.timestamp.type" },
+    TopicKey { name: "min.insync.replicas", broker_key: "min.insync.replicas" },
+];
+
+/// Command line of `fjord-broker`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fjord-broker",
+    version,
+    about = "Fjord's Kafka-compatible broker",
+    long_about = "Fjord's Kafka-compatible broker. Starts a working single-node broker with no \
+                  other set-up: node id, cluster id and internal topics are created on first start.",
+    after_long_help = long_help_keys()
+)]
+pub struct Cli {
+    /// Directory holding partition logs and metadata (the key log.dirs).
+    #[arg(long, env = "FJORD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listeners, e.g. PLAINTEXT://127.0.0.1:9092 (the key listeners).
+    #[arg(long, env = "FJORD_LISTENERS", value_name = "LISTENERS")]
+    pub listeners: Option<String>,
+    /// Addresses given to clients (the key advertised.listeners).
+    #[arg(long, env = "FJORD_ADVERTISED_LISTENERS", value_name = "LISTENERS")]
+    pub advertised_listeners: Option<String>,
+    /// This broker's id (the key node.id).
+    #[arg(long, env = "FJORD_NODE_ID", value_name = "ID")]
+    pub node_id: Option<i32>,
+    /// A Kafka-style server.properties file.
+    #[arg(long, env = "FJORD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Set any key (repeatable), e.g. --set log.retention.hours=24. See the keys below.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+fn long_help_keys() -> String {
+    let mut out = String::from(
+        "CONFIGURATION KEYS (defaults < --config file < FJORD_<KEY> env < --set < flags):\n",
+    );
+    for k in BROKER_KEYS {
+        let default = if k.default.is_empty() { "unset" } else { k.default };
+        out.push_str(&format!("  {:<36} [default: {}]\n      {}\n", k.name, default, k.doc));
+    }
+    out.push_str("\nTopic-level keys (CreateTopics, AlterConfigs): ");
+    out.push_str(&TOPIC_KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "));
+    out.push('\n');
+    out
+}
+
+/// Whether a record's timestamp comes from the producer or the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    CreateTime,
+    /// Stamp the broker's clock on every batch.
+    LogAppendTime,
+}
+
+/// What happens to old data of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    /// Delete old segments by time and size.
+    Delete,
+    /// Keep the latest record per key (compaction arrives with its own issue; until then
+    /// compacted topics keep everything).
+    Compact,
+    /// Both.
+    CompactDelete,
+}
+
+/// Effective log settings of one topic, after defaults and overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll a segment at this size.
+    pub segment_bytes: u64,
+    /// Roll a segment older than this.
+    pub segment_ms: i64,
+    /// Delete segments whose newest record is older than this; -1 keeps forever.
+    pub retention_ms: i64,
+    /// Delete oldest segments while the partition is larger than this; -1 is unlimited.
+    pub retention_bytes: i64,
+    /// Bytes between sparse index entries.
+    pub index_interval_bytes: u32,
+    /// fsync after this many records since the last flush.
+    pub flush_messages: u64,
+    /// fsync at least this often, when set.
+    pub flush_ms: Option<i64>,
+    /// Largest record batch accepted.
+    pub max_message_bytes: usize,
+    /// CreateTime or LogAppendTime.
+    pub timestamp_type: TimestampType,
+    /// delete, compact or both.
+    pub cleanup_policy: CleanupPolicy,
+    /// Replicas that must acknowledge acks=all.
+    pub min_insync_replicas: i32,
+}
+
+/// A listener: a name (also its security protocol for now) and an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Listener name, e.g. PLAINTEXT.
+    pub name: String,
+    /// Host to bind or advertise.
+    pub host: String,
+    /// Port; 0 binds a free port.
+    pub port: u16,
+}
+
+impl ListenerConfig {
+    /// The socket address to bind.
+    pub fn bind_addr(&self) -> Result<SocketAddr> {
+        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
+        let host = if host == "localhost" { "127.0.0.1" } else { host };
+        format!("{host}:{}", self.port)
+            .parse()
+            .map_err(|_| Error::InvalidConfig(format!("listener {}://{}:{} is not an IP address and port", self.name, self.host, self.port)))
+    }
+}
+
+/// Parses `NAME://HOST:PORT[,…]`.
+pub fn parse_listeners(text: &str) -> Result<Vec<ListenerConfig>> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, rest) = item.split_once("://").ok_or_else(|| {
+            Error::InvalidConfig(format!("listener {item:?} must look like PLAINTEXT://127.0.0.1:9092"))
+        })?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
+            Error::InvalidConfig(format!("listener {item:?} has no port"))
+        })?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| Error::InvalidConfig(format!("listener {item:?} has an invalid port")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        if name != "PLAINTEXT" {
+            return Err(Error::InvalidConfig(format!(
+                "listener {item:?}: only PLAINTEXT listeners are supported so far (TLS and SASL arrive with the security issue)"
+            )));
+        }
+        out.push(ListenerConfig { name: name.to_string(), host, port });
+    }
+    if out.is_empty() {
+        return Err(Error::InvalidConfig("no listeners configured".into()));
+    }
+    Ok(out)
+}
+
+/// The broker's validated configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// This broker's id.
+    pub node_id: i32,
+    /// Root of partition directories and metadata.
+    pub data_dir: PathBuf,
+    /// Sockets to bind.
+    pub listeners: Vec<ListenerConfig>,
+    /// What Metadata tells clients; empty means the bound listeners.
+    pub advertised_listeners: Vec<ListenerConfig>,
+    /// Cluster id to use on first start, if given.
+    pub cluster_id: Option<String>,
+    /// Default partition count.
+    pub num_partitions: i32,
+    /// Create unknown topics on Metadata/Produce.
+    pub auto_create_topics: bool,
+    /// Largest request frame.
+    pub socket_request_max_bytes: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Delay of the first rebalance of an empty group.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Smallest session timeout accepted.
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout accepted.
+    pub group_max_session_timeout_ms: i32,
+    /// Partitions of `__consumer_offsets`.
+    pub offsets_topic_num_partitions: i32,
+    /// Offsets of empty groups expire after this.
+    pub offsets_retention_ms: i64,
+    /// Retention check period.
+    pub retention_check_interval_ms: u64,
+    /// Log defaults for topics without overrides.
+    pub log_defaults: LogConfig,
+    /// Benchmark sink: acknowledge Produce without storing.
+    pub bench_sink: bool,
+    /// Every key's effective value, for DescribeConfigs on the broker.
+    pub effective: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Merges defaults, the config file, the environment and the command line.
+    pub fn from_cli(cli: &Cli) -> Result<Self> {
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(path) = &cli.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("failed to read config file {}", path.display()), e))?;
+            values.extend(parse_properties(&text)?);
+        }
+        for k in BROKER_KEYS.iter().map(|k| k.name).chain(["broker.id", "log.dir"]) {
+            let env = format!("FJORD_{}", k.to_uppercase().replace(['.', '-'], "_"));
+            if let Ok(v) = std::env::var(&env) {
+                values.insert(k.to_string(), v);
+            }
+        }
+        for item in &cli.set {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                Error::InvalidConfig(format!("--set {item:?} must be KEY=VALUE"))
+            })?;
+            values.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        if let Some(d) = &cli.data_dir {
+            values.insert("log.dirs".into(), d.display().to_string());
+        }
+        if let Some(l) = &cli.listeners {
+            values.insert("listeners".into(), l.clone());
+        }
+        if let Some(l) = &cli.advertised_listeners {
+            values.insert("advertised.listeners".into(), l.clone());
+        }
+        if let Some(id) = cli.node_id {
+            values.insert("node.id".into(), id.to_string());
+        }
+        Self::from_map(values)
+    }
+
+    /// Builds a config from explicit key/values over the defaults (tests and embedding).
+    pub fn from_map(mut values: BTreeMap<String, String>) -> Result<Self> {
+        // Kafka aliases.
+        if let Some(v) = values.remove("broker.id") {
+            values.entry("node.id".into()).or_insert(v);
+        }
+        if let Some(v) = values.remove("log.dir") {
+            values.entry("log.dirs".into()).or_insert(v);
+        }
+        for k in values.keys() {
+            if !BROKER_KEYS.iter().any(|b| b.name == k) {
+                return Err(Error::InvalidConfig(format!(
+                    "unknown key {k:?}; `fjord-broker --help` lists the supported keys"
+                )));
+            }
+        }
+        let mut effective = BTreeMap::new();
+        for k in BROKER_KEYS {
+            let v = values.get(k.name).cloned().unwrap_or_else(|| k.default.to_string());
+            effective.insert(k.name.to_string(), v);
+        }
+        let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
+        let listeners = parse_listeners(get("listeners"))?;
+        let advertised_listeners = match get("advertised.listeners") {
+            "" => Vec::new(),
+            s => parse_listeners(s)?,
+        };
+        let data_dir = PathBuf::from(get("log.dirs").split(',').next().unwrap_or("./fjord-data"));
+        let cfg = BrokerConfig {
+            node_id: parse(get("node.id"), "node.id")?,
+            data_dir,
+            listeners,
+            advertised_listeners,
+            cluster_id: Some(get("cluster.id").to_string()).filter(|s| !s.is_empty()),
+            num_partitions: positive(parse(get("num.partitions"), "num.partitions")?, "num.partitions")?,
+            auto_create_topics: parse_bool(get("auto.create.topics.enable"), "auto.create.topics.enable")?,
+            socket_request_max_bytes: parse(get("socket.request.max.bytes"), "socket.request.max.bytes")?,
+            max_connections: parse(get("max.connections"), "max.connections")?,
+            group_initial_rebalance_delay_ms: parse(get("group.initial.rebalance.delay.ms"), "group.initial.rebalance.delay.ms")?,
+            group_min_session_timeout_ms: parse(get("group.min.session.timeout.ms"), "group.min.session.timeout.ms")?,
+            group_max_session_timeout_ms: parse(get("group.max.session.timeout.ms"), "group.max.session.timeout.ms")?,
+            offsets_topic_num_partitions: positive(parse(get("offsets.topic.num.partitions"), "offsets.topic.num.partitions")?, "offsets.topic.num.partitions")?,
+            offsets_retention_ms: parse::<i64>(get("offsets.retention.minutes"), "offsets.retention.minutes")? * 60_000,
+            retention_check_interval_ms: parse(get("log.retention.check.interval.ms"), "log.retention.check.interval.ms")?,
+            log_defaults: LogConfig::default(),
+            bench_sink: parse_bool(get("fjord.bench.sink"), "fjord.bench.sink")?,
+            effective: BTreeMap::new(),
+        };
+        let log_defaults = cfg_log_defaults(&effective)?;
+        Ok(BrokerConfig { log_defaults, effective, ..cfg })
+    }
+
+    /// The broker-level default of a topic key, as text.
+    pub fn topic_default(&self, topic_key: &str) -> Option<String> {
+        let tk = TOPIC_KEYS.iter().find(|k| k.name == topic_key)?;
+        Some(topic_value_from_broker(&self.effective, tk.name, tk.broker_key))
+    }
+
+    /// Effective log config of a topic with the given overrides; rejects unknown keys and
+    /// invalid values with a message naming the key.
+    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
+        let mut map = BTreeMap::new();
+        for tk in TOPIC_KEYS {
+            map.insert(tk.name.to_string(), topic_value_from_broker(&self.effective, tk.name, tk.broker_key));
+        }
+        for (k, v) in overrides {
+            if !TOPIC_KEYS.iter().any(|t| t.name == k) {
+                return Err(Error::InvalidConfig(format!("unknown topic config {k:?}")));
+            }
+            map.insert(k.clone(), v.clone());
+        }
+        log_config_from_topic_map(&map)
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 168 * 3_600_000,
+            retention_ms: 168 * 3_600_000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            flush_messages: u64::MAX,
+            flush_ms: None,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// The topic-level value implied by the broker-level keys (handling the hours/minutes/ms
+/// families Kafka has for retention and roll).
+fn topic_value_from_broker(effective: &BTreeMap<String, String>, topic_key: &str, broker_key: &str) -> String {
+    let get = |k: &str| effective.get(k).cloned().unwrap_or_default();
+    match topic_key {
+        "retention.ms" => {
+            let ms = get("log.retention.ms");
+            if !ms.is_empty() {
+                return ms;
+            }
+            let min = get("log.retention.minutes");
+            if let Ok(m) = min.parse::<i64>() {
+                return (m * 60_000).to_string();
+            }
+            get("log.retention.hours").parse::<i64>().map(|h| (h * 3_600_000).to_string()).unwrap_or(get("log.retention.hours"))
+        }
+        "segment.ms" => {
+            let ms = get("log.roll.ms");
+            if !ms.is_empty() {
+                return ms;
+            }
+            get("log.roll.hours").parse::<i64>().map(|h| (h * 3_600_000).to_string()).unwrap_or(get("log.roll.hours"))
+        }
+        _ => get(broker_key),
+    }
+}
+
+fn cfg_log_defaults(effective: &BTreeMap<String, String>) -> Result<LogConfig> {
+    let mut map = BTreeMap::new();
+    for tk in TOPIC_KEYS {
+        map.insert(tk.name.to_string(), topic_value_from_broker(effective, tk.name, tk.broker_key));
+    }
+    log_config_from_topic_map(&map)
+}
+
+fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig> {
+    let get = |k: &str| map.get(k).map(String::as_str).unwrap_or("");
+    let timestamp_type = match get("message.timestamp.type") {
+        "CreateTime" => TimestampType::CreateTime,
+        "LogAppendTime" => TimestampType::LogAppendTime,
+        other => return Err(Error::InvalidConfig(format!("message.timestamp.type must be CreateTime or LogAppendTime, not {other:?}"))),
+    };
+    let cleanup_policy = match get("cleanup.policy").replace(' ', "").as_str() {
+        "delete" => CleanupPolicy::Delete,
+        "compact" => CleanupPolicy::Compact,
+        "compact,delete" | "delete,compact" => CleanupPolicy::CompactDelete,
+        other => return Err(Error::InvalidConfig(format!("cleanup.policy must be delete, compact or compact,delete, not {other:?}"))),
+    };
+    let segment_bytes: u64 = parse(get("segment.bytes"), "segment.bytes")?;
+    if segment_bytes < 1024 {
+        return Err(Error::InvalidConfig("segment.bytes must be at least 1024".into()));
+    }
+    let flush_ms = match get("flush.ms") {
+        "" => None,
+        s => Some(parse::<i64>(s, "flush.ms")?),
+    };
+    Ok(LogConfig {
+        segment_bytes,
+        segment_ms: positive(parse(get("segment.ms"), "segment.ms")?, "segment.ms")?,
+        retention_ms: at_least_minus_one(parse(get("retention.ms"), "retention.ms")?, "retention.ms")?,
+        retention_bytes: at_least_minus_one(parse(get("retention.bytes"), "retention.bytes")?, "retention.bytes")?,
+        index_interval_bytes: parse(get("index.interval.bytes"), "index.interval.bytes")?,
+        flush_messages: parse::<u64>(get("flush.messages"), "flush.messages")?.max(1),
+        flush_ms,
+        max_message_bytes: parse(get("max.message.bytes"), "max.message.bytes")?,
+        timestamp_type,
+        cleanup_policy,
+        min_insync_replicas: positive(parse(get("min.insync.replicas"), "min.insync.replicas")?, "min.insync.replicas")?,
+    })
+}
+
+fn parse<T: std::str::FromStr>(value: &str, key: &str) -> Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::InvalidConfig(format!("{key}={value:?} is not a valid {}", std::any::type_name::<T>())))
+}
+
+fn parse_bool(value: &str, key: &str) -> Result<bool> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::InvalidConfig(format!("{key}={value:?} must be true or false"))),
+    }
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display>(v: T, key: &str) -> Result<T> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(Error::InvalidConfig(format!("{key} must be positive, not {v}")))
+    }
+}
+
+fn at_least_minus_one(v: i64, key: &str) -> Result<i64> {
+    if v >= -1 {
+        Ok(v)
+    } else {
+        Err(Error::InvalidConfig(format!("{key} must be -1 or more, not {v}")))
+    }
+}
+
+/// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let idx = line.find(['=', ':']).ok_or_else(|| {
+            Error::InvalidConfig(format!("line {}: {line:?} is not key=value", n + 1))
+        })?;
+        out.insert(line[..idx].trim().to_string(), line[idx + 1..].trim().to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_build_a_valid_config() {
+        let cfg = BrokerConfig::from_map(BTreeMap::new()).expect("defaults are valid");
+        assert_eq!(cfg.node_id, 1);
+        assert_eq!(cfg.listeners[0].port, 9092);
+        assert_eq!(cfg.log_defaults.retention_ms, 168 * 3_600_000);
+        assert_eq!(cfg.log_defaults.segment_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn retention_minutes_override_hours_and_ms_overrides_both() {
+        let mut m = BTreeMap::new();
+        m.insert("log.retention.hours".to_string(), "1".to_string());
+        m.insert("log.retention.minutes".to_string(), "2".to_string());
+        assert_eq!(BrokerConfig::from_map(m.clone()).unwrap().log_defaults.retention_ms, 120_000);
+        m.insert("log.retention.ms".to_string(), "5".to_string());
+        assert_eq!(BrokerConfig::from_map(m).unwrap().log_defaults.retention_ms, 5);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_the_key_named() {
+        let mut m = BTreeMap::new();
+        m.insert("log.retention.hourz".to_string(), "1".to_string());
+        let err = BrokerConfig::from_map(m).unwrap_err().to_string();
+        assert!(err.contains("log.retention.hourz"), "{err}");
+        let mut m = BTreeMap::new();
+        m.insert("num.partitions".to_string(), "zero".to_string());
+        let err = BrokerConfig::from_map(m).unwrap_err().to_string();
+        assert!(err.contains("num.partitions"), "{err}");
+    }
+
+    #[test]
+    fn properties_file_syntax() {
+        let p = parse_properties("# c\nbroker.id=3\nlog.dirs : /tmp/x\n\n! other\n").unwrap();
+        assert_eq!(p["broker.id"], "3");
+        assert_eq!(p["log.dirs"], "/tmp/x");
+        let cfg = BrokerConfig::from_map(p).unwrap();
+        assert_eq!(cfg.node_id, 3);
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn topic_overrides_apply_and_unknown_topic_keys_fail() {
+        let cfg = BrokerConfig::from_map(BTreeMap::new()).unwrap();
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "1000".to_string());
+        o.insert("cleanup.policy".to_string(), "compact".to_string());
+        let lc = cfg.topic_log_config(&o).unwrap();
+        assert_eq!(lc.retention_ms, 1000);
+        assert_eq!(lc.cleanup_policy, CleanupPolicy::Compact);
+        o.insert("retention.msx".to_string(), "1".to_string());
+        assert!(cfg.topic_log_config(&o).is_err());
+    }
+
+    #[test]
+    fn listeners_parse_and_reject_garbage() {
+        let l = parse_listeners("PLAINTEXT://127.0.0.1:0").unwrap();
+        assert_eq!(l[0].port, 0);
+        assert!(parse_listeners("127.0.0.1:9092").is_err());
+        assert!(parse_listeners("PLAINTEXT://127.0.0.1").is_err());
+    }
+}

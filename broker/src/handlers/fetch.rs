@@ -1,0 +1,225 @@
+//! Fetch: stored bytes returned as they are on disk (no re-encoding), long-polls that wake as
+//! soon as a produce lands, and KIP-227 incremental sessions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::fetch_session::{RequestedPartition, SessionRequest};
+
+/// Upper bound on how long one Fetch may wait, whatever the client asks.
+const MAX_WAIT_CAP_MS: i32 = 30_000;
+
+/// One partition's result within a fetch.
+struct PartitionRead {
+    topic: String,
+    topic_id: Uuid,
+    partition: i32,
+    error: Option<ResponseError>,
+    records: Bytes,
+    high_watermark: i64,
+    log_start_offset: i64,
+    /// Whether an incremental response must include it.
+    changed: bool,
+}
+
+pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let version = ctx.api_version;
+    let mut requested: Vec<RequestedPartition> = Vec::new();
+    let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
+    for t in &req.topics {
+        let (name, id) = if version >= 13 {
+            match broker.topic_by_id(t.topic_id) {
+                Some(topic) => (topic.name.clone(), t.topic_id),
+                None => {
+                    unknown_ids.extend(t.partitions.iter().map(|p| (t.topic_id, p.partition)));
+                    continue;
+                }
+            }
+        } else {
+            let id = broker.topic(t.topic.as_str()).map(|x| x.id).unwrap_or_default();
+            (t.topic.to_string(), id)
+        };
+        for p in &t.partitions {
+            requested.push((name.clone(), id, p.partition, p.fetch_offset, p.partition_max_bytes));
+        }
+    }
+    let forgotten: Vec<(String, i32)> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|f| {
+            let name = if version >= 13 {
+                broker.topic_by_id(f.topic_id).map(|t| t.name.clone()).unwrap_or_default()
+            } else {
+                f.topic.to_string()
+            };
+            f.partitions.iter().map(move |p| (name.clone(), *p))
+        })
+        .collect();
+
+    let mut resp = FetchResponse::default();
+    let full = |requested: Vec<RequestedPartition>| -> Vec<Wanted> {
+        requested
+            .into_iter()
+            .map(|(topic, topic_id, partition, fetch_offset, max_bytes)| Wanted { topic, topic_id, partition, fetch_offset, max_bytes, last_sent: None })
+            .collect()
+    };
+    let (session_id, partitions, incremental) = if version >= 7 {
+        match broker.fetch_sessions.begin(req.session_id, req.session_epoch, requested.clone(), &forgotten) {
+            Ok(SessionRequest::Sessionless) => (0, full(requested), false),
+            Ok(SessionRequest::New(id)) => (id, full(requested), false),
+            Ok(SessionRequest::Incremental(s)) => {
+                let parts = s
+                    .partitions
+                    .into_iter()
+                    .map(|p| Wanted {
+                        last_sent: Some((p.last_high_watermark, p.last_log_start_offset)),
+                        topic: p.topic,
+                        topic_id: p.topic_id,
+                        partition: p.partition,
+                        fetch_offset: p.fetch_offset,
+                        max_bytes: p.max_bytes,
+                    })
+                    .collect();
+                (s.id, parts, true)
+            }
+            Err(code) => {
+                resp.error_code = code.code();
+                return resp;
+            }
+        }
+    } else {
+        (0, full(requested), false)
+    };
+    if version >= 7 {
+        resp.session_id = session_id;
+    }
+
+    let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
+    let max_bytes = if req.max_bytes <= 0 { i32::MAX } else { req.max_bytes } as usize;
+    let reads = loop {
+        let notified = broker.data_arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let reads = read_all(broker, &partitions, max_bytes);
+        let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
+        let has_error = reads.iter().any(|r| r.error.is_some());
+        if bytes >= req.min_bytes.max(1) as usize || has_error || tokio::time::Instant::now() >= deadline {
+            break reads;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+
+    for r in reads {
+        if incremental && !r.changed {
+            continue;
+        }
+        if session_id != 0 {
+            broker.fetch_sessions.record_sent(session_id, &r.topic, r.partition, r.high_watermark, r.log_start_offset);
+        }
+        let mut pd = PartitionData::default();
+        pd.partition_index = r.partition;
+        pd.error_code = r.error.map(|e| e.code()).unwrap_or(0);
+        pd.high_watermark = r.high_watermark;
+        pd.last_stable_offset = r.high_watermark;
+        if version >= 5 {
+            pd.log_start_offset = r.log_start_offset;
+        }
+        pd.records = Some(r.records);
+        push_partition(&mut resp, version, &r.topic, r.topic_id, pd);
+    }
+    for (id, partition) in unknown_ids {
+        let mut pd = PartitionData::default();
+        pd.partition_index = partition;
+        pd.error_code = ResponseError::UnknownTopicId.code();
+        pd.high_watermark = -1;
+        push_partition(&mut resp, version, "", id, pd);
+    }
+    resp
+}
+
+/// A partition this fetch reads, with what its session last sent (None: a full fetch, so it
+/// is always included).
+struct Wanted {
+    topic: String,
+    topic_id: Uuid,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: i32,
+    last_sent: Option<(i64, i64)>,
+}
+
+fn read_all(broker: &Arc<Broker>, partitions: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
+    let mut remaining = max_bytes;
+    let mut out = Vec::with_capacity(partitions.len());
+    for w in partitions {
+        let mut read = PartitionRead {
+            topic: w.topic.clone(),
+            topic_id: w.topic_id,
+            partition: w.partition,
+            error: None,
+            records: Bytes::new(),
+            high_watermark: -1,
+            log_start_offset: -1,
+            changed: true,
+        };
+        match broker.partition(&w.topic, w.partition) {
+            None => read.error = Some(ResponseError::UnknownTopicOrPartition),
+            Some(p) => {
+                let limit = w.max_bytes.max(0) as usize;
+                let min_one = remaining == max_bytes;
+                let budget = limit.min(remaining);
+                match p.read(w.fetch_offset, budget, min_one) {
+                    Ok((bytes, hw, start)) => {
+                        remaining = remaining.saturating_sub(bytes.len());
+                        read.records = bytes;
+                        read.high_watermark = hw;
+                        read.log_start_offset = start;
+                    }
+                    Err(e) => {
+                        let (hw, start) = p.offsets();
+                        read.error = Some(e.kafka_code());
+                        read.high_watermark = hw;
+                        read.log_start_offset = start;
+                    }
+                }
+            }
+        }
+        read.changed = match w.last_sent {
+            None => true,
+            Some((hw, start)) => {
+                read.error.is_some() || !read.records.is_empty() || hw != read.high_watermark || start != read.log_start_offset
+            }
+        };
+        out.push(read);
+    }
+    out
+}
+
+fn push_partition(resp: &mut FetchResponse, version: i16, topic: &str, topic_id: Uuid, pd: PartitionData) {
+    let same = |t: &FetchableTopicResponse| if version >= 13 { t.topic_id == topic_id } else { t.topic.as_str() == topic };
+    if let Some(t) = resp.responses.last_mut().filter(|t| same(t)) {
+        t.partitions.push(pd);
+        return;
+    }
+    let mut t = FetchableTopicResponse::default();
+    if version >= 13 {
+        t.topic_id = topic_id;
+    } else {
+        t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+    }
+    t.partitions.push(pd);
+    resp.responses.push(t);
+}

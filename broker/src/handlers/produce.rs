@@ -1,0 +1,95 @@
+//! Produce: validate each partition's batches, check idempotent sequences, append the bytes
+//! as received (base offset stamped), wake long-polling fetches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::{RequestContext, msg};
+use crate::broker::Broker;
+
+/// Offsets handed out by the benchmark sink, which stores nothing.
+static SINK_OFFSET: AtomicI64 = AtomicI64::new(0);
+
+pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> ProduceResponse {
+    let version = ctx.api_version;
+    let mut resp = ProduceResponse::default();
+    let now = crate::now_ms();
+    let acks_valid = matches!(req.acks, -1..=1);
+    let transactional = req.transactional_id.as_ref().is_some_and(|t| !t.is_empty());
+    let mut appended = false;
+    for topic in req.topic_data {
+        let mut tr = TopicProduceResponse::default();
+        tr.name = topic.name.clone();
+        let found = broker.topic(topic.name.as_str());
+        for p in topic.partition_data {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = p.index;
+            let error = |pr: &mut PartitionProduceResponse, code: ResponseError, message: String| {
+                pr.error_code = code.code();
+                pr.base_offset = -1;
+                if version >= 8 {
+                    pr.error_message = msg(message);
+                }
+            };
+            if !acks_valid {
+                error(&mut pr, ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, not {}", req.acks));
+                tr.partition_responses.push(pr);
+                continue;
+            }
+            if transactional {
+                error(&mut pr, ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported yet".into());
+                tr.partition_responses.push(pr);
+                continue;
+            }
+            let Some(records) = p.records else {
+                error(&mut pr, ResponseError::CorruptMessage, "the partition carries no records".into());
+                tr.partition_responses.push(pr);
+                continue;
+            };
+            let Some(topic_ref) = &found else {
+                error(&mut pr, ResponseError::UnknownTopicOrPartition, format!("topic {:?} does not exist", topic.name.as_str()));
+                tr.partition_responses.push(pr);
+                continue;
+            };
+            let Some(partition) = topic_ref.partition(p.index) else {
+                error(&mut pr, ResponseError::UnknownTopicOrPartition, format!("topic {:?} has no partition {}", topic.name.as_str(), p.index));
+                tr.partition_responses.push(pr);
+                continue;
+            };
+            if broker.config.bench_sink {
+                let count = crate::log::batch::validate_batches(&records, usize::MAX)
+                    .map(|b| b.iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum::<i64>())
+                    .unwrap_or(1);
+                pr.base_offset = SINK_OFFSET.fetch_add(count, Ordering::Relaxed);
+                pr.log_start_offset = 0;
+                tr.partition_responses.push(pr);
+                continue;
+            }
+            let max_batch = broker.topic_log_config(topic_ref).max_message_bytes;
+            match partition.append_records(&records, max_batch, now) {
+                Ok(outcome) => {
+                    appended = true;
+                    pr.base_offset = outcome.base_offset;
+                    pr.log_append_time_ms = outcome.log_append_time;
+                    if version >= 5 {
+                        pr.log_start_offset = outcome.log_start_offset;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %topic.name.as_str(), partition = p.index, client_id = %ctx.client_id, error = %e.message, "produce refused");
+                    error(&mut pr, e.code, e.message);
+                }
+            }
+            tr.partition_responses.push(pr);
+        }
+        resp.responses.push(tr);
+    }
+    if appended {
+        broker.data_arrived.notify_waiters();
+    }
+    resp
+}

@@ -1,0 +1,43 @@
+//! InitProducerId for idempotent producers (transactional ids arrive with the transactions
+//! issue).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut resp = InitProducerIdResponse::default();
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
+        tracing::debug!(client_id = %ctx.client_id, "transactional InitProducerId refused: transactions are not supported yet");
+        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return resp;
+    }
+    // KIP-360: an idempotent producer may ask to bump the epoch of its existing id.
+    if *req.producer_id >= 0 && req.producer_epoch >= 0 {
+        if req.producer_epoch == i16::MAX {
+            match broker.next_producer_id() {
+                Ok(id) => {
+                    resp.producer_id = id.into();
+                    resp.producer_epoch = 0;
+                }
+                Err(e) => resp.error_code = e.code.code(),
+            }
+        } else {
+            resp.producer_id = req.producer_id;
+            resp.producer_epoch = req.producer_epoch + 1;
+        }
+        return resp;
+    }
+    match broker.next_producer_id() {
+        Ok(id) => {
+            resp.producer_id = id.into();
+            resp.producer_epoch = 0;
+        }
+        Err(e) => resp.error_code = e.code.code(),
+    }
+    resp
+}

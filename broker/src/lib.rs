@@ -1,0 +1,52 @@
+//! Fjord's data plane: a Kafka-compatible broker.
+//!
+//! Any unmodified Kafka client (librdkafka, the Java client, kafka-python, franz-go) talks to
+//! it over the Kafka wire protocol; bodies are decoded and encoded with the `kafka-protocol`
+//! crate, record batches stay raw bytes end to end.
+//!
+//! # Layout
+//!
+//! - [`config`]: Kafka-style `server.properties` keys, from defaults, a file, the environment
+//!   and `--set`, parsed once into a validated [`config::BrokerConfig`].
+//! - [`server`]: the accept loop ([`server::run`] over already-bound listeners) and one task
+//!   per connection; [`connection`] frames requests by their length prefix.
+//! - [`router`]: decodes the request header, dispatches to `handlers/<api family>.rs`, and
+//!   builds the ApiVersions answer from the same table it dispatches with.
+//! - [`broker`]: the state every handler shares: topics and their partition logs, groups,
+//!   producer ids, fetch sessions.
+//! - [`log`]: one directory per partition, segment files in Kafka's v2 batch format, a sparse
+//!   offset index and a time index, recovery, retention.
+//! - [`group`]: the classic consumer-group coordinator; committed offsets live in the
+//!   internal compacted topic `__consumer_offsets`.
+//!
+//! # Request flow
+//!
+//! `server` (accept, one task per connection) → `connection` (read one frame) → `router`
+//! (header, version check, body decode) → `handlers::*` (apply against `broker`, `log`,
+//! `group`) → `router` (encode) → `connection` (write the frame). Requests on one connection
+//! are answered strictly in order, as Kafka does.
+
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod fetch_session;
+pub mod group;
+pub(crate) mod handlers;
+pub mod log;
+pub mod producer;
+pub mod router;
+pub mod server;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use error::{Error, Result};
+
+/// Milliseconds since the Unix epoch, the clock Kafka timestamps use.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,48 @@
+//! `fjord-broker`: parse the configuration, bind, serve until SIGTERM or Ctrl-C.
+
+use anyhow::Context;
+use clap::Parser;
+use fjord_broker::config::{BrokerConfig, Cli};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = BrokerConfig::from_cli(&cli).context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fjord-broker")
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let handle = fjord_broker::server::spawn(config).await.context("failed to start the broker")?;
+        tracing::info!(bootstrap = %handle.bootstrap(), cluster_id = %handle.broker().cluster_id, "broker ready");
+        wait_for_signal().await;
+        handle.shutdown().await.context("shutdown failed")
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

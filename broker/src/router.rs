@@ -1,0 +1,189 @@
+//! Decodes a request frame, checks the version against the table of supported APIs,
+//! dispatches to its handler and encodes the response. The same table answers ApiVersions,
+//! so an API is advertised exactly when it is routed.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::error::{Error, Result};
+use crate::handlers::{self, RequestContext};
+
+/// An API this broker serves, with the versions it accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportedApi {
+    /// The API.
+    pub key: ApiKey,
+    /// Oldest version served.
+    pub min: i16,
+    /// Newest version served.
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> SupportedApi {
+    SupportedApi { key, min, max }
+}
+
+/// Every API routed, and so advertised by ApiVersions. Minimums follow Kafka 4.x (the
+/// `kafka-protocol` crate has nothing older); maximums are what the handlers implement.
+pub const SUPPORTED: &[SupportedApi] = &[
+    api(ApiKey::Produce, 3, 11),
+    api(ApiKey::Fetch, 4, 16),
+    api(ApiKey::ListOffsets, 1, 7),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::OffsetCommit, 2, 8),
+    api(ApiKey::OffsetFetch, 1, 8),
+    api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::ApiVersions, 0, 3),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The supported version range of `key`, if it is served at all.
+pub fn supported(key: ApiKey) -> Option<SupportedApi> {
+    SUPPORTED.iter().copied().find(|a| a.key == key)
+}
+
+/// What the connection should do after a frame.
+#[derive(Debug)]
+pub enum Reply {
+    /// Write this response frame (length prefix included).
+    Frame(BytesMut),
+    /// Send nothing (Produce with acks=0).
+    Nothing,
+}
+
+/// Handles one request frame (without its length prefix). An `Err` means the input cannot
+/// be answered (malformed header or body): the caller logs it and closes this connection.
+pub async fn handle_frame(broker: &Arc<Broker>, peer: std::net::SocketAddr, mut frame: Bytes) -> Result<Reply> {
+    if frame.len() < 8 {
+        return Err(Error::Malformed(format!("a request header needs 8 bytes, got {}", frame.len())));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let key = ApiKey::try_from(raw_key).ok();
+    let range = key.and_then(supported);
+    let in_range = range.is_some_and(|r| version >= r.min && version <= r.max);
+    if !in_range {
+        tracing::debug!(api_key = raw_key, version, correlation_id, "unsupported API or version");
+        return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
+    }
+    let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
+    let header: RequestHeader = decode_request_header_from_buffer(&mut frame)
+        .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request header: {e}")))?;
+    let request = RequestKind::decode(key, &mut frame, version)
+        .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request body: {e}")))?;
+    let ctx = RequestContext {
+        api_version: version,
+        correlation_id,
+        client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        peer,
+    };
+    if let RequestKind::Produce(p) = &request {
+        if p.acks == 0 {
+            let _ = dispatch(broker, &ctx, request).await;
+            return Ok(Reply::Nothing);
+        }
+    }
+    let response = dispatch(broker, &ctx, request).await;
+    encode_response(key, version, correlation_id, &response).map(Reply::Frame)
+}
+
+async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: RequestKind) -> ResponseKind {
+    use handlers::*;
+    match request {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
+        RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, ctx, r).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, ctx, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(broker, ctx, r)),
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(group::find_coordinator(broker, ctx, r).await),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join_group(broker, ctx, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync_group(broker, ctx, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(broker, ctx, r).await),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave_group(broker, ctx, r).await),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(group::describe_groups(broker, ctx, r).await),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(group::list_groups(broker, ctx, r).await),
+        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete_groups(broker, ctx, r).await),
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offsets::offset_commit(broker, ctx, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offsets::offset_fetch(broker, ctx, r).await),
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, r).await),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(admin::create_topics(broker, ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(admin::delete_topics(broker, ctx, r).await),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(admin::create_partitions(broker, ctx, r).await),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(admin::delete_records(broker, ctx, r).await),
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(admin::describe_cluster(broker, ctx, r).await),
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, r).await),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter_configs(broker, ctx, r).await)
+        }
+        other => {
+            // Unreachable: handle_frame only decodes keys present in SUPPORTED.
+            tracing::error!(request = ?std::mem::discriminant(&other), "routed API without a handler");
+            ResponseKind::ApiVersions(api_versions::error_response(ResponseError::UnsupportedVersion))
+        }
+    }
+}
+
+/// Encodes a response frame: length prefix, header (the version the API prescribes; always
+/// v0 for ApiVersions), body.
+pub fn encode_response(key: ApiKey, version: i16, correlation_id: i32, response: &ResponseKind) -> Result<BytesMut> {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = key.response_header_version(version);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| Error::Malformed(format!("failed to encode {key:?} v{version} response header: {e}")))?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| Error::Malformed(format!("failed to encode {key:?} v{version} response: {e}")))?;
+    let len = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
+/// The answer to an API or version this broker does not serve. For ApiVersions it is a v0
+/// ApiVersions response with UNSUPPORTED_VERSION and the supported ranges, which is what
+/// clients retry with; for anything else a header and the UNSUPPORTED_VERSION code, and the
+/// connection stays open.
+fn unsupported_version(key: Option<ApiKey>, correlation_id: i32) -> BytesMut {
+    if key == Some(ApiKey::ApiVersions) {
+        let body = ResponseKind::ApiVersions(handlers::api_versions::error_response(ResponseError::UnsupportedVersion));
+        if let Ok(frame) = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body) {
+            return frame;
+        }
+    }
+    let mut buf = BytesMut::with_capacity(10);
+    buf.put_i32(6);
+    buf.put_i32(correlation_id);
+    buf.put_i16(ResponseError::UnsupportedVersion.code());
+    buf
+}
+
+/// Reads the length-prefixed size of a response (tests and tools).
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    (buf.len() >= 4).then(|| (&buf[..4]).get_i32() as usize)
+}

@@ -1,0 +1,215 @@
+//! The accept loop and one task per connection (mini-redis' `Listener` / `Handler` shape).
+//!
+//! [`run`] serves already-bound listeners until `shutdown` resolves; then it stops
+//! accepting, lets every connection finish the request it is working on, waits for them,
+//! and flushes every log. [`spawn`] binds, opens and runs in the background — what tests and
+//! embedders use.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::config::{BrokerConfig, ListenerConfig};
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::router::{self, Reply};
+
+/// Binds every configured listener.
+pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListener)>> {
+    let mut out = Vec::new();
+    for l in &config.listeners {
+        let addr = l.bind_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::io(format!("failed to bind listener {}://{addr}", l.name), e))?;
+        let local = listener.local_addr().map_err(|e| Error::io("failed to read bound address", e))?;
+        let bound = ListenerConfig { name: l.name.clone(), host: l.host.clone(), port: local.port() };
+        out.push((bound, listener));
+    }
+    Ok(out)
+}
+
+/// A broker running in background tasks.
+#[derive(Debug)]
+pub struct BrokerHandle {
+    broker: Arc<Broker>,
+    addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl BrokerHandle {
+    /// `host:port` of the first listener, for clients' `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.addrs.first().map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// Every bound address.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The running broker's state.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, flush, close.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::io("broker task failed", std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Binds the configured listeners, opens the data directory and serves in the background.
+pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
+    let bound = bind(&config).await?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        .await
+        .map_err(|e| Error::io("broker start-up task failed", std::io::Error::other(e.to_string())))??;
+    let addrs: Vec<SocketAddr> = bound.iter().filter_map(|(_, l)| l.local_addr().ok()).collect();
+    broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
+    let listeners = bound.into_iter().map(|(_, l)| l).collect();
+    let (tx, mut rx) = watch::channel(false);
+    let task = tokio::spawn(run(broker.clone(), listeners, async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+    Ok(BrokerHandle { broker, addrs, shutdown: tx, task })
+}
+
+/// Serves `listeners` until `shutdown` completes, then shuts down gracefully.
+pub async fn run(broker: Arc<Broker>, listeners: Vec<TcpListener>, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    // Every connection task holds a sender; when all are dropped, recv() returns None.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+        accept_tasks.push(tokio::spawn(accept_loop(
+            broker.clone(),
+            listener,
+            limit.clone(),
+            notify_shutdown.clone(),
+            done_tx.clone(),
+        )));
+    }
+    let housekeeping = tokio::spawn(housekeeping(broker.clone()));
+    shutdown.await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    for t in &accept_tasks {
+        t.abort();
+    }
+    for t in accept_tasks {
+        let _ = t.await;
+    }
+    let _ = notify_shutdown.send(());
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+    housekeeping.abort();
+    let b = broker.clone();
+    tokio::task::spawn_blocking(move || b.flush_all())
+        .await
+        .map_err(|e| Error::io("flush task failed", std::io::Error::other(e.to_string())))??;
+    tracing::info!("shutdown complete: logs flushed");
+    Ok(())
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    limit: Arc<Semaphore>,
+    notify_shutdown: broadcast::Sender<()>,
+    done: mpsc::Sender<()>,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let (socket, peer) = match listener.accept().await {
+            Ok(s) => {
+                backoff = Duration::from_millis(10);
+                s
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let broker = broker.clone();
+        let shutdown = notify_shutdown.subscribe();
+        let done = done.clone();
+        tokio::spawn(async move {
+            serve_connection(broker, socket, peer, shutdown).await;
+            drop(permit);
+            drop(done);
+        });
+    }
+}
+
+async fn serve_connection(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+    let mut conn = Connection::new(socket, broker.config.socket_request_max_bytes);
+    tracing::debug!(%peer, "connection opened");
+    loop {
+        let frame = tokio::select! {
+            frame = conn.read_frame() => frame,
+            _ = shutdown.recv() => break,
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        match router::handle_frame(&broker, peer, frame).await {
+            Ok(Reply::Frame(bytes)) => {
+                if let Err(e) = conn.write_frame(&bytes).await {
+                    tracing::debug!(%peer, error = %e, "client went away");
+                    break;
+                }
+            }
+            Ok(Reply::Nothing) => {}
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection after a malformed request");
+                break;
+            }
+        }
+    }
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn housekeeping(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retention_every = broker.config.retention_check_interval_ms.max(1) as i64;
+    let mut last_retention = crate::now_ms();
+    let mut last_logs = crate::now_ms();
+    loop {
+        tick.tick().await;
+        let now = crate::now_ms();
+        broker.groups.tick(now);
+        if now - last_logs >= 1000 {
+            let retention = now - last_retention >= retention_every;
+            if retention {
+                last_retention = now;
+            }
+            last_logs = now;
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.run_housekeeping(now, retention)).await;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Test kit: start Fjord brokers for end-to-end tests.
