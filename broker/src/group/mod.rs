@@ -1,25 +1,499 @@
-//! Classic consumer-group coordinator (INTERFACE STUB: being written).
+//! Classic consumer-group coordinator: membership and rebalances (JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup) and committed offsets (OffsetCommit, OffsetFetch, OffsetDelete).
+//!
+//! # Layout
+//!
+//! - [`state`]: one group's membership protocol as a pure state machine (requests and the
+//!   clock in, answers out), where every decision lives and is unit tested; its inputs and
+//!   outputs are in [`requests`].
+//! - [`offsets`]: committed offsets in memory.
+//! - [`codec`]: the `__consumer_offsets` record format (Kafka's own).
+//! - `journal`: appends to and replays from the `__consumer_offsets` partitions.
+//! - this module: the thin shell. It keeps the groups behind one `std::sync::Mutex` (never
+//!   held across `.await`), parks held JoinGroup/SyncGroup requests on oneshot channels and
+//!   answers them from the state machine's wakeups.
+//!
+//! The server calls [`GroupCoordinator::tick`] every 100 ms: it expires sessions and
+//! completes rebalances whose deadline passed.
+//!
+//! # Durability
+//!
+//! An OffsetCommit is answered only after its batch was appended to the group's partition
+//! (`abs(java hashCode(group)) % partitions`, as Kafka). Deleting offsets or a group appends
+//! tombstones. [`GroupCoordinator::open`] replays all partitions, so committed offsets
+//! survive restarts; membership does not (members rejoin after UNKNOWN_MEMBER_ID).
+//!
+//! Lock order: a group's journal lock, then the group registry, then the offset store.
 
-use std::sync::Arc;
+pub mod codec;
+mod journal;
+pub mod offsets;
+pub mod requests;
+pub mod state;
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use self::codec::{OffsetKey, OffsetValue, OffsetsRecord};
+use self::journal::OffsetsJournal;
+use self::offsets::OffsetStore;
+use self::state::{
+    Group, GroupLimits, GroupState, JoinDecision, JoinError, JoinOutcome, JoinRequest,
+    MemberDescription, SyncDecision, SyncOutcome, SyncRequest, Wakeup,
+};
 use crate::broker::Partition;
 use crate::config::BrokerConfig;
 use crate::error::Result;
 
+/// Largest offset metadata accepted (Kafka's `offset.metadata.max.bytes` default).
+pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
+
+/// A group as DescribeGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// State.
+    pub state: GroupState,
+    /// Protocol type ("" when none).
+    pub protocol_type: String,
+    /// Selected protocol while Stable ("" otherwise).
+    pub protocol_name: String,
+    /// Members.
+    pub members: Vec<MemberDescription>,
+}
+
+/// A group as ListGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol type ("" for groups that only commit offsets).
+    pub protocol_type: String,
+    /// State.
+    pub state: GroupState,
+}
+
+/// One group with the requests held on it.
+#[derive(Debug)]
+struct GroupSlot {
+    group: Group,
+    join_waiters: HashMap<String, oneshot::Sender<JoinOutcome>>,
+    sync_waiters: HashMap<String, oneshot::Sender<SyncOutcome>>,
+}
+
+impl GroupSlot {
+    fn new(group_id: &str) -> Self {
+        GroupSlot {
+            group: Group::new(group_id),
+            join_waiters: HashMap::new(),
+            sync_waiters: HashMap::new(),
+        }
+    }
+
+    /// Answers the held requests the state machine resolved.
+    fn deliver(&mut self) {
+        for wakeup in self.group.take_wakeups() {
+            match wakeup {
+                Wakeup::Join { member_id, outcome } => {
+                    if let Some(tx) = self.join_waiters.remove(&member_id) {
+                        let _ = tx.send(outcome);
+                    }
+                }
+                Wakeup::Sync { member_id, outcome } => {
+                    if let Some(tx) = self.sync_waiters.remove(&member_id) {
+                        let _ = tx.send(outcome);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Group coordinator: group membership, rebalances, committed offsets.
 #[derive(Debug)]
-pub struct GroupCoordinator {}
+pub struct GroupCoordinator {
+    limits: GroupLimits,
+    groups: Mutex<BTreeMap<String, GroupSlot>>,
+    offsets: Mutex<OffsetStore>,
+    journal: OffsetsJournal,
+}
 
 impl GroupCoordinator {
     /// Loads committed offsets by replaying the `__consumer_offsets` partitions.
     pub fn open(config: &BrokerConfig, offsets_partitions: Vec<Arc<Partition>>) -> Result<Self> {
-        let _ = (config, offsets_partitions);
-        Ok(GroupCoordinator {})
+        let journal = OffsetsJournal::new(offsets_partitions);
+        let mut store = OffsetStore::new();
+        let applied = journal.replay(&mut store)?;
+        let groups: BTreeMap<String, GroupSlot> = store
+            .group_ids()
+            .map(|g| (g.to_string(), GroupSlot::new(g)))
+            .collect();
+        tracing::info!(
+            records = applied,
+            groups = groups.len(),
+            "loaded committed offsets"
+        );
+        Ok(GroupCoordinator {
+            limits: GroupLimits {
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms: i64::try_from(config.group_initial_rebalance_delay_ms)
+                    .unwrap_or(i64::MAX),
+            },
+            groups: Mutex::new(groups),
+            offsets: Mutex::new(store),
+            journal,
+        })
     }
 
     /// Expires members whose session timed out and completes due rebalances (called by the
     /// server every 100 ms).
     pub fn tick(&self, now_ms: i64) {
-        let _ = now_ms;
+        for slot in self.lock_groups().values_mut() {
+            slot.group.tick(now_ms);
+            slot.deliver();
+        }
+    }
+
+    /// JoinGroup: resolves when the rebalance completes (or at once for errors and repeats).
+    pub async fn join(&self, group_id: &str, req: JoinRequest, now_ms: i64) -> JoinOutcome {
+        if group_id.is_empty() {
+            return Err(JoinError {
+                code: ResponseError::InvalidGroupId,
+                member_id: req.member_id,
+            });
+        }
+        let member_id_prefix = req
+            .group_instance_id
+            .clone()
+            .unwrap_or_else(|| req.client_id.clone());
+        let generated = format!("{member_id_prefix}-{}", Uuid::new_v4());
+        let fallback = JoinError {
+            code: ResponseError::UnknownMemberId,
+            member_id: req.member_id.clone(),
+        };
+        let rx = {
+            let mut groups = self.lock_groups();
+            let slot = groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| GroupSlot::new(group_id));
+            match slot.group.join(req, generated, &self.limits, now_ms) {
+                JoinDecision::Reply(outcome) => {
+                    slot.deliver();
+                    return outcome;
+                }
+                JoinDecision::Wait { member_id } => {
+                    let (tx, rx) = oneshot::channel();
+                    if let Some(previous) = slot.join_waiters.insert(member_id.clone(), tx) {
+                        // The member asked again while its first request was held.
+                        let _ = previous.send(Err(JoinError {
+                            code: ResponseError::RebalanceInProgress,
+                            member_id,
+                        }));
+                    }
+                    slot.deliver();
+                    rx
+                }
+            }
+        };
+        rx.await.unwrap_or(Err(fallback))
+    }
+
+    /// SyncGroup: followers resolve when the leader's assignment arrives.
+    pub async fn sync(&self, group_id: &str, req: SyncRequest, now_ms: i64) -> SyncOutcome {
+        let member_id = req.member_id.clone();
+        let rx = {
+            let mut groups = self.lock_groups();
+            let Some(slot) = groups.get_mut(group_id) else {
+                return Err(ResponseError::UnknownMemberId);
+            };
+            // Register first: the leader's own answer is among the wakeups of its call.
+            let (tx, rx) = oneshot::channel();
+            if let Some(previous) = slot.sync_waiters.insert(member_id.clone(), tx) {
+                let _ = previous.send(Err(ResponseError::RebalanceInProgress));
+            }
+            match slot.group.sync(req, now_ms) {
+                SyncDecision::Reply(outcome) => {
+                    slot.sync_waiters.remove(&member_id);
+                    slot.deliver();
+                    return outcome;
+                }
+                SyncDecision::Wait => {
+                    slot.deliver();
+                    rx
+                }
+            }
+        };
+        rx.await.unwrap_or(Err(ResponseError::RebalanceInProgress))
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
+        let mut groups = self.lock_groups();
+        let slot = groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        let result = slot
+            .group
+            .heartbeat(member_id, group_instance_id, generation_id, now_ms);
+        slot.deliver();
+        result
+    }
+
+    /// LeaveGroup for each `(member id, group instance id)`.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> Vec<Result<(), ResponseError>> {
+        let mut groups = self.lock_groups();
+        let Some(slot) = groups.get_mut(group_id) else {
+            return members
+                .iter()
+                .map(|_| Err(ResponseError::UnknownMemberId))
+                .collect();
+        };
+        let results = members
+            .iter()
+            .map(|(member_id, instance)| slot.group.leave(member_id, instance.as_deref(), now_ms))
+            .collect();
+        slot.deliver();
+        results
+    }
+
+    /// DescribeGroups; `None` for a group that does not exist.
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let groups = self.lock_groups();
+        let group = &groups.get(group_id)?.group;
+        let stable = group.state() == GroupState::Stable;
+        Some(GroupDescription {
+            state: group.state(),
+            protocol_type: group.protocol_type().unwrap_or_default().to_string(),
+            protocol_name: if stable {
+                group.protocol_name().unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
+            members: group.describe_members(),
+        })
+    }
+
+    /// ListGroups.
+    pub fn list(&self) -> Vec<GroupListing> {
+        self.lock_groups()
+            .values()
+            .map(|s| GroupListing {
+                group_id: s.group.group_id().to_string(),
+                protocol_type: s.group.protocol_type().unwrap_or_default().to_string(),
+                state: s.group.state(),
+            })
+            .collect()
+    }
+
+    /// DeleteGroups for one group: only empty groups; their committed offsets are
+    /// tombstoned durably before the group disappears.
+    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), ResponseError> {
+        let journal = self
+            .journal
+            .lock_group(group_id)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let mut groups = self.lock_groups();
+        match groups.get(group_id) {
+            Some(slot) if slot.group.state() != GroupState::Empty => {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+            Some(_) => {}
+            None if self.lock_offsets().has_group(group_id) => {}
+            None => return Err(ResponseError::GroupIdNotFound),
+        }
+        let tombstones = self.lock_offsets().group_tombstones(group_id);
+        journal.append(&tombstones, now_ms)?;
+        let mut store = self.lock_offsets();
+        for t in tombstones {
+            store.apply(t);
+        }
+        groups.remove(group_id);
+        tracing::info!(group = group_id, "group deleted");
+        Ok(())
+    }
+
+    /// OffsetCommit of already validated partitions: checks membership, appends durably,
+    /// then makes the offsets visible.
+    pub fn commit_offsets(
+        &self,
+        group_id: &str,
+        member: &OffsetCommitter,
+        offsets: Vec<(String, i32, OffsetValue)>,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        if offsets.is_empty() {
+            // Every partition was refused by the handler; nothing to validate or write.
+            return Ok(());
+        }
+        let journal = self
+            .journal
+            .lock_group(group_id)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        {
+            let mut groups = self.lock_groups();
+            let created = !groups.contains_key(group_id);
+            if created && member.generation_id >= 0 {
+                // Not a simple commit, and no such group: a commit from an older life.
+                return Err(ResponseError::IllegalGeneration);
+            }
+            let slot = groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| GroupSlot::new(group_id));
+            let checked = slot.group.validate_offset_commit(
+                &member.member_id,
+                member.group_instance_id.as_deref(),
+                member.generation_id,
+                now_ms,
+            );
+            if let Err(code) = checked {
+                if created {
+                    groups.remove(group_id);
+                }
+                return Err(code);
+            }
+        }
+        let records: Vec<OffsetsRecord> = offsets
+            .into_iter()
+            .map(|(topic, partition, value)| {
+                OffsetsRecord::Commit(
+                    OffsetKey {
+                        group: group_id.to_string(),
+                        topic,
+                        partition,
+                    },
+                    value,
+                )
+            })
+            .collect();
+        journal.append(&records, now_ms)?;
+        let mut store = self.lock_offsets();
+        for r in records {
+            store.apply(r);
+        }
+        Ok(())
+    }
+
+    /// The committed offset of one partition.
+    pub fn committed_offset(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<OffsetValue> {
+        self.lock_offsets().get(group_id, topic, partition).cloned()
+    }
+
+    /// Every committed offset of a group, ordered by topic and partition.
+    pub fn group_offsets(&self, group_id: &str) -> Vec<(String, i32, OffsetValue)> {
+        self.lock_offsets()
+            .group_offsets(group_id)
+            .into_iter()
+            .map(|((t, p), v)| (t, p, v))
+            .collect()
+    }
+
+    /// OffsetDelete: a group-level error, or one result per requested partition. Offsets
+    /// of topics the members consume stay (GROUP_SUBSCRIBED_TO_TOPIC).
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+        now_ms: i64,
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        let journal = self
+            .journal
+            .lock_group(group_id)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let subscribed = {
+            let groups = self.lock_groups();
+            match groups.get(group_id) {
+                None if !self.lock_offsets().has_group(group_id) => {
+                    return Err(ResponseError::GroupIdNotFound);
+                }
+                Some(slot) if slot.group.state() != GroupState::Empty => {
+                    if slot.group.protocol_type() != Some("consumer") {
+                        return Err(ResponseError::NonEmptyGroup);
+                    }
+                    // Unknown subscriptions count as subscribed to everything.
+                    Some(slot.group.subscribed_topics())
+                }
+                _ => None,
+            }
+        };
+        let results: Vec<Result<(), ResponseError>> = partitions
+            .iter()
+            .map(|(topic, _)| match &subscribed {
+                Some(None) => Err(ResponseError::GroupSubscribedToTopic),
+                Some(Some(topics)) if topics.contains(topic) => {
+                    Err(ResponseError::GroupSubscribedToTopic)
+                }
+                _ => Ok(()),
+            })
+            .collect();
+        let tombstones: Vec<OffsetsRecord> = {
+            let store = self.lock_offsets();
+            partitions
+                .iter()
+                .zip(&results)
+                .filter(|((topic, partition), result)| {
+                    result.is_ok() && store.get(group_id, topic, *partition).is_some()
+                })
+                .map(|((topic, partition), _)| {
+                    OffsetsRecord::Tombstone(OffsetKey {
+                        group: group_id.to_string(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    })
+                })
+                .collect()
+        };
+        journal.append(&tombstones, now_ms)?;
+        let mut store = self.lock_offsets();
+        for t in tombstones {
+            store.apply(t);
+        }
+        Ok(results)
+    }
+
+    fn lock_groups(&self) -> MutexGuard<'_, BTreeMap<String, GroupSlot>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_offsets(&self) -> MutexGuard<'_, OffsetStore> {
+        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Who commits offsets: a member of the current generation, or anyone (generation -1, no
+/// member id) for a group without members.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetCommitter {
+    /// Member id ("" for simple commits).
+    pub member_id: String,
+    /// Static membership id.
+    pub group_instance_id: Option<String>,
+    /// Generation, -1 for simple commits.
+    pub generation_id: i32,
+}
+
+#[cfg(test)]
+mod tests;

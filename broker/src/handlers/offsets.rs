@@ -1,8 +1,427 @@
-//! (stub being written)
+//! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
+//!
+//! Partitions of topics that do not exist are answered here; the rest go to the group
+//! coordinator, which checks membership and appends to `__consumer_offsets` before the
+//! commit is acknowledged. Responses are built by pure `*_response(version, …)` functions
+//! that set version-specific fields only where they exist.
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
 use kafka_protocol::messages::*;
-use crate::broker::Broker;
+use kafka_protocol::protocol::StrBytes;
+
 use super::RequestContext;
-pub(crate) async fn offset_commit(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse { let _ = (broker, ctx, req); OffsetCommitResponse::default() }
-pub(crate) async fn offset_fetch(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse { let _ = (broker, ctx, req); OffsetFetchResponse::default() }
-pub(crate) async fn offset_delete(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse { let _ = (broker, ctx, req); OffsetDeleteResponse::default() }
+use crate::broker::Broker;
+use crate::group::codec::OffsetValue;
+use crate::group::{MAX_OFFSET_METADATA_BYTES, OffsetCommitter};
+
+/// Per-topic results: topic name, then (partition, error) pairs.
+type TopicResults = Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>;
+
+/// A partition's result decided before the coordinator (`None` = up to the coordinator).
+type PendingResult = (i32, Option<Result<(), ResponseError>>);
+
+/// What OffsetFetch answers for one partition; `None` = nothing committed.
+type FetchedTopics = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn code(result: &Result<(), ResponseError>) -> i16 {
+    result.err().map_or(0, |e| e.code())
+}
+
+pub(crate) async fn offset_commit(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let v = ctx.api_version;
+    let now = crate::now_ms();
+    let committer = OffsetCommitter {
+        member_id: req.member_id.to_string(),
+        group_instance_id: req
+            .group_instance_id
+            .as_ref()
+            .map(|s| s.to_string())
+            .filter(|_| v >= 7),
+        generation_id: req.generation_id_or_member_epoch,
+    };
+    // Partitions the coordinator never sees get their error here; `None` = pending.
+    let mut results: Vec<(String, Vec<PendingResult>)> = Vec::new();
+    let mut valid = Vec::new();
+    for topic in &req.topics {
+        let name = topic.name.to_string();
+        let mut partitions = Vec::new();
+        for p in &topic.partitions {
+            let metadata = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            let early = if broker.partition(&name, p.partition_index).is_none() {
+                Some(Err(ResponseError::UnknownTopicOrPartition))
+            } else if metadata.len() > MAX_OFFSET_METADATA_BYTES {
+                Some(Err(ResponseError::OffsetMetadataTooLarge))
+            } else {
+                let leader_epoch = if v >= 6 { p.committed_leader_epoch } else { -1 };
+                valid.push((
+                    name.clone(),
+                    p.partition_index,
+                    OffsetValue {
+                        offset: p.committed_offset,
+                        leader_epoch,
+                        metadata,
+                        commit_timestamp_ms: now,
+                    },
+                ));
+                None
+            };
+            partitions.push((p.partition_index, early));
+        }
+        results.push((name, partitions));
+    }
+    let outcome = broker
+        .groups
+        .commit_offsets(req.group_id.as_str(), &committer, valid, now);
+    let results: TopicResults = results
+        .into_iter()
+        .map(|(name, partitions)| {
+            (
+                name,
+                partitions
+                    .into_iter()
+                    .map(|(p, early)| (p, early.unwrap_or(outcome)))
+                    .collect(),
+            )
+        })
+        .collect();
+    offset_commit_response(results)
+}
+
+fn offset_commit_response(results: TopicResults) -> OffsetCommitResponse {
+    let mut resp = OffsetCommitResponse::default();
+    resp.topics = results
+        .into_iter()
+        .map(|(name, partitions)| {
+            let mut t = OffsetCommitResponseTopic::default();
+            t.name = TopicName(sb(&name));
+            t.partitions = partitions
+                .into_iter()
+                .map(|(index, result)| {
+                    let mut p = OffsetCommitResponsePartition::default();
+                    p.partition_index = index;
+                    p.error_code = code(&result);
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    resp
+}
+
+/// Offsets of the requested partitions (`None` = every committed partition of the group).
+fn fetch_group(
+    broker: &Broker,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> FetchedTopics {
+    match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let offsets = partitions
+                    .into_iter()
+                    .map(|p| (p, broker.groups.committed_offset(group_id, &name, p)))
+                    .collect();
+                (name, offsets)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> = BTreeMap::new();
+            for (topic, partition, value) in broker.groups.group_offsets(group_id) {
+                by_topic
+                    .entry(topic)
+                    .or_default()
+                    .push((partition, Some(value)));
+            }
+            by_topic.into_iter().collect()
+        }
+    }
+}
+
+pub(crate) async fn offset_fetch(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let v = ctx.api_version;
+    if v >= 8 {
+        let groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                let topics = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                (
+                    g.group_id.to_string(),
+                    fetch_group(broker, g.group_id.as_str(), topics),
+                )
+            })
+            .collect();
+        return offset_fetch_response_v8(groups);
+    }
+    let topics = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    offset_fetch_response(v, fetch_group(broker, req.group_id.as_str(), topics))
+}
+
+/// OffsetFetch v1–7: one group.
+fn offset_fetch_response(version: i16, topics: FetchedTopics) -> OffsetFetchResponse {
+    let mut resp = OffsetFetchResponse::default();
+    resp.topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let mut t = OffsetFetchResponseTopic::default();
+            t.name = TopicName(sb(&name));
+            t.partitions = partitions
+                .into_iter()
+                .map(|(index, value)| {
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = index;
+                    p.committed_offset = value.as_ref().map_or(-1, |v| v.offset);
+                    if version >= 5 {
+                        p.committed_leader_epoch = value.as_ref().map_or(-1, |v| v.leader_epoch);
+                    }
+                    p.metadata = Some(sb(value.as_ref().map_or("", |v| v.metadata.as_str())));
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    resp
+}
+
+/// OffsetFetch v8+: many groups.
+fn offset_fetch_response_v8(groups: Vec<(String, FetchedTopics)>) -> OffsetFetchResponse {
+    let mut resp = OffsetFetchResponse::default();
+    resp.groups = groups
+        .into_iter()
+        .map(|(group_id, topics)| {
+            let mut g = OffsetFetchResponseGroup::default();
+            g.group_id = GroupId(sb(&group_id));
+            g.topics = topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let mut t = OffsetFetchResponseTopics::default();
+                    t.name = TopicName(sb(&name));
+                    t.partitions = partitions
+                        .into_iter()
+                        .map(|(index, value)| {
+                            let mut p = OffsetFetchResponsePartitions::default();
+                            p.partition_index = index;
+                            p.committed_offset = value.as_ref().map_or(-1, |v| v.offset);
+                            p.committed_leader_epoch =
+                                value.as_ref().map_or(-1, |v| v.leader_epoch);
+                            p.metadata =
+                                Some(sb(value.as_ref().map_or("", |v| v.metadata.as_str())));
+                            p
+                        })
+                        .collect();
+                    t
+                })
+                .collect();
+            g
+        })
+        .collect();
+    resp
+}
+
+pub(crate) async fn offset_delete(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let _ = ctx;
+    let mut requested: Vec<(String, i32, bool)> = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let exists = broker
+                .partition(t.name.as_str(), p.partition_index)
+                .is_some();
+            requested.push((t.name.to_string(), p.partition_index, exists));
+        }
+    }
+    let existing: Vec<(String, i32)> = requested
+        .iter()
+        .filter(|r| r.2)
+        .map(|(t, p, _)| (t.clone(), *p))
+        .collect();
+    match broker
+        .groups
+        .delete_offsets(req.group_id.as_str(), &existing, crate::now_ms())
+    {
+        Err(e) => offset_delete_response(Err(e)),
+        Ok(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
+            let mut results: TopicResults = Vec::new();
+            for (topic, partition, exists) in requested {
+                let result = if exists {
+                    outcomes.next().unwrap_or(Ok(()))
+                } else {
+                    Err(ResponseError::UnknownTopicOrPartition)
+                };
+                match results.last_mut() {
+                    Some((name, partitions)) if *name == topic => {
+                        partitions.push((partition, result))
+                    }
+                    _ => results.push((topic, vec![(partition, result)])),
+                }
+            }
+            offset_delete_response(Ok(results))
+        }
+    }
+}
+
+fn offset_delete_response(results: Result<TopicResults, ResponseError>) -> OffsetDeleteResponse {
+    let mut resp = OffsetDeleteResponse::default();
+    match results {
+        Err(e) => resp.error_code = e.code(),
+        Ok(results) => {
+            resp.topics = results
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let mut t = OffsetDeleteResponseTopic::default();
+                    t.name = TopicName(sb(&name));
+                    t.partitions = partitions
+                        .into_iter()
+                        .map(|(index, result)| {
+                            let mut p = OffsetDeleteResponsePartition::default();
+                            p.partition_index = index;
+                            p.error_code = code(&result);
+                            p
+                        })
+                        .collect();
+                    t
+                })
+                .collect();
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::{encode_response, supported};
+
+    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let api = supported(key).expect("served");
+        api.min..=api.max
+    }
+
+    fn encodes(key: ApiKey, version: i16, resp: ResponseKind) {
+        if let Err(e) = encode_response(key, version, 1, &resp) {
+            panic!("{key:?} v{version}: {e}");
+        }
+    }
+
+    fn fetched() -> FetchedTopics {
+        let value = OffsetValue {
+            offset: 42,
+            leader_epoch: 5,
+            metadata: "m".into(),
+            commit_timestamp_ms: 1,
+        };
+        vec![("t".into(), vec![(0, Some(value)), (1, None)])]
+    }
+
+    #[test]
+    fn offset_commit_encodes_at_every_version() {
+        let results: TopicResults = vec![(
+            "t".into(),
+            vec![(0, Ok(())), (1, Err(ResponseError::IllegalGeneration))],
+        )];
+        for v in versions(ApiKey::OffsetCommit) {
+            encodes(
+                ApiKey::OffsetCommit,
+                v,
+                ResponseKind::OffsetCommit(offset_commit_response(results.clone())),
+            );
+        }
+    }
+
+    #[test]
+    fn offset_fetch_encodes_at_every_version() {
+        for v in versions(ApiKey::OffsetFetch) {
+            let r = if v >= 8 {
+                offset_fetch_response_v8(vec![("g".into(), fetched())])
+            } else {
+                offset_fetch_response(v, fetched())
+            };
+            encodes(ApiKey::OffsetFetch, v, ResponseKind::OffsetFetch(r));
+        }
+    }
+
+    #[test]
+    fn missing_offset_is_minus_one_with_empty_metadata() {
+        let r = offset_fetch_response(7, fetched());
+        let p = &r.topics[0].partitions;
+        assert_eq!(
+            (p[0].committed_offset, p[0].committed_leader_epoch),
+            (42, 5)
+        );
+        assert_eq!(
+            (p[1].committed_offset, p[1].committed_leader_epoch),
+            (-1, -1)
+        );
+        assert_eq!(p[1].metadata.as_ref().map(|m| m.as_str()), Some(""));
+        assert_eq!(
+            offset_fetch_response(4, fetched()).topics[0].partitions[0].committed_leader_epoch,
+            -1
+        );
+    }
+
+    #[test]
+    fn offset_delete_encodes_at_every_version() {
+        let results: TopicResults = vec![(
+            "t".into(),
+            vec![(0, Ok(())), (1, Err(ResponseError::GroupSubscribedToTopic))],
+        )];
+        for v in versions(ApiKey::OffsetDelete) {
+            encodes(
+                ApiKey::OffsetDelete,
+                v,
+                ResponseKind::OffsetDelete(offset_delete_response(Ok(results.clone()))),
+            );
+            encodes(
+                ApiKey::OffsetDelete,
+                v,
+                ResponseKind::OffsetDelete(offset_delete_response(Err(
+                    ResponseError::GroupIdNotFound,
+                ))),
+            );
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Tests of the coordinator shell: held requests resolved across tasks, and committed offsets
+//! surviving a reopen of the broker.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::state::Protocol;
+use super::*;
+
+fn config(extra: &[(&str, &str)]) -> BrokerConfig {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    map.insert("group.initial.rebalance.delay.ms".into(), "0".into());
+    for (k, v) in extra {
+        map.insert(k.to_string(), v.to_string());
+    }
+    BrokerConfig::from_map(map).expect("config")
+}
+
+fn join_req(member_id: &str) -> JoinRequest {
+    JoinRequest {
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+        client_id: "app".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![Protocol {
+            name: "range".into(),
+            metadata: Bytes::from_static(b"sub"),
+        }],
+        require_known_member_id: true,
+    }
+}
+
+fn sync_req(member_id: &str, generation_id: i32, assignments: Vec<(String, Bytes)>) -> SyncRequest {
+    SyncRequest {
+        member_id: member_id.into(),
+        generation_id,
+        assignments,
+        ..Default::default()
+    }
+}
+
+/// Joins with KIP-394's two steps and returns the result.
+async fn join_new(c: &GroupCoordinator, now: i64) -> state::JoinResult {
+    let err = c
+        .join("g", join_req(""), now)
+        .await
+        .expect_err("member id required");
+    assert_eq!(err.code, ResponseError::MemberIdRequired);
+    assert!(err.member_id.starts_with("app-"));
+    c.join("g", join_req(&err.member_id), now)
+        .await
+        .expect("join")
+}
+
+#[tokio::test]
+async fn held_join_and_sync_resolve_across_members() {
+    let c = Arc::new(GroupCoordinator::open(&config(&[]), Vec::new()).expect("open"));
+    let a = join_new(&c, 0).await;
+    assert_eq!(a.generation_id, 1);
+    let sa = c
+        .sync(
+            "g",
+            sync_req(
+                &a.member_id,
+                1,
+                vec![(a.member_id.clone(), Bytes::from_static(b"all"))],
+            ),
+            0,
+        )
+        .await;
+    assert_eq!(sa.map(|r| r.assignment), Ok(Bytes::from_static(b"all")));
+
+    // b's join is held until a rejoins, which a learns from its heartbeat.
+    let b_task = tokio::spawn({
+        let c = c.clone();
+        async move { join_new(&c, 10).await }
+    });
+    let mut rebalancing = false;
+    for _ in 0..100 {
+        if c.heartbeat("g", &a.member_id, None, 1, 20) == Err(ResponseError::RebalanceInProgress) {
+            rebalancing = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(rebalancing, "b's join starts a rebalance");
+    let a2 = c
+        .join("g", join_req(&a.member_id), 30)
+        .await
+        .expect("rejoin");
+    let b = b_task.await.expect("task");
+    assert_eq!((a2.generation_id, b.generation_id), (2, 2));
+    assert_eq!(a2.leader_id, a.member_id);
+    assert_eq!(a2.members.len(), 2);
+    assert!(b.members.is_empty());
+
+    // b's sync waits for the leader's assignment.
+    let b_sync = tokio::spawn({
+        let c = c.clone();
+        let id = b.member_id.clone();
+        async move { c.sync("g", sync_req(&id, 2, Vec::new()), 40).await }
+    });
+    tokio::task::yield_now().await;
+    let assignments = vec![
+        (a.member_id.clone(), Bytes::from_static(b"p0")),
+        (b.member_id.clone(), Bytes::from_static(b"p1")),
+    ];
+    let sa = c
+        .sync("g", sync_req(&a.member_id, 2, assignments), 50)
+        .await;
+    assert_eq!(sa.map(|r| r.assignment), Ok(Bytes::from_static(b"p0")));
+    assert_eq!(
+        b_sync.await.expect("task").map(|r| r.assignment),
+        Ok(Bytes::from_static(b"p1"))
+    );
+
+    let d = c.describe("g").expect("described");
+    assert_eq!(d.state, GroupState::Stable);
+    assert_eq!(d.members.len(), 2);
+    assert_eq!(c.list()[0].state, GroupState::Stable);
+
+    // Session expiry of b (a keeps heartbeating) starts a rebalance.
+    assert_eq!(c.heartbeat("g", &a.member_id, None, 2, 10_000), Ok(()));
+    c.tick(10_040);
+    assert_eq!(c.describe("g").map(|d| d.members.len()), Some(1));
+    assert_eq!(
+        c.delete_group("g", 10_050),
+        Err(ResponseError::CoordinatorNotAvailable),
+        "no offsets topic"
+    );
+}
+
+#[tokio::test]
+async fn unknown_groups_and_missing_offsets_topic() {
+    let c = GroupCoordinator::open(&config(&[]), Vec::new()).expect("open");
+    assert_eq!(
+        c.sync("nope", sync_req("m", 1, Vec::new()), 0).await,
+        Err(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(
+        c.heartbeat("nope", "m", None, 1, 0),
+        Err(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(
+        c.leave("nope", &[("m".into(), None)], 0),
+        vec![Err(ResponseError::UnknownMemberId)]
+    );
+    assert_eq!(c.describe("nope"), None);
+    let err = c
+        .join("", join_req(""), 0)
+        .await
+        .expect_err("empty group id");
+    assert_eq!(err.code, ResponseError::InvalidGroupId);
+    let simple = OffsetCommitter {
+        generation_id: -1,
+        ..Default::default()
+    };
+    let offsets = vec![(
+        "t".to_string(),
+        0,
+        OffsetValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+        },
+    )];
+    assert_eq!(
+        c.commit_offsets("g", &simple, offsets, 0),
+        Err(ResponseError::CoordinatorNotAvailable)
+    );
+}
+
+fn value(offset: i64) -> OffsetValue {
+    OffsetValue {
+        offset,
+        leader_epoch: 3,
+        metadata: format!("m{offset}"),
+        commit_timestamp_ms: 1_000,
+    }
+}
+
+/// Needs the partition log engine (`crate::log`).
+#[test]
+fn committed_offsets_and_deletions_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = || {
+        let path = dir.path().display().to_string();
+        config(&[
+            ("log.dirs", path.as_str()),
+            ("offsets.topic.num.partitions", "3"),
+        ])
+    };
+    let simple = OffsetCommitter {
+        generation_id: -1,
+        ..Default::default()
+    };
+    {
+        let broker = crate::Broker::open(cfg()).expect("open broker");
+        broker
+            .create_topic("orders", 2, 1, BTreeMap::new(), false)
+            .expect("topic");
+        let c = &broker.groups;
+        let commits = vec![
+            ("orders".to_string(), 0, value(10)),
+            ("orders".to_string(), 1, value(20)),
+        ];
+        c.commit_offsets("keep", &simple, commits.clone(), 1_000)
+            .expect("commit keep");
+        c.commit_offsets(
+            "keep",
+            &simple,
+            vec![("orders".to_string(), 0, value(11))],
+            1_001,
+        )
+        .expect("recommit");
+        c.commit_offsets("drop", &simple, commits.clone(), 1_002)
+            .expect("commit drop");
+        c.commit_offsets("trim", &simple, commits, 1_003)
+            .expect("commit trim");
+        assert_eq!(c.delete_group("drop", 1_004), Ok(()));
+        assert_eq!(
+            c.delete_group("drop", 1_005),
+            Err(ResponseError::GroupIdNotFound)
+        );
+        let deleted = c
+            .delete_offsets("trim", &[("orders".to_string(), 1)], 1_006)
+            .expect("delete offsets");
+        assert_eq!(deleted, vec![Ok(())]);
+        assert_eq!(
+            c.committed_offset("keep", "orders", 0).map(|v| v.offset),
+            Some(11)
+        );
+    }
+    let broker = crate::Broker::open(cfg()).expect("reopen broker");
+    let c = &broker.groups;
+    assert_eq!(c.committed_offset("keep", "orders", 0), Some(value(11)));
+    assert_eq!(
+        c.committed_offset("keep", "orders", 1).map(|v| v.offset),
+        Some(20)
+    );
+    assert_eq!(c.group_offsets("drop"), Vec::new());
+    assert_eq!(c.group_offsets("trim").len(), 1);
+    assert_eq!(c.describe("keep").map(|d| d.state), Some(GroupState::Empty));
+    assert_eq!(c.describe("drop"), None);
+    let mut listed: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
+    listed.sort();
+    assert_eq!(listed, vec!["keep".to_string(), "trim".to_string()]);
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The one test command of Fjord: everything a fresh machine needs, then every test.
+#
+#   bash tests/run.sh
+#
+# 1. kcat from Debian (apt-get, only when missing and running as root; else its tests skip)
+# 2. a Python venv at ${FJORD_VENV:-.venv} with tests/python/requirements.txt
+# 3. cargo build of the fjord-broker binary
+# 4. cargo nextest run --workspace (cargo test --workspace when nextest is missing)
+# 5. pytest tests/python against the built binary (FJORD_BROKER_BIN)
+#
+# Respects CARGO_TARGET_DIR. Every step runs even if an earlier test step failed; the exit
+# status is non-zero if any step failed.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+banner() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+
+FAILED=()
+
+# ---------------------------------------------------------------------------------------------
+banner "kcat"
+find_kcat() { command -v kcat || command -v kafkacat || true; }
+if [[ -n "$(find_kcat)" ]]; then
+    echo "using $(find_kcat)"
+elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    if apt-get update -qq; then
+        # Debian 11+ calls it kcat; older releases kafkacat.
+        apt-get install -y -qq kcat || apt-get install -y -qq kafkacat \
+            || echo "WARNING: could not install kcat or kafkacat with apt-get; kcat tests will be skipped"
+    else
+        echo "WARNING: apt-get update failed; kcat tests will be skipped"
+    fi
+    if [[ -n "$(find_kcat)" ]]; then echo "installed $(find_kcat)"; fi
+else
+    echo "WARNING: kcat is not installed and cannot be installed here (needs root and apt-get);" \
+         "the kcat tests will be skipped"
+fi
+
+# ---------------------------------------------------------------------------------------------
+banner "python venv"
+VENV="${FJORD_VENV:-.venv}"
+PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
+# Recreate a venv whose interpreter is gone or broken (e.g. after a Python upgrade).
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "creating $VENV with $PYTHON ($("$PYTHON" --version 2>&1))"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+VENV_PYTHON="$(cd "$VENV" && pwd)/bin/python"
+"$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+"$VENV_PYTHON" -m pip list --disable-pip-version-check 2>/dev/null \
+    | grep -Ei '^(confluent.kafka|kafka.python|pytest) ' || true
+
+# ---------------------------------------------------------------------------------------------
+banner "build fjord-broker"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build -p fjord-broker --bin fjord-broker
+BROKER_BIN="$(cd "$TARGET_DIR/debug" && pwd)/fjord-broker"
+[[ -x "$BROKER_BIN" ]] || { echo "ERROR: $BROKER_BIN was not built"; exit 1; }
+export FJORD_BROKER_BIN="$BROKER_BIN"
+echo "FJORD_BROKER_BIN=$FJORD_BROKER_BIN"
+
+# ---------------------------------------------------------------------------------------------
+banner "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast || FAILED+=("rust tests (cargo nextest)")
+else
+    echo "cargo-nextest not found; falling back to cargo test"
+    cargo test --workspace --no-fail-fast || FAILED+=("rust tests (cargo test)")
+fi
+
+# ---------------------------------------------------------------------------------------------
+banner "python client tests"
+(cd tests/python && "$VENV_PYTHON" -m pytest -ra --durations=10 -p no:cacheprovider) \
+    || FAILED+=("python client tests (pytest)")
+
+# ---------------------------------------------------------------------------------------------
+banner "summary"
+if ((${#FAILED[@]})); then
+    printf 'FAILED: %s\n' "${FAILED[@]}"
+    exit 1
+fi
+echo "all tests passed"
