@@ -26,6 +26,7 @@
 //! `group`) → `router` (encode) → `connection` (write the frame). Requests on one connection
 //! are answered strictly in order, as Kafka does.
 
+pub mod alloc;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -38,6 +39,9 @@ pub mod log;
 pub mod producer;
 pub mod router;
 pub mod server;
+
+#[global_allocator]
+static GLOBAL: alloc::BrokerAlloc = alloc::BrokerAlloc;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

@@ -451,3 +451,25 @@ fn default_request(key: ApiKey) -> RequestKind {
         other => panic!("add {other:?} to default_request"),
     }
 }
+
+/// Regression: kafka-protocol preallocates arrays by the count in the frame, so one frame
+/// claiming two billion topics once aborted the whole broker (see broker/src/alloc.rs).
+#[tokio::test]
+async fn a_frame_claiming_two_billion_array_elements_does_not_kill_the_broker() {
+    let b = start(&[]).await;
+    let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    let mut f = BytesMut::new();
+    f.put_i32(2 + 2 + 4 + 2 + 4);
+    f.put_i16(ApiKey::Metadata as i16);
+    f.put_i16(1);
+    f.put_i32(9);
+    f.put_i16(-1);
+    f.put_i32(i32::MAX); // topics array count, with no elements behind it
+    s.write_all(&f).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("closed promptly").unwrap_or(0);
+    assert_eq!(n, 0, "the malformed connection is closed");
+    let mut s2 = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    let ok: ApiVersionsResponse = call(&mut s2, ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()).await;
+    assert_eq!(ok.error_code, 0, "the broker is alive");
+}

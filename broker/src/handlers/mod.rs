@@ -22,20 +22,20 @@ pub(crate) mod producer_id;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// Negotiated version of this request.
-    pub api_version: i16,
+    pub(crate) api_version: i16,
     /// Correlation id of this request.
-    pub correlation_id: i32,
+    pub(crate) correlation_id: i32,
     /// Client id from the request header (empty when absent).
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Peer address of the connection.
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
 }
 
 impl RequestContext {
     /// The client host as DescribeGroups reports it (`/127.0.0.1`).
-    pub fn client_host(&self) -> String {
+    pub(crate) fn client_host(&self) -> String {
         format!("/{}", self.peer.ip())
     }
 }

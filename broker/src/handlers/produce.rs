@@ -80,7 +80,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Prod
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(topic = %topic.name.as_str(), partition = p.index, client_id = %ctx.client_id, error = %e.message, "produce refused");
+                    tracing::debug!(topic = %topic.name.as_str(), partition = p.index, client_id = %ctx.client_id, correlation_id = ctx.correlation_id, error = %e.message, "produce refused");
                     error(&mut pr, e.code, e.message);
                 }
             }
