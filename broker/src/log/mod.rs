@@ -234,9 +234,12 @@ impl PartitionLog {
             let idx = seg.time_index.partition_point(|e| e.timestamp < timestamp);
             let from = if idx == 0 { seg.base_offset } else { seg.time_index[idx - 1].offset };
             let Some(pos) = seg.position_of(from.max(self.log_start_offset))? else { continue };
-            for (h, _) in seg.headers_from(pos)? {
+            for (h, batch_pos) in seg.headers_from(pos)? {
                 if h.max_timestamp >= timestamp && h.last_offset() >= self.log_start_offset {
-                    return Ok(Some((h.base_offset.max(self.log_start_offset), h.max_timestamp)));
+                    let mut bytes = vec![0u8; h.total_size()];
+                    seg.read_at(&mut bytes, batch_pos)?;
+                    let exact = first_record_at_or_after(&bytes, &h, timestamp, self.log_start_offset);
+                    return Ok(Some(exact.unwrap_or((h.base_offset.max(self.log_start_offset), h.max_timestamp))));
                 }
             }
         }
@@ -391,6 +394,21 @@ impl PartitionLog {
     pub fn close(mut self) -> Result<()> {
         self.flush()
     }
+}
+
+/// The first record of a stored batch with a timestamp `>= timestamp` (Kafka answers
+/// ListOffsets by record, not by batch). Compressed batches are decompressed for this;
+/// LogAppendTime batches carry one timestamp for every record.
+fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, log_start: i64) -> Option<(i64, i64)> {
+    if header.attributes & 0x08 != 0 {
+        return Some((header.base_offset.max(log_start), header.max_timestamp));
+    }
+    let mut buf = Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records
+        .iter()
+        .find(|r| r.timestamp >= timestamp && r.offset >= log_start)
+        .map(|r| (r.offset, r.timestamp))
 }
 
 #[cfg(test)]

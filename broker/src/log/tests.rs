@@ -208,6 +208,36 @@ fn offsets_for_timestamps_and_max_timestamp() {
 }
 
 #[test]
+fn offset_for_timestamp_finds_the_record_inside_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    let records: Vec<Record> = (0..5)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: RecTs::Creation,
+            offset: i,
+            sequence: i as i32,
+            timestamp: 1000 + i * 100,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Default::default(),
+        })
+        .collect();
+    for compression in [Compression::None, Compression::Gzip, Compression::Lz4, Compression::Snappy, Compression::Zstd] {
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).unwrap();
+        let base = log.append(&mut buf.to_vec(), 0, 1).unwrap().base_offset;
+        assert_eq!(log.offset_for_timestamp(1250).unwrap(), Some((base + 3, 1300)), "{compression:?}");
+        log.delete_records_before(base + 5).unwrap();
+    }
+}
+
+#[test]
 fn log_append_time_restamps_batches() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig { timestamp_type: TimestampType::LogAppendTime, ..LogConfig::default() };

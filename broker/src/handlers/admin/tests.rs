@@ -120,6 +120,15 @@ async fn configs_describe_override_vs_default_and_alter() {
     let d = configs::describe_configs(&b, &ctx(4), describe("cfg")).await;
     assert_eq!(value_of(&d, "cleanup.policy"), ("compact".into(), SOURCE_TOPIC));
     assert_eq!(value_of(&d, "segment.bytes").1, SOURCE_DEFAULT, "unnamed keys revert");
+    let mut bad = alter_configs_request::AlterConfigsResource::default();
+    bad.resource_type = 2;
+    bad.resource_name = StrBytes::from_static_str("cfg");
+    let mut c = alter_configs_request::AlterableConfig::default();
+    c.name = StrBytes::from_static_str("no.such.config");
+    c.value = Some(StrBytes::from_static_str("1"));
+    bad.configs = vec![c];
+    let r = configs::alter_configs(&b, &ctx(1), AlterConfigsRequest::default().with_resources(vec![bad])).await;
+    assert_eq!(r.responses[0].error_code, ResponseError::InvalidConfig.code(), "unknown keys are refused");
     let missing = configs::describe_configs(&b, &ctx(4), describe("nope")).await;
     assert_eq!(missing.results[0].error_code, ResponseError::UnknownTopicOrPartition.code());
 }
