@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourc
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::{SOURCE_DEFAULT, SOURCE_STATIC_BROKER, SOURCE_TOPIC, effective_topic_configs};
+use super::admin::{SOURCE_DEFAULT, SOURCE_STATIC_BROKER, effective_topic_configs};
 use super::{RequestContext, msg};
 use crate::broker::{ApiError, Broker};
 use crate::config::{BROKER_KEYS, TOPIC_KEYS};

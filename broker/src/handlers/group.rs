@@ -438,18 +438,7 @@ mod tests {
     use crate::group::state::{
         GroupState, JoinError, JoinResult, JoinedMember, MemberDescription, SyncResult,
     };
-    use crate::router::{encode_response, supported};
-
-    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-        let api = supported(key).expect("served");
-        api.min..=api.max
-    }
-
-    fn encodes(key: ApiKey, version: i16, resp: ResponseKind) {
-        if let Err(e) = encode_response(key, version, 1, &resp) {
-            panic!("{key:?} v{version}: {e}");
-        }
-    }
+    use crate::handlers::test_support::{encodes, versions};
 
     fn join_ok() -> JoinOutcome {
         Ok(JoinResult {

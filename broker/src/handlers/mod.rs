@@ -44,3 +44,25 @@ impl RequestContext {
 pub(crate) fn msg(text: impl Into<String>) -> Option<StrBytes> {
     Some(StrBytes::from_string(text.into()))
 }
+
+/// Helpers shared by the handler tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+
+    use crate::router::{encode_response, supported};
+
+    /// Every version the router serves for `key`.
+    pub(crate) fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let api = supported(key).expect("served");
+        api.min..=api.max
+    }
+
+    /// Asserts that `resp` encodes at `version` (kafka-protocol refuses fields set at
+    /// versions that lack them).
+    pub(crate) fn encodes(key: ApiKey, version: i16, resp: ResponseKind) {
+        if let Err(e) = encode_response(key, version, 1, &resp) {
+            panic!("{key:?} v{version}: {e}");
+        }
+    }
+}

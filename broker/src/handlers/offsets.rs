@@ -334,18 +334,7 @@ fn offset_delete_response(results: Result<TopicResults, ResponseError>) -> Offse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::{encode_response, supported};
-
-    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-        let api = supported(key).expect("served");
-        api.min..=api.max
-    }
-
-    fn encodes(key: ApiKey, version: i16, resp: ResponseKind) {
-        if let Err(e) = encode_response(key, version, 1, &resp) {
-            panic!("{key:?} v{version}: {e}");
-        }
-    }
+    use crate::handlers::test_support::{encodes, versions};
 
     fn fetched() -> FetchedTopics {
         let value = OffsetValue {

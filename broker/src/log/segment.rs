@@ -64,7 +64,11 @@ impl Segment {
             .map_err(|e| Error::io(format!("failed to create segment {}", path.display()), e))?;
         // A leftover file of that name (a segment deleted before a crash) starts empty.
         file.set_len(0).map_err(|e| Error::io(format!("failed to reset segment {}", path.display()), e))?;
-        Ok(Segment {
+        Ok(Segment::empty(base_offset, path, file, now_ms, index_interval))
+    }
+
+    fn empty(base_offset: i64, path: PathBuf, file: File, created_ms: i64, index_interval: u32) -> Self {
+        Segment {
             base_offset,
             path,
             file,
@@ -74,10 +78,10 @@ impl Segment {
             time_index: Vec::new(),
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
-            created_ms: now_ms,
+            created_ms,
             bytes_since_index: 0,
             index_interval: index_interval.max(1) as u64,
-        })
+        }
     }
 
     /// Opens an existing segment and rebuilds its indexes from the batch headers. With
@@ -97,20 +101,7 @@ impl Segment {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
             .unwrap_or_else(crate::now_ms);
-        let mut seg = Segment {
-            base_offset,
-            path: path.to_path_buf(),
-            file,
-            size: 0,
-            next_offset: base_offset,
-            index: Vec::new(),
-            time_index: Vec::new(),
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            created_ms,
-            bytes_since_index: 0,
-            index_interval: index_interval.max(1) as u64,
-        };
+        let mut seg = Segment::empty(base_offset, path.to_path_buf(), file, created_ms, index_interval);
         let mut pos = 0u64;
         let mut header_buf = [0u8; HEADER_SIZE];
         while pos < len {

@@ -7,7 +7,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::*;
 use crate::handlers::configs;
-use crate::router::{SUPPORTED, encode_response};
+use crate::handlers::test_support::versions;
+use crate::router::encode_response;
 
 fn broker() -> (Arc<Broker>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,10 +21,6 @@ fn ctx(v: i16) -> RequestContext {
     RequestContext { api_version: v, correlation_id: 1, client_id: "t".into(), peer: "127.0.0.1:1".parse().unwrap() }
 }
 
-fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let a = SUPPORTED.iter().find(|a| a.key == key).unwrap();
-    a.min..=a.max
-}
 
 fn create(name: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsRequest {
     let mut t = create_topics_request::CreatableTopic::default();
