@@ -44,7 +44,11 @@ unsafe impl GlobalAlloc for BrokerAlloc {
                 0,
             )
         };
-        if ptr == libc::MAP_FAILED { std::ptr::null_mut() } else { ptr.cast() }
+        if ptr == libc::MAP_FAILED {
+            std::ptr::null_mut()
+        } else {
+            ptr.cast()
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

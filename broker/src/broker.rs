@@ -36,13 +36,19 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error.
     pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError { code: e.kafka_code(), message: e.to_string() }
+        ApiError {
+            code: e.kafka_code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -87,7 +93,12 @@ impl Partition {
 
     /// Appends the records of a Produce request: validates every batch (CRC-32C, magic,
     /// sizes), checks idempotent sequences, appends, and records producer state.
-    pub fn append_records(&self, records: &[u8], max_batch_bytes: usize, now_ms: i64) -> Result<ProduceOutcome, ApiError> {
+    pub fn append_records(
+        &self,
+        records: &[u8],
+        max_batch_bytes: usize,
+        now_ms: i64,
+    ) -> Result<ProduceOutcome, ApiError> {
         let batches = batch::validate_batches(records, max_batch_bytes)?;
         let mut state = self.lock();
         // Idempotent producers send exactly one batch per partition; duplicates of it are
@@ -105,13 +116,19 @@ impl Partition {
                 SequenceCheck::OutOfOrder { expected, found } => {
                     return Err(ApiError::new(
                         ResponseError::OutOfOrderSequenceNumber,
-                        format!("producer {} expected sequence {expected}, got {found}", header.producer_id),
+                        format!(
+                            "producer {} expected sequence {expected}, got {found}",
+                            header.producer_id
+                        ),
                     ));
                 }
                 SequenceCheck::Fenced { current } => {
                     return Err(ApiError::new(
                         ResponseError::InvalidProducerEpoch,
-                        format!("producer {} epoch {} is older than the current epoch {current}", header.producer_id, header.producer_epoch),
+                        format!(
+                            "producer {} epoch {} is older than the current epoch {current}",
+                            header.producer_id, header.producer_epoch
+                        ),
                     ));
                 }
             }
@@ -125,7 +142,10 @@ impl Partition {
         let info: AppendInfo = state.log.append(&mut bytes, 0, now_ms)?;
         let mut offset = info.base_offset;
         for (header, _) in &batches {
-            let stamped = BatchHeader { base_offset: offset, ..*header };
+            let stamped = BatchHeader {
+                base_offset: offset,
+                ..*header
+            };
             state.producers.record(&stamped);
             offset = stamped.last_offset() + 1;
         }
@@ -169,23 +189,34 @@ pub struct Topic {
 impl Topic {
     /// All partitions, in index order.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// One partition.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
         let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        usize::try_from(index).ok().and_then(|i| parts.get(i).cloned())
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| parts.get(i).cloned())
     }
 
     /// Partition count.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len() as i32
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as i32
     }
 
     /// Topic-level config overrides.
     pub fn configs(&self) -> BTreeMap<String, String> {
-        self.configs.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.configs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -218,10 +249,18 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
         return bad(format!("topic name {name:?} is not allowed"));
     }
     if name.len() > MAX_TOPIC_NAME {
-        return bad(format!("topic name is {} characters; the limit is {MAX_TOPIC_NAME}", name.len()));
+        return bad(format!(
+            "topic name is {} characters; the limit is {MAX_TOPIC_NAME}",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return bad(format!("topic name {name:?} contains {c:?}; use ASCII letters, digits, '.', '_' and '-'"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return bad(format!(
+            "topic name {name:?} contains {c:?}; use ASCII letters, digits, '.', '_' and '-'"
+        ));
     }
     Ok(())
 }
@@ -231,7 +270,8 @@ impl Broker {
     /// partition log, and the internal offsets topic, and loads the group coordinator.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("failed to create data dir {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("failed to create data dir {}", dir.display()), e))?;
         let lock_path = dir.join(".lock");
         let dir_lock = std::fs::OpenOptions::new()
             .create(true)
@@ -240,7 +280,10 @@ impl Broker {
             .open(&lock_path)
             .map_err(|e| Error::io(format!("failed to open {}", lock_path.display()), e))?;
         dir_lock.try_lock().map_err(|_| {
-            Error::InvalidConfig(format!("data dir {} is in use by another broker process", dir.display()))
+            Error::InvalidConfig(format!(
+                "data dir {} is in use by another broker process",
+                dir.display()
+            ))
         })?;
         let mut store = MetadataStore::open(&dir, config.node_id, config.cluster_id.as_deref())?;
         if !store.image().topics.contains_key(OFFSETS_TOPIC) {
@@ -248,7 +291,15 @@ impl Broker {
             store.update(|i| {
                 let mut configs = BTreeMap::new();
                 configs.insert("cleanup.policy".to_string(), "compact".to_string());
-                i.topics.insert(OFFSETS_TOPIC.to_string(), TopicRecord { id: Uuid::new_v4(), partitions, configs, internal: true });
+                i.topics.insert(
+                    OFFSETS_TOPIC.to_string(),
+                    TopicRecord {
+                        id: Uuid::new_v4(),
+                        partitions,
+                        configs,
+                        internal: true,
+                    },
+                );
             })?;
         }
         let image = store.image().clone();
@@ -270,7 +321,10 @@ impl Broker {
                 }),
             );
         }
-        let offsets_partitions = topics.get(OFFSETS_TOPIC).map(|t| t.partitions()).unwrap_or_default();
+        let offsets_partitions = topics
+            .get(OFFSETS_TOPIC)
+            .map(|t| t.partitions())
+            .unwrap_or_default();
         let groups = GroupCoordinator::open(&config, offsets_partitions)?;
         let reserved = image.producer_id_reserved;
         tracing::info!(cluster_id = %image.cluster_id, node_id = config.node_id, topics = topics.len(), dir = %dir.display(), "broker opened");
@@ -291,7 +345,10 @@ impl Broker {
 
     /// Addresses clients should use (set from the bound listeners when not configured).
     pub fn advertised_listeners(&self) -> Vec<ListenerConfig> {
-        self.advertised.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.advertised
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records the actually bound listener addresses when none were configured to advertise.
@@ -307,7 +364,11 @@ impl Broker {
         self.advertised_listeners()
             .first()
             .map(|l| {
-                let host = if l.host.is_empty() || l.host == "0.0.0.0" { "127.0.0.1".to_string() } else { l.host.clone() };
+                let host = if l.host.is_empty() || l.host == "0.0.0.0" {
+                    "127.0.0.1".to_string()
+                } else {
+                    l.host.clone()
+                };
                 (host, l.port as i32)
             })
             .unwrap_or_else(|| ("127.0.0.1".to_string(), 9092))
@@ -315,17 +376,31 @@ impl Broker {
 
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// A topic by id.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().find(|t| t.id == id).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
     }
 
     /// All topics, by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// A partition by topic name and index.
@@ -335,28 +410,58 @@ impl Broker {
 
     /// Creates a topic. `partitions` of -1 means `num.partitions`. With `validate_only`
     /// nothing is written.
-    pub fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, configs: BTreeMap<String, String>, validate_only: bool) -> Result<Arc<Topic>, ApiError> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, ApiError> {
         validate_topic_name(name)?;
         if name.starts_with("__") {
-            return Err(ApiError::new(ResponseError::InvalidTopicException, format!("topic names starting with \"__\" are reserved for internal topics ({name:?})")));
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!(
+                    "topic names starting with \"__\" are reserved for internal topics ({name:?})"
+                ),
+            ));
         }
-        let partitions = if partitions == -1 { self.config.num_partitions } else { partitions };
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
         if partitions <= 0 {
-            return Err(ApiError::new(ResponseError::InvalidPartitions, format!("partition count must be positive, not {partitions}")));
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("partition count must be positive, not {partitions}"),
+            ));
         }
         if partitions > 100_000 {
-            return Err(ApiError::new(ResponseError::InvalidPartitions, format!("{partitions} partitions is more than this broker allows (100000)")));
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("{partitions} partitions is more than this broker allows (100000)"),
+            ));
         }
         if replication_factor != -1 && replication_factor != 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
-                format!("replication factor {replication_factor} is larger than the 1 available broker"),
+                format!(
+                    "replication factor {replication_factor} is larger than the 1 available broker"
+                ),
             ));
         }
-        let log_config = self.config.topic_log_config(&configs).map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
+        let log_config = self
+            .config
+            .topic_log_config(&configs)
+            .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         if topics.contains_key(name) {
-            return Err(ApiError::new(ResponseError::TopicAlreadyExists, format!("topic {name:?} already exists")));
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
         }
         let id = Uuid::new_v4();
         let topic = Arc::new(Topic {
@@ -376,11 +481,24 @@ impl Broker {
             if dir.exists() {
                 retire_dir(&dir);
             }
-            parts.push(Arc::new(open_partition(&self.config.data_dir, name, p, log_config.clone())?));
+            parts.push(Arc::new(open_partition(
+                &self.config.data_dir,
+                name,
+                p,
+                log_config.clone(),
+            )?));
         }
         *topic.partitions.write().unwrap_or_else(|p| p.into_inner()) = parts;
         self.lock_metadata().update(|i| {
-            i.topics.insert(name.to_string(), TopicRecord { id, partitions, configs, internal: false });
+            i.topics.insert(
+                name.to_string(),
+                TopicRecord {
+                    id,
+                    partitions,
+                    configs,
+                    internal: false,
+                },
+            );
         })?;
         topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "topic created");
@@ -391,10 +509,16 @@ impl Broker {
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let Some(topic) = topics.get(name).cloned() else {
-            return Err(ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            ));
         };
         if topic.internal {
-            return Err(ApiError::new(ResponseError::InvalidTopicException, format!("internal topic {name:?} cannot be deleted")));
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                format!("internal topic {name:?} cannot be deleted"),
+            ));
         }
         self.lock_metadata().update(|i| {
             i.topics.remove(name);
@@ -411,25 +535,54 @@ impl Broker {
     }
 
     /// Grows a topic to `total` partitions.
-    pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<(), ApiError> {
-        let topic = self.topic(name).ok_or_else(|| ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")))?;
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let topic = self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
         if topic.internal {
-            return Err(ApiError::new(ResponseError::InvalidTopicException, "partitions of internal topics cannot be changed"));
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                "partitions of internal topics cannot be changed",
+            ));
         }
         let current = topic.partition_count();
         if total <= current {
-            return Err(ApiError::new(ResponseError::InvalidPartitions, format!("topic {name:?} has {current} partitions; the new count must be larger, not {total}")));
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "topic {name:?} has {current} partitions; the new count must be larger, not {total}"
+                ),
+            ));
         }
         if total > 100_000 {
-            return Err(ApiError::new(ResponseError::InvalidPartitions, format!("{total} partitions is more than this broker allows (100000)")));
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!("{total} partitions is more than this broker allows (100000)"),
+            ));
         }
         if validate_only {
             return Ok(());
         }
-        let log_config = self.config.topic_log_config(&topic.configs()).map_err(ApiError::from)?;
+        let log_config = self
+            .config
+            .topic_log_config(&topic.configs())
+            .map_err(ApiError::from)?;
         let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
         for p in parts.len() as i32..total {
-            parts.push(Arc::new(open_partition(&self.config.data_dir, name, p, log_config.clone())?));
+            parts.push(Arc::new(open_partition(
+                &self.config.data_dir,
+                name,
+                p,
+                log_config.clone(),
+            )?));
         }
         self.lock_metadata().update(|i| {
             if let Some(t) = i.topics.get_mut(name) {
@@ -440,9 +593,22 @@ impl Broker {
     }
 
     /// Replaces a topic's config overrides (validated first) and applies them to its logs.
-    pub fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), ApiError> {
-        let topic = self.topic(name).ok_or_else(|| ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")))?;
-        let log_config = self.config.topic_log_config(&configs).map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let topic = self.topic(name).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
+        let log_config = self
+            .config
+            .topic_log_config(&configs)
+            .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
         if validate_only {
             return Ok(());
         }
@@ -460,7 +626,9 @@ impl Broker {
 
     /// Effective log config of a topic.
     pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
-        self.config.topic_log_config(&topic.configs()).unwrap_or_else(|_| self.config.log_defaults.clone())
+        self.config
+            .topic_log_config(&topic.configs())
+            .unwrap_or_else(|_| self.config.log_defaults.clone())
     }
 
     /// Hands out a new producer id, reserving blocks in the metadata file.
@@ -468,7 +636,8 @@ impl Broker {
         let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
         if ids.0 >= ids.1 {
             let new_reserved = ids.1 + PRODUCER_ID_BLOCK;
-            self.lock_metadata().update(|i| i.producer_id_reserved = new_reserved)?;
+            self.lock_metadata()
+                .update(|i| i.producer_id_reserved = new_reserved)?;
             ids.1 = new_reserved;
         }
         let id = ids.0;
@@ -485,8 +654,12 @@ impl Broker {
                 if retention {
                     match state.log.enforce_retention(now_ms) {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments"),
-                        Err(e) => tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "retention failed"),
+                        Ok(n) => {
+                            tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "retention failed")
+                        }
                     }
                 }
                 if let Some(flush_ms) = log_config.flush_ms {
@@ -520,7 +693,12 @@ fn partition_dir(data_dir: &std::path::Path, topic: &str, partition: i32) -> Pat
     data_dir.join(format!("{topic}-{partition}"))
 }
 
-fn open_partition(data_dir: &std::path::Path, topic: &str, index: i32, config: LogConfig) -> Result<Partition> {
+fn open_partition(
+    data_dir: &std::path::Path,
+    topic: &str,
+    index: i32,
+    config: LogConfig,
+) -> Result<Partition> {
     let dir = partition_dir(data_dir, topic, index);
     let log = PartitionLog::open(&dir, config)?;
     let headers = log.batch_headers(log.log_start_offset())?;
@@ -528,7 +706,11 @@ fn open_partition(data_dir: &std::path::Path, topic: &str, index: i32, config: L
     Ok(Partition {
         topic: topic.to_string(),
         index,
-        state: Mutex::new(PartitionState { log, producers, last_flush_ms: crate::now_ms() }),
+        state: Mutex::new(PartitionState {
+            log,
+            producers,
+            last_flush_ms: crate::now_ms(),
+        }),
     })
 }
 
@@ -543,6 +725,8 @@ fn retire_dir(dir: &std::path::Path) {
                 }
             });
         }
-        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "failed to retire partition directory"),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "failed to retire partition directory")
+        }
     }
 }

@@ -76,8 +76,11 @@ impl MetadataStore {
         let path = data_dir.join(FILE_NAME);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let image: MetadataImage = serde_json::from_slice(&bytes)
-                    .map_err(|source| Error::CorruptMetadata { path: path.clone(), source })?;
+                let image: MetadataImage =
+                    serde_json::from_slice(&bytes).map_err(|source| Error::CorruptMetadata {
+                        path: path.clone(),
+                        source,
+                    })?;
                 if image.node_id != node_id {
                     return Err(Error::InvalidConfig(format!(
                         "data dir {} belongs to node.id {}, not {node_id}",
@@ -99,7 +102,9 @@ impl MetadataStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let image = MetadataImage {
                     version: FORMAT_VERSION,
-                    cluster_id: cluster_id.map(str::to_string).unwrap_or_else(new_cluster_id),
+                    cluster_id: cluster_id
+                        .map(str::to_string)
+                        .unwrap_or_else(new_cluster_id),
                     node_id,
                     producer_id_reserved: 0,
                     topics: BTreeMap::new(),
@@ -130,10 +135,11 @@ impl MetadataStore {
 
     fn save(&self) -> Result<()> {
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.image).map_err(|source| Error::CorruptMetadata {
-            path: self.path.clone(),
-            source,
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&self.image).map_err(|source| Error::CorruptMetadata {
+                path: self.path.clone(),
+                source,
+            })?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -158,7 +164,15 @@ mod tests {
         let mut s = MetadataStore::open(dir.path(), 1, None).unwrap();
         let id = Uuid::new_v4();
         s.update(|i| {
-            i.topics.insert("t".into(), TopicRecord { id, partitions: 3, configs: BTreeMap::new(), internal: false })
+            i.topics.insert(
+                "t".into(),
+                TopicRecord {
+                    id,
+                    partitions: 3,
+                    configs: BTreeMap::new(),
+                    internal: false,
+                },
+            )
         })
         .unwrap();
         let cluster = s.image().cluster_id.clone();

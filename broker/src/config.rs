@@ -34,37 +34,157 @@ const fn key(name: &'static str, default: &'static str, doc: &'static str) -> Co
 
 /// Every broker key Fjord understands, with its default. `--help` prints this table.
 pub const BROKER_KEYS: &[ConfigKey] = &[
-    key("node.id", "1", "Id of this broker (also accepted as broker.id)."),
-    key("log.dirs", "./fjord-data", "Directory holding partition logs and metadata (also log.dir)."),
-    key("listeners", "PLAINTEXT://127.0.0.1:9092", "Comma-separated NAME://HOST:PORT listeners; port 0 picks a free port."),
-    key("advertised.listeners", "", "Addresses given to clients in Metadata; defaults to the bound listeners."),
-    key("cluster.id", "", "Cluster id; generated and persisted on first start when empty."),
-    key("num.partitions", "1", "Partitions of an auto-created topic and of CreateTopics with -1."),
-    key("default.replication.factor", "1", "Replication factor of auto-created topics (1 on a single node)."),
-    key("auto.create.topics.enable", "true", "Create a topic when a client asks Metadata or Produce for an unknown one."),
-    key("message.max.bytes", "1048588", "Largest record batch accepted (topic override: max.message.bytes)."),
-    key("socket.request.max.bytes", "104857600", "Largest request frame; larger frames are refused and the connection closed."),
-    key("max.connections", "10000", "Connections served at once; further accepts wait."),
-    key("log.segment.bytes", "1073741824", "Roll a segment when it reaches this size (topic: segment.bytes)."),
-    key("log.roll.hours", "168", "Roll a segment older than this (topic: segment.ms)."),
+    key(
+        "node.id",
+        "1",
+        "Id of this broker (also accepted as broker.id).",
+    ),
+    key(
+        "log.dirs",
+        "./fjord-data",
+        "Directory holding partition logs and metadata (also log.dir).",
+    ),
+    key(
+        "listeners",
+        "PLAINTEXT://127.0.0.1:9092",
+        "Comma-separated NAME://HOST:PORT listeners; port 0 picks a free port.",
+    ),
+    key(
+        "advertised.listeners",
+        "",
+        "Addresses given to clients in Metadata; defaults to the bound listeners.",
+    ),
+    key(
+        "cluster.id",
+        "",
+        "Cluster id; generated and persisted on first start when empty.",
+    ),
+    key(
+        "num.partitions",
+        "1",
+        "Partitions of an auto-created topic and of CreateTopics with -1.",
+    ),
+    key(
+        "default.replication.factor",
+        "1",
+        "Replication factor of auto-created topics (1 on a single node).",
+    ),
+    key(
+        "auto.create.topics.enable",
+        "true",
+        "Create a topic when a client asks Metadata or Produce for an unknown one.",
+    ),
+    key(
+        "message.max.bytes",
+        "1048588",
+        "Largest record batch accepted (topic override: max.message.bytes).",
+    ),
+    key(
+        "socket.request.max.bytes",
+        "104857600",
+        "Largest request frame; larger frames are refused and the connection closed.",
+    ),
+    key(
+        "max.connections",
+        "10000",
+        "Connections served at once; further accepts wait.",
+    ),
+    key(
+        "log.segment.bytes",
+        "1073741824",
+        "Roll a segment when it reaches this size (topic: segment.bytes).",
+    ),
+    key(
+        "log.roll.hours",
+        "168",
+        "Roll a segment older than this (topic: segment.ms).",
+    ),
     key("log.roll.ms", "", "Overrides log.roll.hours when set."),
-    key("log.retention.hours", "168", "Delete segments older than this (topic: retention.ms)."),
-    key("log.retention.minutes", "", "Overrides log.retention.hours when set."),
-    key("log.retention.ms", "", "Overrides log.retention.minutes/hours when set; -1 keeps forever."),
-    key("log.retention.bytes", "-1", "Delete oldest segments while a partition is larger (topic: retention.bytes); -1 is unlimited."),
-    key("log.retention.check.interval.ms", "300000", "How often retention runs."),
-    key("log.index.interval.bytes", "4096", "Bytes between offset-index entries (topic: index.interval.bytes)."),
-    key("log.flush.interval.messages", "9223372036854775807", "fsync a partition after this many records (topic: flush.messages)."),
-    key("log.flush.interval.ms", "", "fsync a partition at least this often (topic: flush.ms); unset relies on the OS, as Kafka does."),
-    key("log.cleanup.policy", "delete", "delete or compact (topic: cleanup.policy)."),
-    key("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
-    key("min.insync.replicas", "1", "Replicas that must acknowledge an acks=all write."),
-    key("group.initial.rebalance.delay.ms", "3000", "How long the first JoinGroup of an empty group waits for more members."),
-    key("group.min.session.timeout.ms", "6000", "Smallest session timeout a member may ask for."),
-    key("group.max.session.timeout.ms", "1800000", "Largest session timeout a member may ask for."),
-    key("offsets.topic.num.partitions", "1", "Partitions of __consumer_offsets (fixed once created)."),
-    key("offsets.retention.minutes", "10080", "Committed offsets of empty groups are kept this long."),
-    key("fjord.bench.sink", "false", "Benchmark only: acknowledge Produce without storing anything (the machine's ceiling)."),
+    key(
+        "log.retention.hours",
+        "168",
+        "Delete segments older than this (topic: retention.ms).",
+    ),
+    key(
+        "log.retention.minutes",
+        "",
+        "Overrides log.retention.hours when set.",
+    ),
+    key(
+        "log.retention.ms",
+        "",
+        "Overrides log.retention.minutes/hours when set; -1 keeps forever.",
+    ),
+    key(
+        "log.retention.bytes",
+        "-1",
+        "Delete oldest segments while a partition is larger (topic: retention.bytes); -1 is unlimited.",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        "300000",
+        "How often retention runs.",
+    ),
+    key(
+        "log.index.interval.bytes",
+        "4096",
+        "Bytes between offset-index entries (topic: index.interval.bytes).",
+    ),
+    key(
+        "log.flush.interval.messages",
+        "9223372036854775807",
+        "fsync a partition after this many records (topic: flush.messages).",
+    ),
+    key(
+        "log.flush.interval.ms",
+        "",
+        "fsync a partition at least this often (topic: flush.ms); unset relies on the OS, as Kafka does.",
+    ),
+    key(
+        "log.cleanup.policy",
+        "delete",
+        "delete or compact (topic: cleanup.policy).",
+    ),
+    key(
+        "log.message.timestamp.type",
+        "CreateTime",
+        "CreateTime or LogAppendTime (topic: message.timestamp.type).",
+    ),
+    key(
+        "min.insync.replicas",
+        "1",
+        "Replicas that must acknowledge an acks=all write.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        "How long the first JoinGroup of an empty group waits for more members.",
+    ),
+    key(
+        "group.min.session.timeout.ms",
+        "6000",
+        "Smallest session timeout a member may ask for.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        "1800000",
+        "Largest session timeout a member may ask for.",
+    ),
+    key(
+        "offsets.topic.num.partitions",
+        "1",
+        "Partitions of __consumer_offsets (fixed once created).",
+    ),
+    key(
+        "offsets.retention.minutes",
+        "10080",
+        "Committed offsets of empty groups are kept this long.",
+    ),
+    key(
+        "fjord.bench.sink",
+        "false",
+        "Benchmark only: acknowledge Produce without storing anything (the machine's ceiling).",
+    ),
 ];
 
 /// A topic-level key and the broker key its default comes from.
@@ -78,17 +198,50 @@ pub struct TopicKey {
 
 /// Topic-level keys accepted by CreateTopics and the config APIs.
 pub const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey { name: "cleanup.policy", broker_key: "log.cleanup.policy" },
-    TopicKey { name: "retention.ms", broker_key: "log.retention.ms" },
-    TopicKey { name: "retention.bytes", broker_key: "log.retention.bytes" },
-    TopicKey { name: "segment.bytes", broker_key: "log.segment.bytes" },
-    TopicKey { name: "segment.ms", broker_key: "log.roll.ms" },
-    TopicKey { name: "max.message.bytes", broker_key: "message.max.bytes" },
-    TopicKey { name: "index.interval.bytes", broker_key: "log.index.interval.bytes" },
-    TopicKey { name: "flush.messages", broker_key: "log.flush.interval.messages" },
-    TopicKey { name: "flush.ms", broker_key: "log.flush.interval.ms" },
-    TopicKey { name: "message.timestamp.type", broker_key: "log.message.timestamp.type" },
-    TopicKey { name: "min.insync.replicas", broker_key: "min.insync.replicas" },
+    TopicKey {
+        name: "cleanup.policy",
+        broker_key: "log.cleanup.policy",
+    },
+    TopicKey {
+        name: "retention.ms",
+        broker_key: "log.retention.ms",
+    },
+    TopicKey {
+        name: "retention.bytes",
+        broker_key: "log.retention.bytes",
+    },
+    TopicKey {
+        name: "segment.bytes",
+        broker_key: "log.segment.bytes",
+    },
+    TopicKey {
+        name: "segment.ms",
+        broker_key: "log.roll.ms",
+    },
+    TopicKey {
+        name: "max.message.bytes",
+        broker_key: "message.max.bytes",
+    },
+    TopicKey {
+        name: "index.interval.bytes",
+        broker_key: "log.index.interval.bytes",
+    },
+    TopicKey {
+        name: "flush.messages",
+        broker_key: "log.flush.interval.messages",
+    },
+    TopicKey {
+        name: "flush.ms",
+        broker_key: "log.flush.interval.ms",
+    },
+    TopicKey {
+        name: "message.timestamp.type",
+        broker_key: "log.message.timestamp.type",
+    },
+    TopicKey {
+        name: "min.insync.replicas",
+        broker_key: "min.insync.replicas",
+    },
 ];
 
 /// Command line of `fjord-broker`.
@@ -127,11 +280,24 @@ fn long_help_keys() -> String {
         "CONFIGURATION KEYS (defaults < --config file < FJORD_<KEY> env < --set < flags):\n",
     );
     for k in BROKER_KEYS {
-        let default = if k.default.is_empty() { "unset" } else { k.default };
-        out.push_str(&format!("  {:<36} [default: {}]\n      {}\n", k.name, default, k.doc));
+        let default = if k.default.is_empty() {
+            "unset"
+        } else {
+            k.default
+        };
+        out.push_str(&format!(
+            "  {:<36} [default: {}]\n      {}\n",
+            k.name, default, k.doc
+        ));
     }
     out.push_str("\nTopic-level keys (CreateTopics, AlterConfigs): ");
-    out.push_str(&TOPIC_KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "));
+    out.push_str(
+        &TOPIC_KEYS
+            .iter()
+            .map(|k| k.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     out.push('\n');
     out
 }
@@ -198,11 +364,22 @@ pub struct ListenerConfig {
 impl ListenerConfig {
     /// The socket address to bind.
     pub fn bind_addr(&self) -> Result<SocketAddr> {
-        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
-        let host = if host == "localhost" { "127.0.0.1" } else { host };
-        format!("{host}:{}", self.port)
-            .parse()
-            .map_err(|_| Error::InvalidConfig(format!("listener {}://{}:{} is not an IP address and port", self.name, self.host, self.port)))
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        let host = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        format!("{host}:{}", self.port).parse().map_err(|_| {
+            Error::InvalidConfig(format!(
+                "listener {}://{}:{} is not an IP address and port",
+                self.name, self.host, self.port
+            ))
+        })
     }
 }
 
@@ -211,21 +388,30 @@ pub fn parse_listeners(text: &str) -> Result<Vec<ListenerConfig>> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, rest) = item.split_once("://").ok_or_else(|| {
-            Error::InvalidConfig(format!("listener {item:?} must look like PLAINTEXT://127.0.0.1:9092"))
+            Error::InvalidConfig(format!(
+                "listener {item:?} must look like PLAINTEXT://127.0.0.1:9092"
+            ))
         })?;
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
-            Error::InvalidConfig(format!("listener {item:?} has no port"))
-        })?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| Error::InvalidConfig(format!("listener {item:?} has no port")))?;
         let port = port
             .parse::<u16>()
             .map_err(|_| Error::InvalidConfig(format!("listener {item:?} has an invalid port")))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if name != "PLAINTEXT" {
             return Err(Error::InvalidConfig(format!(
                 "listener {item:?}: only PLAINTEXT listeners are supported so far (TLS and SASL arrive with the security issue)"
             )));
         }
-        out.push(ListenerConfig { name: name.to_string(), host, port });
+        out.push(ListenerConfig {
+            name: name.to_string(),
+            host,
+            port,
+        });
     }
     if out.is_empty() {
         return Err(Error::InvalidConfig("no listeners configured".into()));
@@ -279,20 +465,25 @@ impl BrokerConfig {
     pub fn from_cli(cli: &Cli) -> Result<Self> {
         let mut values: BTreeMap<String, String> = BTreeMap::new();
         if let Some(path) = &cli.config {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::io(format!("failed to read config file {}", path.display()), e))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::io(format!("failed to read config file {}", path.display()), e)
+            })?;
             values.extend(parse_properties(&text)?);
         }
-        for k in BROKER_KEYS.iter().map(|k| k.name).chain(["broker.id", "log.dir"]) {
+        for k in BROKER_KEYS
+            .iter()
+            .map(|k| k.name)
+            .chain(["broker.id", "log.dir"])
+        {
             let env = format!("FJORD_{}", k.to_uppercase().replace(['.', '-'], "_"));
             if let Ok(v) = std::env::var(&env) {
                 values.insert(k.to_string(), v);
             }
         }
         for item in &cli.set {
-            let (k, v) = item.split_once('=').ok_or_else(|| {
-                Error::InvalidConfig(format!("--set {item:?} must be KEY=VALUE"))
-            })?;
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| Error::InvalidConfig(format!("--set {item:?} must be KEY=VALUE")))?;
             values.insert(k.trim().to_string(), v.trim().to_string());
         }
         if let Some(d) = &cli.data_dir {
@@ -328,7 +519,10 @@ impl BrokerConfig {
         }
         let mut effective = BTreeMap::new();
         for k in BROKER_KEYS {
-            let v = values.get(k.name).cloned().unwrap_or_else(|| k.default.to_string());
+            let v = values
+                .get(k.name)
+                .cloned()
+                .unwrap_or_else(|| k.default.to_string());
             effective.insert(k.name.to_string(), v);
         }
         let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
@@ -344,28 +538,66 @@ impl BrokerConfig {
             listeners,
             advertised_listeners,
             cluster_id: Some(get("cluster.id").to_string()).filter(|s| !s.is_empty()),
-            num_partitions: positive(parse(get("num.partitions"), "num.partitions")?, "num.partitions")?,
-            auto_create_topics: parse_bool(get("auto.create.topics.enable"), "auto.create.topics.enable")?,
-            socket_request_max_bytes: parse(get("socket.request.max.bytes"), "socket.request.max.bytes")?,
+            num_partitions: positive(
+                parse(get("num.partitions"), "num.partitions")?,
+                "num.partitions",
+            )?,
+            auto_create_topics: parse_bool(
+                get("auto.create.topics.enable"),
+                "auto.create.topics.enable",
+            )?,
+            socket_request_max_bytes: parse(
+                get("socket.request.max.bytes"),
+                "socket.request.max.bytes",
+            )?,
             max_connections: parse(get("max.connections"), "max.connections")?,
-            group_initial_rebalance_delay_ms: parse(get("group.initial.rebalance.delay.ms"), "group.initial.rebalance.delay.ms")?,
-            group_min_session_timeout_ms: parse(get("group.min.session.timeout.ms"), "group.min.session.timeout.ms")?,
-            group_max_session_timeout_ms: parse(get("group.max.session.timeout.ms"), "group.max.session.timeout.ms")?,
-            offsets_topic_num_partitions: positive(parse(get("offsets.topic.num.partitions"), "offsets.topic.num.partitions")?, "offsets.topic.num.partitions")?,
-            offsets_retention_ms: parse::<i64>(get("offsets.retention.minutes"), "offsets.retention.minutes")? * 60_000,
-            retention_check_interval_ms: parse(get("log.retention.check.interval.ms"), "log.retention.check.interval.ms")?,
+            group_initial_rebalance_delay_ms: parse(
+                get("group.initial.rebalance.delay.ms"),
+                "group.initial.rebalance.delay.ms",
+            )?,
+            group_min_session_timeout_ms: parse(
+                get("group.min.session.timeout.ms"),
+                "group.min.session.timeout.ms",
+            )?,
+            group_max_session_timeout_ms: parse(
+                get("group.max.session.timeout.ms"),
+                "group.max.session.timeout.ms",
+            )?,
+            offsets_topic_num_partitions: positive(
+                parse(
+                    get("offsets.topic.num.partitions"),
+                    "offsets.topic.num.partitions",
+                )?,
+                "offsets.topic.num.partitions",
+            )?,
+            offsets_retention_ms: parse::<i64>(
+                get("offsets.retention.minutes"),
+                "offsets.retention.minutes",
+            )? * 60_000,
+            retention_check_interval_ms: parse(
+                get("log.retention.check.interval.ms"),
+                "log.retention.check.interval.ms",
+            )?,
             log_defaults: LogConfig::default(),
             bench_sink: parse_bool(get("fjord.bench.sink"), "fjord.bench.sink")?,
             effective: BTreeMap::new(),
         };
         let log_defaults = cfg_log_defaults(&effective)?;
-        Ok(BrokerConfig { log_defaults, effective, ..cfg })
+        Ok(BrokerConfig {
+            log_defaults,
+            effective,
+            ..cfg
+        })
     }
 
     /// The broker-level default of a topic key, as text.
     pub fn topic_default(&self, topic_key: &str) -> Option<String> {
         let tk = TOPIC_KEYS.iter().find(|k| k.name == topic_key)?;
-        Some(topic_value_from_broker(&self.effective, tk.name, tk.broker_key))
+        Some(topic_value_from_broker(
+            &self.effective,
+            tk.name,
+            tk.broker_key,
+        ))
     }
 
     /// Effective log config of a topic with the given overrides; rejects unknown keys and
@@ -373,7 +605,10 @@ impl BrokerConfig {
     pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
         let mut map = BTreeMap::new();
         for tk in TOPIC_KEYS {
-            map.insert(tk.name.to_string(), topic_value_from_broker(&self.effective, tk.name, tk.broker_key));
+            map.insert(
+                tk.name.to_string(),
+                topic_value_from_broker(&self.effective, tk.name, tk.broker_key),
+            );
         }
         for (k, v) in overrides {
             if !TOPIC_KEYS.iter().any(|t| t.name == k) {
@@ -405,7 +640,11 @@ impl Default for LogConfig {
 
 /// The topic-level value implied by the broker-level keys (handling the hours/minutes/ms
 /// families Kafka has for retention and roll).
-fn topic_value_from_broker(effective: &BTreeMap<String, String>, topic_key: &str, broker_key: &str) -> String {
+fn topic_value_from_broker(
+    effective: &BTreeMap<String, String>,
+    topic_key: &str,
+    broker_key: &str,
+) -> String {
     let get = |k: &str| effective.get(k).cloned().unwrap_or_default();
     match topic_key {
         "retention.ms" => {
@@ -417,14 +656,20 @@ fn topic_value_from_broker(effective: &BTreeMap<String, String>, topic_key: &str
             if let Ok(m) = min.parse::<i64>() {
                 return (m * 60_000).to_string();
             }
-            get("log.retention.hours").parse::<i64>().map(|h| (h * 3_600_000).to_string()).unwrap_or(get("log.retention.hours"))
+            get("log.retention.hours")
+                .parse::<i64>()
+                .map(|h| (h * 3_600_000).to_string())
+                .unwrap_or(get("log.retention.hours"))
         }
         "segment.ms" => {
             let ms = get("log.roll.ms");
             if !ms.is_empty() {
                 return ms;
             }
-            get("log.roll.hours").parse::<i64>().map(|h| (h * 3_600_000).to_string()).unwrap_or(get("log.roll.hours"))
+            get("log.roll.hours")
+                .parse::<i64>()
+                .map(|h| (h * 3_600_000).to_string())
+                .unwrap_or(get("log.roll.hours"))
         }
         _ => get(broker_key),
     }
@@ -433,7 +678,10 @@ fn topic_value_from_broker(effective: &BTreeMap<String, String>, topic_key: &str
 fn cfg_log_defaults(effective: &BTreeMap<String, String>) -> Result<LogConfig> {
     let mut map = BTreeMap::new();
     for tk in TOPIC_KEYS {
-        map.insert(tk.name.to_string(), topic_value_from_broker(effective, tk.name, tk.broker_key));
+        map.insert(
+            tk.name.to_string(),
+            topic_value_from_broker(effective, tk.name, tk.broker_key),
+        );
     }
     log_config_from_topic_map(&map)
 }
@@ -443,17 +691,27 @@ fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig
     let timestamp_type = match get("message.timestamp.type") {
         "CreateTime" => TimestampType::CreateTime,
         "LogAppendTime" => TimestampType::LogAppendTime,
-        other => return Err(Error::InvalidConfig(format!("message.timestamp.type must be CreateTime or LogAppendTime, not {other:?}"))),
+        other => {
+            return Err(Error::InvalidConfig(format!(
+                "message.timestamp.type must be CreateTime or LogAppendTime, not {other:?}"
+            )));
+        }
     };
     let cleanup_policy = match get("cleanup.policy").replace(' ', "").as_str() {
         "delete" => CleanupPolicy::Delete,
         "compact" => CleanupPolicy::Compact,
         "compact,delete" | "delete,compact" => CleanupPolicy::CompactDelete,
-        other => return Err(Error::InvalidConfig(format!("cleanup.policy must be delete, compact or compact,delete, not {other:?}"))),
+        other => {
+            return Err(Error::InvalidConfig(format!(
+                "cleanup.policy must be delete, compact or compact,delete, not {other:?}"
+            )));
+        }
     };
     let segment_bytes: u64 = parse(get("segment.bytes"), "segment.bytes")?;
     if segment_bytes < 1024 {
-        return Err(Error::InvalidConfig("segment.bytes must be at least 1024".into()));
+        return Err(Error::InvalidConfig(
+            "segment.bytes must be at least 1024".into(),
+        ));
     }
     let flush_ms = match get("flush.ms") {
         "" => None,
@@ -462,30 +720,43 @@ fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig
     Ok(LogConfig {
         segment_bytes,
         segment_ms: positive(parse(get("segment.ms"), "segment.ms")?, "segment.ms")?,
-        retention_ms: at_least_minus_one(parse(get("retention.ms"), "retention.ms")?, "retention.ms")?,
-        retention_bytes: at_least_minus_one(parse(get("retention.bytes"), "retention.bytes")?, "retention.bytes")?,
+        retention_ms: at_least_minus_one(
+            parse(get("retention.ms"), "retention.ms")?,
+            "retention.ms",
+        )?,
+        retention_bytes: at_least_minus_one(
+            parse(get("retention.bytes"), "retention.bytes")?,
+            "retention.bytes",
+        )?,
         index_interval_bytes: parse(get("index.interval.bytes"), "index.interval.bytes")?,
         flush_messages: parse::<u64>(get("flush.messages"), "flush.messages")?.max(1),
         flush_ms,
         max_message_bytes: parse(get("max.message.bytes"), "max.message.bytes")?,
         timestamp_type,
         cleanup_policy,
-        min_insync_replicas: positive(parse(get("min.insync.replicas"), "min.insync.replicas")?, "min.insync.replicas")?,
+        min_insync_replicas: positive(
+            parse(get("min.insync.replicas"), "min.insync.replicas")?,
+            "min.insync.replicas",
+        )?,
     })
 }
 
 fn parse<T: std::str::FromStr>(value: &str, key: &str) -> Result<T> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::InvalidConfig(format!("{key}={value:?} is not a valid {}", std::any::type_name::<T>())))
+    value.trim().parse().map_err(|_| {
+        Error::InvalidConfig(format!(
+            "{key}={value:?} is not a valid {}",
+            std::any::type_name::<T>()
+        ))
+    })
 }
 
 fn parse_bool(value: &str, key: &str) -> Result<bool> {
     match value.trim() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(Error::InvalidConfig(format!("{key}={value:?} must be true or false"))),
+        _ => Err(Error::InvalidConfig(format!(
+            "{key}={value:?} must be true or false"
+        ))),
     }
 }
 
@@ -493,7 +764,9 @@ fn positive<T: PartialOrd + Default + std::fmt::Display>(v: T, key: &str) -> Res
     if v > T::default() {
         Ok(v)
     } else {
-        Err(Error::InvalidConfig(format!("{key} must be positive, not {v}")))
+        Err(Error::InvalidConfig(format!(
+            "{key} must be positive, not {v}"
+        )))
     }
 }
 
@@ -501,7 +774,9 @@ fn at_least_minus_one(v: i64, key: &str) -> Result<i64> {
     if v >= -1 {
         Ok(v)
     } else {
-        Err(Error::InvalidConfig(format!("{key} must be -1 or more, not {v}")))
+        Err(Error::InvalidConfig(format!(
+            "{key} must be -1 or more, not {v}"
+        )))
     }
 }
 
@@ -516,7 +791,10 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>> {
         let idx = line.find(['=', ':']).ok_or_else(|| {
             Error::InvalidConfig(format!("line {}: {line:?} is not key=value", n + 1))
         })?;
-        out.insert(line[..idx].trim().to_string(), line[idx + 1..].trim().to_string());
+        out.insert(
+            line[..idx].trim().to_string(),
+            line[idx + 1..].trim().to_string(),
+        );
     }
     Ok(out)
 }
@@ -539,9 +817,18 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("log.retention.hours".to_string(), "1".to_string());
         m.insert("log.retention.minutes".to_string(), "2".to_string());
-        assert_eq!(BrokerConfig::from_map(m.clone()).unwrap().log_defaults.retention_ms, 120_000);
+        assert_eq!(
+            BrokerConfig::from_map(m.clone())
+                .unwrap()
+                .log_defaults
+                .retention_ms,
+            120_000
+        );
         m.insert("log.retention.ms".to_string(), "5".to_string());
-        assert_eq!(BrokerConfig::from_map(m).unwrap().log_defaults.retention_ms, 5);
+        assert_eq!(
+            BrokerConfig::from_map(m).unwrap().log_defaults.retention_ms,
+            5
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ impl Connection {
     /// are refused.
     pub fn new(stream: TcpStream, max_frame: usize) -> Self {
         let _ = stream.set_nodelay(true);
-        Connection { stream, buffer: BytesMut::with_capacity(64 * 1024), max_frame }
+        Connection {
+            stream,
+            buffer: BytesMut::with_capacity(64 * 1024),
+            max_frame,
+        }
     }
 
     /// Reads the next request frame (without its length prefix); `None` when the client
@@ -50,7 +54,12 @@ impl Connection {
         if self.buffer.len() < 4 {
             return Ok(None);
         }
-        let len = i32::from_be_bytes([self.buffer[0], self.buffer[1], self.buffer[2], self.buffer[3]]);
+        let len = i32::from_be_bytes([
+            self.buffer[0],
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+        ]);
         if len < 0 {
             return Err(Error::Malformed(format!("negative frame size {len}")));
         }
@@ -71,6 +80,9 @@ impl Connection {
 
     /// Writes a whole response frame (its length prefix included).
     pub async fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
-        self.stream.write_all(frame).await.map_err(|e| Error::io("failed to write to client", e))
+        self.stream
+            .write_all(frame)
+            .await
+            .map_err(|e| Error::io("failed to write to client", e))
     }
 }

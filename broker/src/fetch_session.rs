@@ -73,7 +73,13 @@ pub type RequestedPartition = (String, uuid::Uuid, i32, i64, i32);
 impl FetchSessionCache {
     /// Interprets a request's session id and epoch. `requested` are the request's
     /// partitions; `forgotten` the (topic, partition) pairs it drops.
-    pub fn begin(&self, session_id: i32, epoch: i32, requested: Vec<RequestedPartition>, forgotten: &[(String, i32)]) -> Result<SessionRequest, ResponseError> {
+    pub fn begin(
+        &self,
+        session_id: i32,
+        epoch: i32,
+        requested: Vec<RequestedPartition>,
+        forgotten: &[(String, i32)],
+    ) -> Result<SessionRequest, ResponseError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         match epoch {
@@ -88,29 +94,42 @@ impl FetchSessionCache {
                     sessions.remove(&session_id);
                 }
                 if sessions.len() >= MAX_SESSIONS {
-                    if let Some(oldest) = sessions.values().min_by_key(|s| s.last_used).map(|s| s.id) {
+                    if let Some(oldest) =
+                        sessions.values().min_by_key(|s| s.last_used).map(|s| s.id)
+                    {
                         sessions.remove(&oldest);
                     }
                 }
                 let id = loop {
-                    let id = self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & i32::MAX;
+                    let id =
+                        self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & i32::MAX;
                     if id != 0 && !sessions.contains_key(&id) {
                         break id;
                     }
                 };
                 let partitions = requested
                     .into_iter()
-                    .map(|(topic, topic_id, partition, fetch_offset, max_bytes)| SessionPartition {
-                        topic,
-                        topic_id,
-                        partition,
-                        fetch_offset,
-                        max_bytes,
-                        last_high_watermark: -1,
-                        last_log_start_offset: -1,
-                    })
+                    .map(
+                        |(topic, topic_id, partition, fetch_offset, max_bytes)| SessionPartition {
+                            topic,
+                            topic_id,
+                            partition,
+                            fetch_offset,
+                            max_bytes,
+                            last_high_watermark: -1,
+                            last_log_start_offset: -1,
+                        },
+                    )
                     .collect();
-                sessions.insert(id, FetchSession { id, next_epoch: 1, partitions, last_used: tick });
+                sessions.insert(
+                    id,
+                    FetchSession {
+                        id,
+                        next_epoch: 1,
+                        partitions,
+                        last_used: tick,
+                    },
+                );
                 Ok(SessionRequest::New(id))
             }
             _ => {
@@ -122,9 +141,17 @@ impl FetchSessionCache {
                 }
                 session.next_epoch = if epoch == i32::MAX { 1 } else { epoch + 1 };
                 session.last_used = tick;
-                session.partitions.retain(|p| !forgotten.iter().any(|(t, i)| *t == p.topic && *i == p.partition));
+                session.partitions.retain(|p| {
+                    !forgotten
+                        .iter()
+                        .any(|(t, i)| *t == p.topic && *i == p.partition)
+                });
                 for (topic, topic_id, partition, fetch_offset, max_bytes) in requested {
-                    match session.partitions.iter_mut().find(|p| p.topic == topic && p.partition == partition) {
+                    match session
+                        .partitions
+                        .iter_mut()
+                        .find(|p| p.topic == topic && p.partition == partition)
+                    {
                         Some(p) => {
                             p.fetch_offset = fetch_offset;
                             p.max_bytes = max_bytes;
@@ -147,10 +174,21 @@ impl FetchSessionCache {
 
     /// Remembers what was sent for a partition of a session, so the next incremental fetch
     /// can leave it out when nothing changed.
-    pub fn record_sent(&self, session_id: i32, topic: &str, partition: i32, high_watermark: i64, log_start_offset: i64) {
+    pub fn record_sent(
+        &self,
+        session_id: i32,
+        topic: &str,
+        partition: i32,
+        high_watermark: i64,
+        log_start_offset: i64,
+    ) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = sessions.get_mut(&session_id) {
-            if let Some(p) = s.partitions.iter_mut().find(|p| p.topic == topic && p.partition == partition) {
+            if let Some(p) = s
+                .partitions
+                .iter_mut()
+                .find(|p| p.topic == topic && p.partition == partition)
+            {
                 p.last_high_watermark = high_watermark;
                 p.last_log_start_offset = log_start_offset;
             }
@@ -167,7 +205,10 @@ impl FetchSessionCache {
 
     /// Number of live sessions.
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Whether there is no live session.
@@ -187,11 +228,23 @@ mod tests {
     #[test]
     fn epoch_zero_opens_and_incremental_updates_merge() {
         let c = FetchSessionCache::default();
-        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0), p("a", 1, 0)], &[]).unwrap() else { panic!("expected new") };
-        let SessionRequest::Incremental(s) = c.begin(id, 1, vec![p("a", 1, 5), p("b", 0, 0)], &[("a".into(), 0)]).unwrap() else {
+        let SessionRequest::New(id) = c
+            .begin(0, 0, vec![p("a", 0, 0), p("a", 1, 0)], &[])
+            .unwrap()
+        else {
+            panic!("expected new")
+        };
+        let SessionRequest::Incremental(s) = c
+            .begin(id, 1, vec![p("a", 1, 5), p("b", 0, 0)], &[("a".into(), 0)])
+            .unwrap()
+        else {
             panic!("expected incremental")
         };
-        let got: Vec<_> = s.partitions.iter().map(|x| (x.topic.as_str(), x.partition, x.fetch_offset)).collect();
+        let got: Vec<_> = s
+            .partitions
+            .iter()
+            .map(|x| (x.topic.as_str(), x.partition, x.fetch_offset))
+            .collect();
         assert_eq!(got, vec![("a", 1, 5), ("b", 0, 0)]);
         assert_eq!(s.next_epoch, 2);
     }
@@ -199,25 +252,42 @@ mod tests {
     #[test]
     fn wrong_epoch_and_unknown_session_are_errors() {
         let c = FetchSessionCache::default();
-        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else { panic!() };
-        assert_eq!(c.begin(id, 5, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch);
-        assert_eq!(c.begin(id + 100, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound);
+        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.begin(id, 5, vec![], &[]).unwrap_err(),
+            ResponseError::InvalidFetchSessionEpoch
+        );
+        assert_eq!(
+            c.begin(id + 100, 1, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
     }
 
     #[test]
     fn final_epoch_closes_the_session() {
         let c = FetchSessionCache::default();
-        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else { panic!() };
-        assert!(matches!(c.begin(id, -1, vec![], &[]).unwrap(), SessionRequest::Sessionless));
+        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            c.begin(id, -1, vec![], &[]).unwrap(),
+            SessionRequest::Sessionless
+        ));
         assert!(c.is_empty());
     }
 
     #[test]
     fn record_sent_is_remembered() {
         let c = FetchSessionCache::default();
-        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else { panic!() };
+        let SessionRequest::New(id) = c.begin(0, 0, vec![p("a", 0, 0)], &[]).unwrap() else {
+            panic!()
+        };
         c.record_sent(id, "a", 0, 10, 0);
-        let SessionRequest::Incremental(s) = c.begin(id, 1, vec![], &[]).unwrap() else { panic!() };
+        let SessionRequest::Incremental(s) = c.begin(id, 1, vec![], &[]).unwrap() else {
+            panic!()
+        };
         assert_eq!(s.partitions[0].last_high_watermark, 10);
     }
 }

@@ -74,14 +74,19 @@ impl ProducerStateTable {
             return SequenceCheck::Append;
         };
         if header.producer_epoch < entry.epoch {
-            return SequenceCheck::Fenced { current: entry.epoch };
+            return SequenceCheck::Fenced {
+                current: entry.epoch,
+            };
         }
         if header.producer_epoch > entry.epoch {
             // A bumped epoch restarts sequences at 0.
             return if header.base_sequence == 0 {
                 SequenceCheck::Append
             } else {
-                SequenceCheck::OutOfOrder { expected: 0, found: header.base_sequence }
+                SequenceCheck::OutOfOrder {
+                    expected: 0,
+                    found: header.base_sequence,
+                }
             };
         }
         let last_sequence = header.last_sequence();
@@ -90,11 +95,20 @@ impl ProducerStateTable {
             .iter()
             .find(|b| b.first_sequence == header.base_sequence && b.last_sequence == last_sequence)
         {
-            return SequenceCheck::Duplicate { base_offset: b.base_offset };
+            return SequenceCheck::Duplicate {
+                base_offset: b.base_offset,
+            };
         }
-        let expected = entry.batches.back().map(|b| next_sequence(b.last_sequence)).unwrap_or(0);
+        let expected = entry
+            .batches
+            .back()
+            .map(|b| next_sequence(b.last_sequence))
+            .unwrap_or(0);
         if header.base_sequence != expected {
-            return SequenceCheck::OutOfOrder { expected, found: header.base_sequence };
+            return SequenceCheck::OutOfOrder {
+                expected,
+                found: header.base_sequence,
+            };
         }
         SequenceCheck::Append
     }
@@ -175,27 +189,51 @@ mod tests {
         for i in 0..5 {
             t.record(&h(1, 0, i * 2, 2, 100 + i as i64 * 2));
         }
-        assert_eq!(t.check(&h(1, 0, 4, 2, 0)), SequenceCheck::Duplicate { base_offset: 104 });
-        assert_eq!(t.check(&h(1, 0, 0, 2, 0)), SequenceCheck::Duplicate { base_offset: 100 });
+        assert_eq!(
+            t.check(&h(1, 0, 4, 2, 0)),
+            SequenceCheck::Duplicate { base_offset: 104 }
+        );
+        assert_eq!(
+            t.check(&h(1, 0, 0, 2, 0)),
+            SequenceCheck::Duplicate { base_offset: 100 }
+        );
         t.record(&h(1, 0, 10, 2, 110));
         // The oldest fell out of the cache: now it is simply out of order.
-        assert!(matches!(t.check(&h(1, 0, 0, 2, 0)), SequenceCheck::OutOfOrder { expected: 12, found: 0 }));
+        assert!(matches!(
+            t.check(&h(1, 0, 0, 2, 0)),
+            SequenceCheck::OutOfOrder {
+                expected: 12,
+                found: 0
+            }
+        ));
     }
 
     #[test]
     fn a_gap_is_out_of_order() {
         let mut t = ProducerStateTable::default();
         t.record(&h(1, 0, 0, 1, 0));
-        assert_eq!(t.check(&h(1, 0, 2, 1, 0)), SequenceCheck::OutOfOrder { expected: 1, found: 2 });
+        assert_eq!(
+            t.check(&h(1, 0, 2, 1, 0)),
+            SequenceCheck::OutOfOrder {
+                expected: 1,
+                found: 2
+            }
+        );
     }
 
     #[test]
     fn older_epochs_are_fenced_and_new_epochs_restart_at_zero() {
         let mut t = ProducerStateTable::default();
         t.record(&h(1, 3, 0, 1, 0));
-        assert_eq!(t.check(&h(1, 2, 1, 1, 0)), SequenceCheck::Fenced { current: 3 });
+        assert_eq!(
+            t.check(&h(1, 2, 1, 1, 0)),
+            SequenceCheck::Fenced { current: 3 }
+        );
         assert_eq!(t.check(&h(1, 4, 0, 1, 0)), SequenceCheck::Append);
-        assert!(matches!(t.check(&h(1, 4, 5, 1, 0)), SequenceCheck::OutOfOrder { .. }));
+        assert!(matches!(
+            t.check(&h(1, 4, 5, 1, 0)),
+            SequenceCheck::OutOfOrder { .. }
+        ));
     }
 
     #[test]
@@ -216,6 +254,9 @@ mod tests {
         let hs = [h(1, 0, 0, 2, 0), h(2, 0, 0, 1, 2), h(1, 0, 2, 2, 3)];
         let t = ProducerStateTable::rebuild(hs.iter());
         assert_eq!(t.len(), 2);
-        assert_eq!(t.check(&h(1, 0, 2, 2, 0)), SequenceCheck::Duplicate { base_offset: 3 });
+        assert_eq!(
+            t.check(&h(1, 0, 2, 2, 0)),
+            SequenceCheck::Duplicate { base_offset: 3 }
+        );
     }
 }

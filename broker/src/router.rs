@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
-use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::error::{Error, Result};
@@ -74,9 +74,16 @@ pub enum Reply {
 
 /// Handles one request frame (without its length prefix). An `Err` means the input cannot
 /// be answered (malformed header or body): the caller logs it and closes this connection.
-pub async fn handle_frame(broker: &Arc<Broker>, peer: std::net::SocketAddr, mut frame: Bytes) -> Result<Reply> {
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    peer: std::net::SocketAddr,
+    mut frame: Bytes,
+) -> Result<Reply> {
     if frame.len() < 8 {
-        return Err(Error::Malformed(format!("a request header needs 8 bytes, got {}", frame.len())));
+        return Err(Error::Malformed(format!(
+            "a request header needs 8 bytes, got {}",
+            frame.len()
+        )));
     }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -85,7 +92,12 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: std::net::SocketAddr, mut 
     let range = key.and_then(supported);
     let in_range = range.is_some_and(|r| version >= r.min && version <= r.max);
     if !in_range {
-        tracing::debug!(api_key = raw_key, version, correlation_id, "unsupported API or version");
+        tracing::debug!(
+            api_key = raw_key,
+            version,
+            correlation_id,
+            "unsupported API or version"
+        );
         return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
     }
     let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
@@ -96,7 +108,11 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: std::net::SocketAddr, mut 
     let ctx = RequestContext {
         api_version: version,
         correlation_id,
-        client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         peer,
     };
     if let RequestKind::Produce(p) = &request {
@@ -109,57 +125,110 @@ pub async fn handle_frame(broker: &Arc<Broker>, peer: std::net::SocketAddr, mut 
     encode_response(key, version, correlation_id, &response).map(Reply::Frame)
 }
 
-async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: RequestKind) -> ResponseKind {
+async fn dispatch(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> ResponseKind {
     use handlers::*;
     match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, ctx, r).await),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, ctx, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_id::handle(broker, ctx, r)),
-        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(group::find_coordinator(broker, ctx, r).await),
-        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(group::join_group(broker, ctx, r).await),
-        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(group::sync_group(broker, ctx, r).await),
-        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(group::heartbeat(broker, ctx, r).await),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(group::leave_group(broker, ctx, r).await),
-        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(group::describe_groups(broker, ctx, r).await),
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(group::list_groups(broker, ctx, r).await),
-        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(group::delete_groups(broker, ctx, r).await),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offsets::offset_commit(broker, ctx, r).await),
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offsets::offset_fetch(broker, ctx, r).await),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, r).await),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(admin::create_topics(broker, ctx, r).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(admin::delete_topics(broker, ctx, r).await),
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(admin::create_partitions(broker, ctx, r).await),
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(admin::delete_records(broker, ctx, r).await),
-        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(admin::describe_cluster(broker, ctx, r).await),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, r).await),
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, r).await),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter_configs(broker, ctx, r).await)
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r))
         }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(producer_id::handle(broker, ctx, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(group::find_coordinator(broker, ctx, r).await)
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(group::join_group(broker, ctx, r).await)
+        }
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(group::sync_group(broker, ctx, r).await)
+        }
+        RequestKind::Heartbeat(r) => {
+            ResponseKind::Heartbeat(group::heartbeat(broker, ctx, r).await)
+        }
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(group::leave_group(broker, ctx, r).await)
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(group::describe_groups(broker, ctx, r).await)
+        }
+        RequestKind::ListGroups(r) => {
+            ResponseKind::ListGroups(group::list_groups(broker, ctx, r).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(group::delete_groups(broker, ctx, r).await)
+        }
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(offsets::offset_commit(broker, ctx, r).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(offsets::offset_fetch(broker, ctx, r).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(offsets::offset_delete(broker, ctx, r).await)
+        }
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(admin::create_topics(broker, ctx, r).await)
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(admin::delete_topics(broker, ctx, r).await)
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(admin::create_partitions(broker, ctx, r).await)
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(admin::delete_records(broker, ctx, r).await)
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(admin::describe_cluster(broker, ctx, r).await)
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(configs::describe_configs(broker, ctx, r).await)
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(configs::alter_configs(broker, ctx, r).await)
+        }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter_configs(broker, ctx, r).await,
+        ),
         other => {
             // Unreachable: handle_frame only decodes keys present in SUPPORTED.
             tracing::error!(request = ?std::mem::discriminant(&other), "routed API without a handler");
-            ResponseKind::ApiVersions(api_versions::error_response(ResponseError::UnsupportedVersion))
+            ResponseKind::ApiVersions(api_versions::error_response(
+                ResponseError::UnsupportedVersion,
+            ))
         }
     }
 }
 
 /// Encodes a response frame: length prefix, header (the version the API prescribes; always
 /// v0 for ApiVersions), body.
-pub fn encode_response(key: ApiKey, version: i16, correlation_id: i32, response: &ResponseKind) -> Result<BytesMut> {
+pub fn encode_response(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+) -> Result<BytesMut> {
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = key.response_header_version(version);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| Error::Malformed(format!("failed to encode {key:?} v{version} response header: {e}")))?;
-    response
-        .encode(&mut buf, version)
-        .map_err(|e| Error::Malformed(format!("failed to encode {key:?} v{version} response: {e}")))?;
+    header.encode(&mut buf, header_version).map_err(|e| {
+        Error::Malformed(format!(
+            "failed to encode {key:?} v{version} response header: {e}"
+        ))
+    })?;
+    response.encode(&mut buf, version).map_err(|e| {
+        Error::Malformed(format!("failed to encode {key:?} v{version} response: {e}"))
+    })?;
     let len = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf)
@@ -171,7 +240,9 @@ pub fn encode_response(key: ApiKey, version: i16, correlation_id: i32, response:
 /// connection stays open.
 fn unsupported_version(key: Option<ApiKey>, correlation_id: i32) -> BytesMut {
     if key == Some(ApiKey::ApiVersions) {
-        let body = ResponseKind::ApiVersions(handlers::api_versions::error_response(ResponseError::UnsupportedVersion));
+        let body = ResponseKind::ApiVersions(handlers::api_versions::error_response(
+            ResponseError::UnsupportedVersion,
+        ));
         if let Ok(frame) = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body) {
             return frame;
         }

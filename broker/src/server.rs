@@ -28,8 +28,14 @@ pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListe
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::io(format!("failed to bind listener {}://{addr}", l.name), e))?;
-        let local = listener.local_addr().map_err(|e| Error::io("failed to read bound address", e))?;
-        let bound = ListenerConfig { name: l.name.clone(), host: l.host.clone(), port: local.port() };
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::io("failed to read bound address", e))?;
+        let bound = ListenerConfig {
+            name: l.name.clone(),
+            host: l.host.clone(),
+            port: local.port(),
+        };
         out.push((bound, listener));
     }
     Ok(out)
@@ -47,7 +53,10 @@ pub struct BrokerHandle {
 impl BrokerHandle {
     /// `host:port` of the first listener, for clients' `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
-        self.addrs.first().map(|a| a.to_string()).unwrap_or_default()
+        self.addrs
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
     }
 
     /// Every bound address.
@@ -65,7 +74,10 @@ impl BrokerHandle {
         let _ = self.shutdown.send(true);
         match self.task.await {
             Ok(r) => r,
-            Err(e) => Err(Error::io("broker task failed", std::io::Error::other(e.to_string()))),
+            Err(e) => Err(Error::io(
+                "broker task failed",
+                std::io::Error::other(e.to_string()),
+            )),
         }
     }
 }
@@ -75,19 +87,36 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
     let bound = bind(&config).await?;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
-        .map_err(|e| Error::io("broker start-up task failed", std::io::Error::other(e.to_string())))??;
-    let addrs: Vec<SocketAddr> = bound.iter().filter_map(|(_, l)| l.local_addr().ok()).collect();
+        .map_err(|e| {
+            Error::io(
+                "broker start-up task failed",
+                std::io::Error::other(e.to_string()),
+            )
+        })??;
+    let addrs: Vec<SocketAddr> = bound
+        .iter()
+        .filter_map(|(_, l)| l.local_addr().ok())
+        .collect();
     broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
     let listeners = bound.into_iter().map(|(_, l)| l).collect();
     let (tx, mut rx) = watch::channel(false);
     let task = tokio::spawn(run(broker.clone(), listeners, async move {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
-    Ok(BrokerHandle { broker, addrs, shutdown: tx, task })
+    Ok(BrokerHandle {
+        broker,
+        addrs,
+        shutdown: tx,
+        task,
+    })
 }
 
 /// Serves `listeners` until `shutdown` completes, then shuts down gracefully.
-pub async fn run(broker: Arc<Broker>, listeners: Vec<TcpListener>, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    broker: Arc<Broker>,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -135,7 +164,9 @@ async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else { return };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
         let (socket, peer) = match listener.accept().await {
             Ok(s) => {
                 backoff = Duration::from_millis(10);
@@ -159,7 +190,12 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+async fn serve_connection(
+    broker: Arc<Broker>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: broadcast::Receiver<()>,
+) {
     let mut conn = Connection::new(socket, broker.config.socket_request_max_bytes);
     tracing::debug!(%peer, "connection opened");
     loop {

@@ -6,18 +6,24 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use fjord_broker::Broker;
 use fjord_broker::config::BrokerConfig;
 use fjord_broker::router::{self, SUPPORTED};
-use fjord_broker::Broker;
 use proptest::prelude::*;
 
 fn broker() -> (Arc<Broker>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut map = BTreeMap::new();
     map.insert("log.dirs".to_string(), dir.path().display().to_string());
-    map.insert("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string());
+    map.insert(
+        "listeners".to_string(),
+        "PLAINTEXT://127.0.0.1:0".to_string(),
+    );
     map.insert("auto.create.topics.enable".to_string(), "false".to_string());
-    (Broker::open(BrokerConfig::from_map(map).expect("config")).expect("open"), dir)
+    (
+        Broker::open(BrokerConfig::from_map(map).expect("config")).expect("open"),
+        dir,
+    )
 }
 
 fn frame_for(api_index: usize, version_pick: u8, body: &[u8]) -> Bytes {

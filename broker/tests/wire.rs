@@ -10,7 +10,9 @@ use fjord_broker::config::BrokerConfig;
 use fjord_broker::server::{self, BrokerHandle};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,16 +25,29 @@ async fn start(extra: &[(&str, &str)]) -> TestBroker {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut map = BTreeMap::new();
     map.insert("log.dirs".to_string(), dir.path().display().to_string());
-    map.insert("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string());
-    map.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+    map.insert(
+        "listeners".to_string(),
+        "PLAINTEXT://127.0.0.1:0".to_string(),
+    );
+    map.insert(
+        "group.initial.rebalance.delay.ms".to_string(),
+        "0".to_string(),
+    );
     for (k, v) in extra {
         map.insert(k.to_string(), v.to_string());
     }
-    let handle = server::spawn(BrokerConfig::from_map(map).expect("config")).await.expect("broker starts");
+    let handle = server::spawn(BrokerConfig::from_map(map).expect("config"))
+        .await
+        .expect("broker starts");
     TestBroker { handle, _dir: dir }
 }
 
-fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, correlation_id: i32, body: &R) -> BytesMut {
+fn frame<R: Encodable + HeaderVersion>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> BytesMut {
     let mut buf = BytesMut::new();
     buf.put_i32(0);
     let header = RequestHeader::default()
@@ -40,7 +55,9 @@ fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, correlation_id
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("wire-test")));
-    header.encode(&mut buf, key.request_header_version(version)).expect("header");
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("header");
     body.encode(&mut buf, version).expect("body");
     let len = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&len.to_be_bytes());
@@ -60,10 +77,19 @@ async fn read_response(stream: &mut TcpStream) -> Option<Bytes> {
 }
 
 /// Sends one request and decodes its response (header version per the API).
-async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(stream: &mut TcpStream, key: ApiKey, version: i16, req: &Req) -> Resp {
-    stream.write_all(&frame(key, version, 7, req)).await.expect("write");
+async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    req: &Req,
+) -> Resp {
+    stream
+        .write_all(&frame(key, version, 7, req))
+        .await
+        .expect("write");
     let mut body = read_response(stream).await.expect("a response");
-    let header = ResponseHeader::decode(&mut body, key.response_header_version(version)).expect("response header");
+    let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
+        .expect("response header");
     assert_eq!(header.correlation_id, 7);
     Resp::decode(&mut body, version).expect("response body")
 }
@@ -90,7 +116,15 @@ fn batch(producer_id: i64, epoch: i16, base_sequence: i32, values: &[&str]) -> B
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).expect("encode batch");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
     buf.freeze()
 }
 
@@ -117,11 +151,20 @@ async fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) {
     req.topics = vec![t];
     req.timeout_ms = 5000;
     let resp: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 5, &req).await;
-    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0].error_message);
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "{:?}",
+        resp.topics[0].error_message
+    );
 }
 
-async fn produce(stream: &mut TcpStream, topic: &str, records: Bytes) -> produce_response::PartitionProduceResponse {
-    let resp: ProduceResponse = call(stream, ApiKey::Produce, 9, &produce_request(topic, records)).await;
+async fn produce(
+    stream: &mut TcpStream,
+    topic: &str,
+    records: Bytes,
+) -> produce_response::PartitionProduceResponse {
+    let resp: ProduceResponse =
+        call(stream, ApiKey::Produce, 9, &produce_request(topic, records)).await;
     resp.responses[0].partition_responses[0].clone()
 }
 
@@ -148,7 +191,10 @@ fn values(records: &Bytes) -> Vec<(i64, String)> {
     while buf.has_remaining() {
         let set = RecordBatchDecoder::decode(&mut buf).expect("stored batches decode");
         for r in set.records {
-            out.push((r.offset, String::from_utf8(r.value.expect("value").to_vec()).expect("utf8")));
+            out.push((
+                r.offset,
+                String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"),
+            ));
         }
     }
     out
@@ -170,9 +216,18 @@ async fn unsupported_api_versions_version_gets_a_v0_listing() {
     assert_eq!(body.get_i32(), 42, "v0 header carries the correlation id");
     let resp = ApiVersionsResponse::decode(&mut body, 0).expect("v0 body");
     assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
-    let produce = resp.api_keys.iter().find(|k| k.api_key == 0).expect("produce listed");
+    let produce = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 0)
+        .expect("produce listed");
     assert_eq!((produce.min_version, produce.max_version), (3, 11));
-    assert!(resp.api_keys.iter().all(|k| k.api_key != ApiKey::SaslHandshake as i16), "unsupported keys are absent");
+    assert!(
+        resp.api_keys
+            .iter()
+            .all(|k| k.api_key != ApiKey::SaslHandshake as i16),
+        "unsupported keys are absent"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +237,9 @@ async fn api_versions_v3_omits_default_tagged_fields() {
     let mut req = ApiVersionsRequest::default();
     req.client_software_name = StrBytes::from_static_str("kcat");
     req.client_software_version = StrBytes::from_static_str("2.0.2");
-    s.write_all(&frame(ApiKey::ApiVersions, 3, 1, &req)).await.unwrap();
+    s.write_all(&frame(ApiKey::ApiVersions, 3, 1, &req))
+        .await
+        .unwrap();
     let body = read_response(&mut s).await.unwrap();
     // The last byte is the body's tagged-field count: librdkafka 2.0.2 needs it to be 0.
     assert_eq!(*body.last().unwrap(), 0);
@@ -202,7 +259,12 @@ async fn pipelined_requests_are_answered_in_order() {
         if id % 2 == 0 {
             all.extend_from_slice(&frame(ApiKey::Metadata, 9, id, &MetadataRequest::default()));
         } else {
-            all.extend_from_slice(&frame(ApiKey::ApiVersions, 2, id, &ApiVersionsRequest::default()));
+            all.extend_from_slice(&frame(
+                ApiKey::ApiVersions,
+                2,
+                id,
+                &ApiVersionsRequest::default(),
+            ));
         }
     }
     s.write_all(&all).await.unwrap();
@@ -222,9 +284,18 @@ async fn an_oversized_frame_closes_only_that_connection() {
     f.extend_from_slice(&[0u8; 64]);
     bad.write_all(&f).await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf)).await.expect("closed promptly").unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
     assert_eq!(n, 0, "the broker closed the oversized connection");
-    let resp: ApiVersionsResponse = call(&mut good, ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()).await;
+    let resp: ApiVersionsResponse = call(
+        &mut good,
+        ApiKey::ApiVersions,
+        2,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
     assert_eq!(resp.error_code, 0, "other connections are unaffected");
 }
 
@@ -243,7 +314,13 @@ async fn a_malformed_body_closes_only_that_connection_and_unknown_keys_are_answe
     let mut body = read_response(&mut s).await.expect("answered");
     assert_eq!(body.get_i32(), 5);
     assert_eq!(body.get_i16(), 35);
-    let ok: ApiVersionsResponse = call(&mut s, ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()).await;
+    let ok: ApiVersionsResponse = call(
+        &mut s,
+        ApiKey::ApiVersions,
+        2,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
     assert_eq!(ok.error_code, 0);
     // A Metadata v9 header followed by garbage: the connection is closed, the broker lives.
     let mut f = BytesMut::new();
@@ -258,10 +335,19 @@ async fn a_malformed_body_closes_only_that_connection_and_unknown_keys_are_answe
     f.extend_from_slice(&garbage);
     s.write_all(&f).await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("closed promptly").unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
     assert_eq!(n, 0);
     let mut s2 = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
-    let ok: ApiVersionsResponse = call(&mut s2, ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()).await;
+    let ok: ApiVersionsResponse = call(
+        &mut s2,
+        ApiKey::ApiVersions,
+        2,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
     assert_eq!(ok.error_code, 0);
 }
 
@@ -275,20 +361,37 @@ async fn produced_bytes_are_fetched_back_by_name_and_by_topic_id() {
     let r = produce(&mut s, "roundtrip", batch(-1, -1, -1, &["c"])).await;
     assert_eq!((r.error_code, r.base_offset), (0, 2));
 
-    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("roundtrip", 1, 0)).await;
+    let resp: FetchResponse =
+        call(&mut s, ApiKey::Fetch, 12, &fetch_request("roundtrip", 1, 0)).await;
     let p = &resp.responses[0].partitions[0];
     assert_eq!(p.high_watermark, 3);
     // Whole batches: the one containing offset 1 starts at 0.
-    assert_eq!(values(p.records.as_ref().unwrap()), vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
+    assert_eq!(
+        values(p.records.as_ref().unwrap()),
+        vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+    );
 
-    let meta: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None)).await;
-    let topic = meta.topics.iter().find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("roundtrip")).unwrap();
+    let meta: MetadataResponse = call(
+        &mut s,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
+    .await;
+    let topic = meta
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("roundtrip"))
+        .unwrap();
     assert!(!topic.topic_id.is_nil());
     let mut req = fetch_request("", 2, 0);
     req.topics[0].topic_id = topic.topic_id;
     let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 13, &req).await;
     assert_eq!(resp.responses[0].topic_id, topic.topic_id);
-    assert_eq!(values(resp.responses[0].partitions[0].records.as_ref().unwrap()), vec![(2, "c".into())]);
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()),
+        vec![(2, "c".into())]
+    );
 }
 
 #[tokio::test]
@@ -296,20 +399,34 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
     let b = start(&[]).await;
     let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
     create_topic(&mut s, "idem", 1).await;
-    let pid: InitProducerIdResponse = call(&mut s, ApiKey::InitProducerId, 4, &InitProducerIdRequest::default().with_transaction_timeout_ms(60000)).await;
+    let pid: InitProducerIdResponse = call(
+        &mut s,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default().with_transaction_timeout_ms(60000),
+    )
+    .await;
     assert_eq!(pid.error_code, 0);
     let id = *pid.producer_id;
     let first = batch(id, 0, 0, &["x", "y"]);
     assert_eq!(produce(&mut s, "idem", first.clone()).await.base_offset, 0);
     let retry = produce(&mut s, "idem", first).await;
-    assert_eq!((retry.error_code, retry.base_offset), (0, 0), "a retry gets the original offset");
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 0),
+        "a retry gets the original offset"
+    );
     let gap = produce(&mut s, "idem", batch(id, 0, 5, &["z"])).await;
     assert_eq!(gap.error_code, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
     let next = produce(&mut s, "idem", batch(id, 0, 2, &["z"])).await;
     assert_eq!((next.error_code, next.base_offset), (0, 2));
     let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("idem", 0, 0)).await;
     let got = values(resp.responses[0].partitions[0].records.as_ref().unwrap());
-    assert_eq!(got, vec![(0, "x".into()), (1, "y".into()), (2, "z".into())], "nothing written twice");
+    assert_eq!(
+        got,
+        vec![(0, "x".into()), (1, "y".into()), (2, "z".into())],
+        "nothing written twice"
+    );
 }
 
 #[tokio::test]
@@ -322,7 +439,8 @@ async fn a_corrupt_batch_is_refused_and_nothing_is_written() {
     bad[last] ^= 0xff;
     let r = produce(&mut s, "corrupt", bad.freeze()).await;
     assert_eq!(r.error_code, 2, "CORRUPT_MESSAGE");
-    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("corrupt", 0, 0)).await;
+    let resp: FetchResponse =
+        call(&mut s, ApiKey::Fetch, 12, &fetch_request("corrupt", 0, 0)).await;
     assert_eq!(resp.responses[0].partitions[0].high_watermark, 0);
 }
 
@@ -338,10 +456,17 @@ async fn a_long_poll_fetch_wakes_when_data_arrives() {
         produce(&mut p, "wake", batch(-1, -1, -1, &["late"])).await
     });
     let started = Instant::now();
-    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("wake", 0, 20_000)).await;
+    let resp: FetchResponse =
+        call(&mut s, ApiKey::Fetch, 12, &fetch_request("wake", 0, 20_000)).await;
     let waited = started.elapsed();
-    assert_eq!(values(resp.responses[0].partitions[0].records.as_ref().unwrap()), vec![(0, "late".into())]);
-    assert!(waited < Duration::from_secs(10), "woke on arrival, not after max_wait_ms (waited {waited:?})");
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()),
+        vec![(0, "late".into())]
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "woke on arrival, not after max_wait_ms (waited {waited:?})"
+    );
     producer.await.unwrap();
 }
 
@@ -373,7 +498,11 @@ async fn incremental_fetch_sessions_send_only_changed_partitions() {
     inc.topics = vec![t];
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &inc).await;
     assert_eq!(r.error_code, 0);
-    assert!(r.responses.is_empty(), "unchanged partitions are left out: {:?}", r.responses);
+    assert!(
+        r.responses.is_empty(),
+        "unchanged partitions are left out: {:?}",
+        r.responses
+    );
     produce(&mut s, "sess", batch(-1, -1, -1, &["two"])).await;
     let mut inc2 = FetchRequest::default();
     inc2.session_id = full.session_id;
@@ -381,7 +510,10 @@ async fn incremental_fetch_sessions_send_only_changed_partitions() {
     inc2.max_wait_ms = 0;
     inc2.max_bytes = 1 << 20;
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &inc2).await;
-    assert_eq!(values(r.responses[0].partitions[0].records.as_ref().unwrap()), vec![(1, "two".into())]);
+    assert_eq!(
+        values(r.responses[0].partitions[0].records.as_ref().unwrap()),
+        vec![(1, "two".into())]
+    );
     // A stale epoch is refused.
     inc2.session_epoch = 2;
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &inc2).await;
@@ -401,7 +533,9 @@ async fn every_supported_api_answers_a_default_request_at_every_version() {
                 .with_request_api_key(api.key as i16)
                 .with_request_api_version(version)
                 .with_correlation_id(3);
-            header.encode(&mut buf, api.key.request_header_version(version)).unwrap();
+            header
+                .encode(&mut buf, api.key.request_header_version(version))
+                .unwrap();
             if req.encode(&mut buf, version).is_err() {
                 continue; // a default body is not valid at this version (required fields)
             }
@@ -414,10 +548,18 @@ async fn every_supported_api_answers_a_default_request_at_every_version() {
             let body = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
                 .await
                 .unwrap_or_else(|_| panic!("{:?} v{version} timed out", api.key));
-            let mut body = body.unwrap_or_else(|| panic!("{:?} v{version}: connection closed instead of a response", api.key));
-            let header = ResponseHeader::decode(&mut body, api.key.response_header_version(version)).unwrap();
+            let mut body = body.unwrap_or_else(|| {
+                panic!(
+                    "{:?} v{version}: connection closed instead of a response",
+                    api.key
+                )
+            });
+            let header =
+                ResponseHeader::decode(&mut body, api.key.response_header_version(version))
+                    .unwrap();
             assert_eq!(header.correlation_id, 3);
-            ResponseKind::decode(api.key, &mut body, version).unwrap_or_else(|e| panic!("{:?} v{version}: {e}", api.key));
+            ResponseKind::decode(api.key, &mut body, version)
+                .unwrap_or_else(|e| panic!("{:?} v{version}: {e}", api.key));
         }
     }
 }
@@ -427,7 +569,9 @@ fn default_request(key: ApiKey) -> RequestKind {
         ApiKey::Produce => RequestKind::Produce(Default::default()),
         ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_session_epoch(-1)),
         ApiKey::ListOffsets => RequestKind::ListOffsets(Default::default()),
-        ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))),
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![])))
+        }
         ApiKey::OffsetCommit => RequestKind::OffsetCommit(Default::default()),
         ApiKey::OffsetFetch => RequestKind::OffsetFetch(Default::default()),
         ApiKey::FindCoordinator => RequestKind::FindCoordinator(Default::default()),
@@ -468,9 +612,18 @@ async fn a_frame_claiming_two_billion_array_elements_does_not_kill_the_broker() 
     f.put_i32(i32::MAX); // topics array count, with no elements behind it
     s.write_all(&f).await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("closed promptly").unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
     assert_eq!(n, 0, "the malformed connection is closed");
     let mut s2 = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
-    let ok: ApiVersionsResponse = call(&mut s2, ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()).await;
+    let ok: ApiVersionsResponse = call(
+        &mut s2,
+        ApiKey::ApiVersions,
+        2,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
     assert_eq!(ok.error_code, 0, "the broker is alive");
 }

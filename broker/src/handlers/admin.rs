@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::*;
@@ -22,7 +26,11 @@ pub(crate) const SOURCE_TOPIC: i8 = 1;
 pub(crate) const SOURCE_STATIC_BROKER: i8 = 4;
 pub(crate) const SOURCE_DEFAULT: i8 = 5;
 
-pub(crate) async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn create_topics(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let version = ctx.api_version;
     let mut resp = CreateTopicsResponse::default();
     let mut seen = std::collections::HashMap::new();
@@ -35,24 +43,46 @@ pub(crate) async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
         r.name = t.name.clone();
         let result = (|| -> Result<Arc<crate::broker::Topic>, ApiError> {
             if seen.get(&name).copied().unwrap_or(0) > 1 {
-                return Err(ApiError::new(ResponseError::InvalidRequest, format!("topic {name:?} appears more than once in the request")));
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("topic {name:?} appears more than once in the request"),
+                ));
             }
-            if t.assignments.iter().any(|a| a.broker_ids.iter().any(|b| **b != broker.node_id) || a.broker_ids.len() != 1) {
-                return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, format!("replicas may only be placed on broker {}", broker.node_id)));
+            if t.assignments.iter().any(|a| {
+                a.broker_ids.iter().any(|b| **b != broker.node_id) || a.broker_ids.len() != 1
+            }) {
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("replicas may only be placed on broker {}", broker.node_id),
+                ));
             }
-            let partitions = if t.assignments.is_empty() { t.num_partitions } else { t.assignments.len() as i32 };
+            let partitions = if t.assignments.is_empty() {
+                t.num_partitions
+            } else {
+                t.assignments.len() as i32
+            };
             let mut configs = BTreeMap::new();
             for c in &t.configs {
                 if let Some(v) = &c.value {
                     configs.insert(c.name.to_string(), v.to_string());
                 }
             }
-            broker.create_topic(&name, partitions, t.replication_factor, configs, req.validate_only)
+            broker.create_topic(
+                &name,
+                partitions,
+                t.replication_factor,
+                configs,
+                req.validate_only,
+            )
         })();
         match result {
             Ok(topic) => {
                 if version >= 5 {
-                    r.num_partitions = if req.validate_only { t.num_partitions.max(broker.config.num_partitions) } else { topic.partition_count() };
+                    r.num_partitions = if req.validate_only {
+                        t.num_partitions.max(broker.config.num_partitions)
+                    } else {
+                        topic.partition_count()
+                    };
                     r.replication_factor = 1;
                     r.configs = Some(
                         effective_topic_configs(broker, &topic.configs())
@@ -84,23 +114,40 @@ pub(crate) async fn create_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
 }
 
 /// Every topic key's effective value and its source, for DescribeConfigs and CreateTopics.
-pub(crate) fn effective_topic_configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<(String, String, i8)> {
+pub(crate) fn effective_topic_configs(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<(String, String, i8)> {
     TOPIC_KEYS
         .iter()
         .map(|k| match overrides.get(k.name) {
             Some(v) => (k.name.to_string(), v.clone(), SOURCE_TOPIC),
-            None => (k.name.to_string(), broker.config.topic_default(k.name).unwrap_or_default(), SOURCE_DEFAULT),
+            None => (
+                k.name.to_string(),
+                broker.config.topic_default(k.name).unwrap_or_default(),
+                SOURCE_DEFAULT,
+            ),
         })
         .collect()
 }
 
-pub(crate) async fn delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(crate) async fn delete_topics(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let version = ctx.api_version;
     let mut resp = DeleteTopicsResponse::default();
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
-        req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)).collect()
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
+            .collect()
     } else {
-        req.topic_names.iter().map(|n| (Some(n.to_string()), uuid::Uuid::nil())).collect()
+        req.topic_names
+            .iter()
+            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .collect()
     };
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();
@@ -109,9 +156,18 @@ pub(crate) async fn delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
             None => broker
                 .topic_by_id(id)
                 .map(|t| t.name.clone())
-                .ok_or_else(|| ApiError::new(ResponseError::UnknownTopicId, format!("no topic has id {id}"))),
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ResponseError::UnknownTopicId,
+                        format!("no topic has id {id}"),
+                    )
+                }),
         };
-        r.name = resolved.as_ref().ok().or(name.as_ref()).map(|n| TopicName(StrBytes::from_string(n.clone())));
+        r.name = resolved
+            .as_ref()
+            .ok()
+            .or(name.as_ref())
+            .map(|n| TopicName(StrBytes::from_string(n.clone())));
         match resolved.and_then(|n| broker.delete_topic(&n)) {
             Ok(topic_id) => {
                 if version >= 6 {
@@ -133,20 +189,27 @@ pub(crate) async fn delete_topics(broker: &Arc<Broker>, ctx: &RequestContext, re
     resp
 }
 
-pub(crate) async fn create_partitions(broker: &Arc<Broker>, ctx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) async fn create_partitions(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let _ = ctx;
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
-        let only_here = t
-            .assignments
-            .as_ref()
-            .is_none_or(|a| a.iter().all(|x| x.broker_ids.len() == 1 && *x.broker_ids[0] == broker.node_id));
+        let only_here = t.assignments.as_ref().is_none_or(|a| {
+            a.iter()
+                .all(|x| x.broker_ids.len() == 1 && *x.broker_ids[0] == broker.node_id)
+        });
         let result = if only_here {
             broker.create_partitions(t.name.as_str(), t.count, req.validate_only)
         } else {
-            Err(ApiError::new(ResponseError::InvalidReplicaAssignment, format!("replicas may only be placed on broker {}", broker.node_id)))
+            Err(ApiError::new(
+                ResponseError::InvalidReplicaAssignment,
+                format!("replicas may only be placed on broker {}", broker.node_id),
+            ))
         };
         if let Err(e) = result {
             r.error_code = e.code.code();
@@ -157,7 +220,11 @@ pub(crate) async fn create_partitions(broker: &Arc<Broker>, ctx: &RequestContext
     resp
 }
 
-pub(crate) async fn delete_records(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) async fn delete_records(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let _ = ctx;
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
@@ -186,7 +253,11 @@ pub(crate) async fn delete_records(broker: &Arc<Broker>, ctx: &RequestContext, r
     resp
 }
 
-pub(crate) async fn describe_cluster(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) async fn describe_cluster(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     if ctx.api_version >= 1 && req.endpoint_type != 1 {
         resp.error_code = ResponseError::UnsupportedEndpointType.code();

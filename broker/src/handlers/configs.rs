@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
@@ -30,18 +32,35 @@ fn config_type(name: &str) -> i8 {
     const LIST: i8 = 7;
     match name {
         "cleanup.policy" | "listeners" | "advertised.listeners" | "log.dirs" => LIST,
-        "message.timestamp.type" | "log.message.timestamp.type" | "cluster.id" | "log.cleanup.policy" => STRING,
+        "message.timestamp.type"
+        | "log.message.timestamp.type"
+        | "cluster.id"
+        | "log.cleanup.policy" => STRING,
         "auto.create.topics.enable" | "fjord.bench.sink" => BOOLEAN,
-        n if n.ends_with(".ms") || n.ends_with(".bytes") && n != "max.message.bytes" || n.ends_with(".messages") || n.ends_with(".hours") || n.ends_with(".minutes") => LONG,
+        n if n.ends_with(".ms")
+            || n.ends_with(".bytes") && n != "max.message.bytes"
+            || n.ends_with(".messages")
+            || n.ends_with(".hours")
+            || n.ends_with(".minutes") =>
+        {
+            LONG
+        }
         _ => INT,
     }
 }
 
 fn doc(name: &str) -> Option<StrBytes> {
-    BROKER_KEYS.iter().find(|k| k.name == name).map(|k| StrBytes::from_static_str(k.doc))
+    BROKER_KEYS
+        .iter()
+        .find(|k| k.name == name)
+        .map(|k| StrBytes::from_static_str(k.doc))
 }
 
-pub(crate) async fn describe_configs(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) async fn describe_configs(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let version = ctx.api_version;
     let mut resp = DescribeConfigsResponse::default();
     for res in req.resources {
@@ -51,19 +70,42 @@ pub(crate) async fn describe_configs(broker: &Arc<Broker>, ctx: &RequestContext,
         let name = res.resource_name.to_string();
         let entries: Result<Vec<(String, String, i8, bool)>, ApiError> = match res.resource_type {
             RESOURCE_TOPIC => match broker.topic(&name) {
-                Some(topic) => Ok(effective_topic_configs(broker, &topic.configs()).into_iter().map(|(n, v, s)| (n, v, s, false)).collect()),
-                None => Err(ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist"))),
+                Some(topic) => Ok(effective_topic_configs(broker, &topic.configs())
+                    .into_iter()
+                    .map(|(n, v, s)| (n, v, s, false))
+                    .collect()),
+                None => Err(ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name:?} does not exist"),
+                )),
             },
-            RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => Ok(BROKER_KEYS
-                .iter()
-                .map(|k| {
-                    let value = broker.config.effective.get(k.name).cloned().unwrap_or_default();
-                    let source = if value == k.default { SOURCE_DEFAULT } else { SOURCE_STATIC_BROKER };
-                    (k.name.to_string(), value, source, true)
-                })
-                .collect()),
-            RESOURCE_BROKER => Err(ApiError::new(ResponseError::InvalidRequest, format!("this is broker {}, not {name:?}", broker.node_id))),
-            other => Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
+            RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => {
+                Ok(BROKER_KEYS
+                    .iter()
+                    .map(|k| {
+                        let value = broker
+                            .config
+                            .effective
+                            .get(k.name)
+                            .cloned()
+                            .unwrap_or_default();
+                        let source = if value == k.default {
+                            SOURCE_DEFAULT
+                        } else {
+                            SOURCE_STATIC_BROKER
+                        };
+                        (k.name.to_string(), value, source, true)
+                    })
+                    .collect())
+            }
+            RESOURCE_BROKER => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("this is broker {}, not {name:?}", broker.node_id),
+            )),
+            other => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("resource type {other} is not supported"),
+            )),
         };
         match entries {
             Ok(entries) => {
@@ -89,7 +131,11 @@ pub(crate) async fn describe_configs(broker: &Arc<Broker>, ctx: &RequestContext,
                     if version >= 3 {
                         c.config_type = config_type(&key);
                         if req.include_documentation {
-                            let broker_key = TOPIC_KEYS.iter().find(|k| k.name == key).map(|k| k.broker_key).unwrap_or(&key);
+                            let broker_key = TOPIC_KEYS
+                                .iter()
+                                .find(|k| k.name == key)
+                                .map(|k| k.broker_key)
+                                .unwrap_or(&key);
                             c.documentation = doc(broker_key);
                         }
                     }
@@ -113,11 +159,18 @@ fn topic_only(resource_type: i8) -> Result<(), ApiError> {
             ResponseError::InvalidRequest,
             "dynamic broker configs are not supported yet; use --set or --config and restart",
         )),
-        other => Err(ApiError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("resource type {other} is not supported"),
+        )),
     }
 }
 
-pub(crate) async fn alter_configs(broker: &Arc<Broker>, ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn alter_configs(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let _ = ctx;
     let mut resp = AlterConfigsResponse::default();
     for res in req.resources {
@@ -129,7 +182,11 @@ pub(crate) async fn alter_configs(broker: &Arc<Broker>, ctx: &RequestContext, re
             let configs: BTreeMap<String, String> = res
                 .configs
                 .iter()
-                .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.to_string(), v.to_string()))
+                })
                 .collect();
             broker.set_topic_configs(res.resource_name.as_str(), configs, req.validate_only)
         });

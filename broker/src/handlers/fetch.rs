@@ -31,7 +31,11 @@ struct PartitionRead {
     changed: bool,
 }
 
-pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FetchRequest,
+) -> FetchResponse {
     let version = ctx.api_version;
     let mut requested: Vec<RequestedPartition> = Vec::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
@@ -45,11 +49,20 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
                 }
             }
         } else {
-            let id = broker.topic(t.topic.as_str()).map(|x| x.id).unwrap_or_default();
+            let id = broker
+                .topic(t.topic.as_str())
+                .map(|x| x.id)
+                .unwrap_or_default();
             (t.topic.to_string(), id)
         };
         for p in &t.partitions {
-            requested.push((name.clone(), id, p.partition, p.fetch_offset, p.partition_max_bytes));
+            requested.push((
+                name.clone(),
+                id,
+                p.partition,
+                p.fetch_offset,
+                p.partition_max_bytes,
+            ));
         }
     }
     let forgotten: Vec<(String, i32)> = req
@@ -57,7 +70,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
         .iter()
         .flat_map(|f| {
             let name = if version >= 13 {
-                broker.topic_by_id(f.topic_id).map(|t| t.name.clone()).unwrap_or_default()
+                broker
+                    .topic_by_id(f.topic_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default()
             } else {
                 f.topic.to_string()
             };
@@ -69,11 +85,25 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
     let full = |requested: Vec<RequestedPartition>| -> Vec<Wanted> {
         requested
             .into_iter()
-            .map(|(topic, topic_id, partition, fetch_offset, max_bytes)| Wanted { topic, topic_id, partition, fetch_offset, max_bytes, last_sent: None })
+            .map(
+                |(topic, topic_id, partition, fetch_offset, max_bytes)| Wanted {
+                    topic,
+                    topic_id,
+                    partition,
+                    fetch_offset,
+                    max_bytes,
+                    last_sent: None,
+                },
+            )
             .collect()
     };
     let (session_id, partitions, incremental) = if version >= 7 {
-        match broker.fetch_sessions.begin(req.session_id, req.session_epoch, requested.clone(), &forgotten) {
+        match broker.fetch_sessions.begin(
+            req.session_id,
+            req.session_epoch,
+            requested.clone(),
+            &forgotten,
+        ) {
             Ok(SessionRequest::Sessionless) => (0, full(requested), false),
             Ok(SessionRequest::New(id)) => (id, full(requested), false),
             Ok(SessionRequest::Incremental(s)) => {
@@ -105,7 +135,11 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
 
     let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
-    let max_bytes = if req.max_bytes <= 0 { i32::MAX } else { req.max_bytes } as usize;
+    let max_bytes = if req.max_bytes <= 0 {
+        i32::MAX
+    } else {
+        req.max_bytes
+    } as usize;
     let reads = loop {
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
@@ -113,7 +147,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
         let reads = read_all(broker, &partitions, max_bytes);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let has_error = reads.iter().any(|r| r.error.is_some());
-        if bytes >= req.min_bytes.max(1) as usize || has_error || tokio::time::Instant::now() >= deadline {
+        if bytes >= req.min_bytes.max(1) as usize
+            || has_error
+            || tokio::time::Instant::now() >= deadline
+        {
             break reads;
         }
         tokio::select! {
@@ -127,7 +164,13 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Fetc
             continue;
         }
         if session_id != 0 {
-            broker.fetch_sessions.record_sent(session_id, &r.topic, r.partition, r.high_watermark, r.log_start_offset);
+            broker.fetch_sessions.record_sent(
+                session_id,
+                &r.topic,
+                r.partition,
+                r.high_watermark,
+                r.log_start_offset,
+            );
         }
         let mut pd = PartitionData::default();
         pd.partition_index = r.partition;
@@ -200,7 +243,10 @@ fn read_all(broker: &Arc<Broker>, partitions: &[Wanted], max_bytes: usize) -> Ve
         read.changed = match w.last_sent {
             None => true,
             Some((hw, start)) => {
-                read.error.is_some() || !read.records.is_empty() || hw != read.high_watermark || start != read.log_start_offset
+                read.error.is_some()
+                    || !read.records.is_empty()
+                    || hw != read.high_watermark
+                    || start != read.log_start_offset
             }
         };
         out.push(read);
@@ -208,8 +254,20 @@ fn read_all(broker: &Arc<Broker>, partitions: &[Wanted], max_bytes: usize) -> Ve
     out
 }
 
-fn push_partition(resp: &mut FetchResponse, version: i16, topic: &str, topic_id: Uuid, pd: PartitionData) {
-    let same = |t: &FetchableTopicResponse| if version >= 13 { t.topic_id == topic_id } else { t.topic.as_str() == topic };
+fn push_partition(
+    resp: &mut FetchResponse,
+    version: i16,
+    topic: &str,
+    topic_id: Uuid,
+    pd: PartitionData,
+) {
+    let same = |t: &FetchableTopicResponse| {
+        if version >= 13 {
+            t.topic_id == topic_id
+        } else {
+            t.topic.as_str() == topic
+        }
+    };
     if let Some(t) = resp.responses.last_mut().filter(|t| same(t)) {
         t.partitions.push(pd);
         return;

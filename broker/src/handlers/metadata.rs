@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -12,7 +14,11 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::broker::{Broker, Topic};
 
-pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+pub(crate) fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
     let version = ctx.api_version;
     let mut resp = MetadataResponse::default();
     let (host, port) = broker.advertised_address();
@@ -34,7 +40,8 @@ pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRe
         Some(t) if t.is_empty() && version == 0 => None,
         Some(t) => Some(t),
     };
-    let auto_create = broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let auto_create =
+        broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     match requested {
         None => {
             for topic in broker.topics() {
@@ -47,7 +54,9 @@ pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRe
                     Some(name) => by_name(broker, name.as_str(), auto_create, version),
                     None => match broker.topic_by_id(t.topic_id) {
                         Some(topic) => describe_topic(broker, &topic, version),
-                        None => error_topic(None, t.topic_id, ResponseError::UnknownTopicId, version),
+                        None => {
+                            error_topic(None, t.topic_id, ResponseError::UnknownTopicId, version)
+                        }
                     },
                 };
                 resp.topics.push(entry);
@@ -57,12 +66,22 @@ pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRe
     resp
 }
 
-fn by_name(broker: &Arc<Broker>, name: &str, auto_create: bool, version: i16) -> MetadataResponseTopic {
+fn by_name(
+    broker: &Arc<Broker>,
+    name: &str,
+    auto_create: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.topic(name) {
         return describe_topic(broker, &topic, version);
     }
     if !auto_create {
-        return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition, version);
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::UnknownTopicOrPartition,
+            version,
+        );
     }
     match broker.create_topic(name, -1, -1, Default::default(), false) {
         Ok(topic) => {
@@ -72,13 +91,23 @@ fn by_name(broker: &Arc<Broker>, name: &str, auto_create: bool, version: i16) ->
         }
         Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topic(name) {
             Some(topic) => describe_topic(broker, &topic, version),
-            None => error_topic(Some(name), Uuid::nil(), ResponseError::LeaderNotAvailable, version),
+            None => error_topic(
+                Some(name),
+                Uuid::nil(),
+                ResponseError::LeaderNotAvailable,
+                version,
+            ),
         },
         Err(e) => error_topic(Some(name), Uuid::nil(), e.code, version),
     }
 }
 
-fn error_topic(name: Option<&str>, id: Uuid, error: ResponseError, version: i16) -> MetadataResponseTopic {
+fn error_topic(
+    name: Option<&str>,
+    id: Uuid,
+    error: ResponseError,
+    version: i16,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.error_code = error.code();
     t.name = name.map(|n| TopicName(StrBytes::from_string(n.to_string())));

@@ -14,7 +14,11 @@ use crate::broker::Broker;
 /// Offsets handed out by the benchmark sink, which stores nothing.
 static SINK_OFFSET: AtomicI64 = AtomicI64::new(0);
 
-pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> ProduceResponse {
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ProduceRequest,
+) -> ProduceResponse {
     let version = ctx.api_version;
     let mut resp = ProduceResponse::default();
     let now = crate::now_ms();
@@ -28,41 +32,70 @@ pub(crate) async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Prod
         for p in topic.partition_data {
             let mut pr = PartitionProduceResponse::default();
             pr.index = p.index;
-            let error = |pr: &mut PartitionProduceResponse, code: ResponseError, message: String| {
-                pr.error_code = code.code();
-                pr.base_offset = -1;
-                if version >= 8 {
-                    pr.error_message = msg(message);
-                }
-            };
+            let error =
+                |pr: &mut PartitionProduceResponse, code: ResponseError, message: String| {
+                    pr.error_code = code.code();
+                    pr.base_offset = -1;
+                    if version >= 8 {
+                        pr.error_message = msg(message);
+                    }
+                };
             if !acks_valid {
-                error(&mut pr, ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, not {}", req.acks));
+                error(
+                    &mut pr,
+                    ResponseError::InvalidRequiredAcks,
+                    format!("acks must be -1, 0 or 1, not {}", req.acks),
+                );
                 tr.partition_responses.push(pr);
                 continue;
             }
             if transactional {
-                error(&mut pr, ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported yet".into());
+                error(
+                    &mut pr,
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "transactions are not supported yet".into(),
+                );
                 tr.partition_responses.push(pr);
                 continue;
             }
             let Some(records) = p.records else {
-                error(&mut pr, ResponseError::CorruptMessage, "the partition carries no records".into());
+                error(
+                    &mut pr,
+                    ResponseError::CorruptMessage,
+                    "the partition carries no records".into(),
+                );
                 tr.partition_responses.push(pr);
                 continue;
             };
             let Some(topic_ref) = &found else {
-                error(&mut pr, ResponseError::UnknownTopicOrPartition, format!("topic {:?} does not exist", topic.name.as_str()));
+                error(
+                    &mut pr,
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {:?} does not exist", topic.name.as_str()),
+                );
                 tr.partition_responses.push(pr);
                 continue;
             };
             let Some(partition) = topic_ref.partition(p.index) else {
-                error(&mut pr, ResponseError::UnknownTopicOrPartition, format!("topic {:?} has no partition {}", topic.name.as_str(), p.index));
+                error(
+                    &mut pr,
+                    ResponseError::UnknownTopicOrPartition,
+                    format!(
+                        "topic {:?} has no partition {}",
+                        topic.name.as_str(),
+                        p.index
+                    ),
+                );
                 tr.partition_responses.push(pr);
                 continue;
             };
             if broker.config.bench_sink {
                 let count = crate::log::batch::validate_batches(&records, usize::MAX)
-                    .map(|b| b.iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum::<i64>())
+                    .map(|b| {
+                        b.iter()
+                            .map(|(h, _)| h.last_offset_delta as i64 + 1)
+                            .sum::<i64>()
+                    })
                     .unwrap_or(1);
                 pr.base_offset = SINK_OFFSET.fetch_add(count, Ordering::Relaxed);
                 pr.log_start_offset = 0;

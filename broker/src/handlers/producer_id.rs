@@ -9,7 +9,11 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 
-pub(crate) fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         tracing::debug!(client_id = %ctx.client_id, "transactional InitProducerId refused: transactions are not supported yet");

@@ -119,14 +119,21 @@ impl BatchHeader {
             return -1;
         }
         let last = self.base_sequence as i64 + self.last_offset_delta as i64;
-        if last > i32::MAX as i64 { (last - i32::MAX as i64 - 1) as i32 } else { last as i32 }
+        if last > i32::MAX as i64 {
+            (last - i32::MAX as i64 - 1) as i32
+        } else {
+            last as i32
+        }
     }
 }
 
 /// Splits `records` (one or more concatenated batches, as a Produce request carries them)
 /// into validated batch headers with their byte ranges. Rejects anything that is not a whole
 /// number of well-formed v2 batches whose CRC-32C matches, each at most `max_batch_bytes`.
-pub fn validate_batches(records: &[u8], max_batch_bytes: usize) -> Result<Vec<(BatchHeader, std::ops::Range<usize>)>> {
+pub fn validate_batches(
+    records: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<(BatchHeader, std::ops::Range<usize>)>> {
     let mut out = Vec::new();
     let mut pos = 0;
     if records.is_empty() {
@@ -135,7 +142,10 @@ pub fn validate_batches(records: &[u8], max_batch_bytes: usize) -> Result<Vec<(B
     while pos < records.len() {
         let rest = &records[pos..];
         if rest.len() < LOG_OVERHEAD + 5 {
-            return Err(Error::CorruptBatch(format!("{} trailing bytes are not a batch", rest.len())));
+            return Err(Error::CorruptBatch(format!(
+                "{} trailing bytes are not a batch",
+                rest.len()
+            )));
         }
         let magic = rest[16] as i8;
         if magic != 2 {
@@ -145,11 +155,17 @@ pub fn validate_batches(records: &[u8], max_batch_bytes: usize) -> Result<Vec<(B
         }
         let header = BatchHeader::parse(rest)?;
         if header.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
-            return Err(Error::CorruptBatch(format!("batch length {} is too small", header.batch_length)));
+            return Err(Error::CorruptBatch(format!(
+                "batch length {} is too small",
+                header.batch_length
+            )));
         }
         let size = header.total_size();
         if size > max_batch_bytes {
-            return Err(Error::BatchTooLarge { size, limit: max_batch_bytes });
+            return Err(Error::BatchTooLarge {
+                size,
+                limit: max_batch_bytes,
+            });
         }
         if size > rest.len() {
             return Err(Error::CorruptBatch(format!(
@@ -165,16 +181,24 @@ pub fn validate_batches(records: &[u8], max_batch_bytes: usize) -> Result<Vec<(B
             )));
         }
         if header.records_count < 0 || header.last_offset_delta < 0 {
-            return Err(Error::CorruptBatch("negative record count or offset delta".into()));
+            return Err(Error::CorruptBatch(
+                "negative record count or offset delta".into(),
+            ));
         }
-        if header.compression() == 0 && header.records_count != header.last_offset_delta + 1 && header.records_count != 0 {
+        if header.compression() == 0
+            && header.records_count != header.last_offset_delta + 1
+            && header.records_count != 0
+        {
             return Err(Error::CorruptBatch(format!(
                 "{} records but last offset delta {}",
                 header.records_count, header.last_offset_delta
             )));
         }
         if header.compression() > 4 {
-            return Err(Error::CorruptBatch(format!("unknown compression codec {}", header.compression())));
+            return Err(Error::CorruptBatch(format!(
+                "unknown compression codec {}",
+                header.compression()
+            )));
         }
         out.push((header, pos..pos + size));
         pos += size;
@@ -195,7 +219,8 @@ pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
     let attributes = i16::from_be_bytes([batch[21], batch[22]]) | 0x08;
     batch[21..23].copy_from_slice(&attributes.to_be_bytes());
     batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let end = i32::from_be_bytes([batch[8], batch[9], batch[10], batch[11]]) as usize + LOG_OVERHEAD;
+    let end =
+        i32::from_be_bytes([batch[8], batch[9], batch[10], batch[11]]) as usize + LOG_OVERHEAD;
     let crc = crc32c::crc32c(&batch[CRC_START..end]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
@@ -204,7 +229,9 @@ pub fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
     use proptest::prelude::*;
 
     fn batch(n: usize, value: &[u8]) -> Vec<u8> {
@@ -226,8 +253,15 @@ mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-            .expect("encode");
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode");
         buf.to_vec()
     }
 
@@ -262,7 +296,10 @@ mod tests {
         let last = b.len() - 1;
         b[last] ^= 1;
         let err = validate_batches(&b, 1 << 20).unwrap_err();
-        assert!(matches!(err, Error::CorruptBatch(ref m) if m.contains("CRC")), "{err}");
+        assert!(
+            matches!(err, Error::CorruptBatch(ref m) if m.contains("CRC")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -281,7 +318,10 @@ mod tests {
     #[test]
     fn oversized_and_truncated_batches_are_refused() {
         let b = batch(5, &[0u8; 100]);
-        assert!(matches!(validate_batches(&b, 64), Err(Error::BatchTooLarge { .. })));
+        assert!(matches!(
+            validate_batches(&b, 64),
+            Err(Error::BatchTooLarge { .. })
+        ));
         assert!(validate_batches(&b[..b.len() - 1], 1 << 20).is_err());
         assert!(validate_batches(&[], 1 << 20).is_err());
     }

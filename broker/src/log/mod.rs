@@ -53,11 +53,14 @@ impl PartitionLog {
     /// Opens (creating if needed) the log in `dir`, recovering the active segment: a torn
     /// tail is truncated and the indexes rebuilt.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("failed to create {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("failed to create {}", dir.display()), e))?;
         let mut bases = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("failed to list {}", dir.display()), e))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("failed to list {}", dir.display()), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("failed to list {}", dir.display()), e))?;
+            let entry =
+                entry.map_err(|e| Error::io(format!("failed to list {}", dir.display()), e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if let Some(stem) = name.strip_suffix(".log") {
@@ -80,20 +83,42 @@ impl PartitionLog {
         }
         if segments.is_empty() {
             let base = persisted_start.unwrap_or(0).max(0);
-            segments.insert(base, Segment::create(dir, base, config.index_interval_bytes, crate::now_ms())?);
+            segments.insert(
+                base,
+                Segment::create(dir, base, config.index_interval_bytes, crate::now_ms())?,
+            );
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
-        let end = segments.values().next_back().map(|s| s.next_offset).unwrap_or(0);
-        let log_start_offset = persisted_start.unwrap_or(first_base).max(first_base).min(end);
-        Ok(PartitionLog { dir: dir.to_path_buf(), config, segments, log_start_offset, records_since_flush: 0 })
+        let end = segments
+            .values()
+            .next_back()
+            .map(|s| s.next_offset)
+            .unwrap_or(0);
+        let log_start_offset = persisted_start
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(end);
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            records_since_flush: 0,
+        })
     }
 
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     fn roll(&mut self, now_ms: i64) -> Result<()> {
@@ -107,10 +132,16 @@ impl PartitionLog {
     /// Appends already-validated batches (see [`batch::validate_batches`]), stamping
     /// consecutive base offsets and `leader_epoch`, and LogAppendTime when configured.
     /// Rolls segments by size and age first; fsyncs per the flush policy.
-    pub fn append(&mut self, batches: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
+    pub fn append(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
         let active = self.active();
         if !active.is_empty()
-            && (active.size + batches.len() as u64 > self.config.segment_bytes || now_ms - active.created_ms >= self.config.segment_ms)
+            && (active.size + batches.len() as u64 > self.config.segment_bytes
+                || now_ms - active.created_ms >= self.config.segment_ms)
         {
             self.roll(now_ms)?;
         }
@@ -122,12 +153,16 @@ impl PartitionLog {
         let mut records = 0u64;
         while pos < batches.len() {
             if batches.len() - pos < HEADER_SIZE {
-                return Err(Error::CorruptBatch("trailing bytes after the last batch".into()));
+                return Err(Error::CorruptBatch(
+                    "trailing bytes after the last batch".into(),
+                ));
             }
             let h = BatchHeader::parse(&batches[pos..])?;
             let size = h.total_size();
             if pos + size > batches.len() {
-                return Err(Error::CorruptBatch("batch runs past the end of the records".into()));
+                return Err(Error::CorruptBatch(
+                    "batch runs past the end of the records".into(),
+                ));
             }
             let slice = &mut batches[pos..pos + size];
             batch::stamp(slice, next, leader_epoch);
@@ -163,18 +198,30 @@ impl PartitionLog {
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Bytes> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
-            return Err(Error::OffsetOutOfRange { offset, log_start_offset: self.log_start_offset, log_end_offset: end });
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
         }
         if offset == end {
             return Ok(Bytes::new());
         }
         let mut out: Vec<u8> = Vec::new();
         let mut wanted = offset;
-        for (_, seg) in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)) {
+        for (_, seg) in self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .into_iter()
+            .chain(self.segments.range(offset + 1..))
+        {
             if seg.next_offset <= wanted {
                 continue;
             }
-            let Some(start) = seg.position_of(wanted)? else { continue };
+            let Some(start) = seg.position_of(wanted)? else {
+                continue;
+            };
             let remaining = max_bytes.saturating_sub(out.len());
             let chunk_len = (seg.size - start).min(remaining.max(HEADER_SIZE) as u64) as usize;
             let mut chunk = vec![0u8; chunk_len];
@@ -232,14 +279,24 @@ impl PartitionLog {
             }
             // Start from the last time-index entry below the target.
             let idx = seg.time_index.partition_point(|e| e.timestamp < timestamp);
-            let from = if idx == 0 { seg.base_offset } else { seg.time_index[idx - 1].offset };
-            let Some(pos) = seg.position_of(from.max(self.log_start_offset))? else { continue };
+            let from = if idx == 0 {
+                seg.base_offset
+            } else {
+                seg.time_index[idx - 1].offset
+            };
+            let Some(pos) = seg.position_of(from.max(self.log_start_offset))? else {
+                continue;
+            };
             for (h, batch_pos) in seg.headers_from(pos)? {
                 if h.max_timestamp >= timestamp && h.last_offset() >= self.log_start_offset {
                     let mut bytes = vec![0u8; h.total_size()];
                     seg.read_at(&mut bytes, batch_pos)?;
-                    let exact = first_record_at_or_after(&bytes, &h, timestamp, self.log_start_offset);
-                    return Ok(Some(exact.unwrap_or((h.base_offset.max(self.log_start_offset), h.max_timestamp))));
+                    let exact =
+                        first_record_at_or_after(&bytes, &h, timestamp, self.log_start_offset);
+                    return Ok(Some(exact.unwrap_or((
+                        h.base_offset.max(self.log_start_offset),
+                        h.max_timestamp,
+                    ))));
                 }
             }
         }
@@ -263,7 +320,11 @@ impl PartitionLog {
         let end = self.log_end_offset();
         let offset = if offset == -1 { end } else { offset };
         if offset < 0 || offset > end {
-            return Err(Error::OffsetOutOfRange { offset, log_start_offset: self.log_start_offset, log_end_offset: end });
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
         }
         if offset <= self.log_start_offset {
             return Ok(self.log_start_offset);
@@ -333,8 +394,12 @@ impl PartitionLog {
             loop {
                 let total = self.size_bytes();
                 let active_base = self.active().base_offset;
-                let Some(first) = self.segments.values().next() else { break };
-                if first.base_offset == active_base || total - first.size < self.config.retention_bytes as u64 {
+                let Some(first) = self.segments.values().next() else {
+                    break;
+                };
+                if first.base_offset == active_base
+                    || total - first.size < self.config.retention_bytes as u64
+                {
                     break;
                 }
                 let base = first.base_offset;
@@ -399,7 +464,12 @@ impl PartitionLog {
 /// The first record of a stored batch with a timestamp `>= timestamp` (Kafka answers
 /// ListOffsets by record, not by batch). Compressed batches are decompressed for this;
 /// LogAppendTime batches carry one timestamp for every record.
-fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, timestamp: i64, log_start: i64) -> Option<(i64, i64)> {
+fn first_record_at_or_after(
+    batch: &[u8],
+    header: &BatchHeader,
+    timestamp: i64,
+    log_start: i64,
+) -> Option<(i64, i64)> {
     if header.attributes & 0x08 != 0 {
         return Some((header.base_offset.max(log_start), header.max_timestamp));
     }

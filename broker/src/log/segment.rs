@@ -53,7 +53,12 @@ pub(super) fn file_name(base_offset: i64, ext: &str) -> String {
 
 impl Segment {
     /// Creates an empty segment.
-    pub(super) fn create(dir: &Path, base_offset: i64, index_interval: u32, now_ms: i64) -> Result<Self> {
+    pub(super) fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u32,
+        now_ms: i64,
+    ) -> Result<Self> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .create(true)
@@ -63,11 +68,24 @@ impl Segment {
             .open(&path)
             .map_err(|e| Error::io(format!("failed to create segment {}", path.display()), e))?;
         // A leftover file of that name (a segment deleted before a crash) starts empty.
-        file.set_len(0).map_err(|e| Error::io(format!("failed to reset segment {}", path.display()), e))?;
-        Ok(Segment::empty(base_offset, path, file, now_ms, index_interval))
+        file.set_len(0)
+            .map_err(|e| Error::io(format!("failed to reset segment {}", path.display()), e))?;
+        Ok(Segment::empty(
+            base_offset,
+            path,
+            file,
+            now_ms,
+            index_interval,
+        ))
     }
 
-    fn empty(base_offset: i64, path: PathBuf, file: File, created_ms: i64, index_interval: u32) -> Self {
+    fn empty(
+        base_offset: i64,
+        path: PathBuf,
+        file: File,
+        created_ms: i64,
+        index_interval: u32,
+    ) -> Self {
         Segment {
             base_offset,
             path,
@@ -87,13 +105,21 @@ impl Segment {
     /// Opens an existing segment and rebuilds its indexes from the batch headers. With
     /// `recover`, every batch's CRC is checked and the file is truncated at the first torn
     /// or corrupt batch (the active segment after a crash).
-    pub(super) fn open(path: &Path, base_offset: i64, index_interval: u32, recover: bool) -> Result<Self> {
+    pub(super) fn open(
+        path: &Path,
+        base_offset: i64,
+        index_interval: u32,
+        recover: bool,
+    ) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("failed to open segment {}", path.display()), e))?;
-        let len = file.metadata().map_err(|e| Error::io(format!("failed to stat {}", path.display()), e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("failed to stat {}", path.display()), e))?
+            .len();
         let created_ms = file
             .metadata()
             .ok()
@@ -101,7 +127,13 @@ impl Segment {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
             .unwrap_or_else(crate::now_ms);
-        let mut seg = Segment::empty(base_offset, path.to_path_buf(), file, created_ms, index_interval);
+        let mut seg = Segment::empty(
+            base_offset,
+            path.to_path_buf(),
+            file,
+            created_ms,
+            index_interval,
+        );
         let mut pos = 0u64;
         let mut header_buf = [0u8; HEADER_SIZE];
         while pos < len {
@@ -111,7 +143,9 @@ impl Segment {
             if seg.file.read_exact_at(&mut header_buf, pos).is_err() {
                 break;
             }
-            let Ok(h) = BatchHeader::parse(&header_buf) else { break };
+            let Ok(h) = BatchHeader::parse(&header_buf) else {
+                break;
+            };
             if h.magic != 2 || h.batch_length < (HEADER_SIZE - batch::LOG_OVERHEAD) as i32 {
                 break;
             }
@@ -121,7 +155,9 @@ impl Segment {
             }
             if recover {
                 let mut whole = vec![0u8; total as usize];
-                if seg.file.read_exact_at(&mut whole, pos).is_err() || batch::validate_batches(&whole, usize::MAX).is_err() {
+                if seg.file.read_exact_at(&mut whole, pos).is_err()
+                    || batch::validate_batches(&whole, usize::MAX).is_err()
+                {
                     break;
                 }
             }
@@ -140,7 +176,9 @@ impl Segment {
             seg.file
                 .set_len(pos)
                 .map_err(|e| Error::io(format!("failed to truncate {}", path.display()), e))?;
-            seg.file.sync_all().map_err(|e| Error::io(format!("failed to sync {}", path.display()), e))?;
+            seg.file
+                .sync_all()
+                .map_err(|e| Error::io(format!("failed to sync {}", path.display()), e))?;
         }
         seg.size = pos;
         Ok(seg)
@@ -149,14 +187,20 @@ impl Segment {
     /// Updates in-memory state for a batch written at `pos`.
     fn track(&mut self, h: &BatchHeader, pos: u64) {
         if self.index.is_empty() || self.bytes_since_index >= self.index_interval {
-            self.index.push(IndexEntry { offset: h.base_offset, position: pos });
+            self.index.push(IndexEntry {
+                offset: h.base_offset,
+                position: pos,
+            });
             self.bytes_since_index = 0;
         }
         self.bytes_since_index += h.total_size() as u64;
         if h.max_timestamp > self.max_timestamp {
             self.max_timestamp = h.max_timestamp;
             self.offset_of_max_timestamp = h.last_offset();
-            self.time_index.push(TimeEntry { timestamp: h.max_timestamp, offset: h.base_offset });
+            self.time_index.push(TimeEntry {
+                timestamp: h.max_timestamp,
+                offset: h.base_offset,
+            });
         }
         self.next_offset = h.last_offset() + 1;
     }
@@ -177,7 +221,11 @@ impl Segment {
     /// Position of the batch containing `offset` (which must be in this segment).
     pub(super) fn position_of(&self, offset: i64) -> Result<Option<u64>> {
         let idx = self.index.partition_point(|e| e.offset <= offset);
-        let mut pos = if idx == 0 { 0 } else { self.index[idx - 1].position };
+        let mut pos = if idx == 0 {
+            0
+        } else {
+            self.index[idx - 1].position
+        };
         let mut header_buf = [0u8; HEADER_SIZE];
         while pos < self.size {
             self.read_at(&mut header_buf, pos)?;
@@ -212,7 +260,9 @@ impl Segment {
 
     /// Writes the index files and fsyncs everything.
     pub(super) fn flush(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io(format!("failed to sync {}", self.path.display()), e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(format!("failed to sync {}", self.path.display()), e))?;
         let mut idx = Vec::with_capacity(self.index.len() * 8);
         for e in &self.index {
             idx.extend_from_slice(&((e.offset - self.base_offset) as u32).to_be_bytes());
@@ -225,7 +275,8 @@ impl Segment {
         }
         for (ext, bytes) in [("index", idx), ("timeindex", tidx)] {
             let path = self.path.with_extension(ext);
-            std::fs::write(&path, bytes).map_err(|e| Error::io(format!("failed to write {}", path.display()), e))?;
+            std::fs::write(&path, bytes)
+                .map_err(|e| Error::io(format!("failed to write {}", path.display()), e))?;
         }
         Ok(())
     }

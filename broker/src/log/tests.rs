@@ -1,7 +1,10 @@
 //! Tests of the partition log: round trips across rolls, recovery, retention, indexes.
 
 use bytes::{Buf, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecTs};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType as RecTs,
+};
 use proptest::prelude::*;
 
 use super::*;
@@ -28,7 +31,15 @@ fn batch(values: &[&str], timestamp: i64) -> Vec<u8> {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).expect("encode");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
     buf.to_vec()
 }
 
@@ -36,15 +47,25 @@ fn values(bytes: &Bytes) -> Vec<(i64, String)> {
     let mut buf = bytes.clone();
     let mut out = Vec::new();
     while buf.has_remaining() {
-        for r in RecordBatchDecoder::decode(&mut buf).expect("decode").records {
-            out.push((r.offset, String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap_or_default()));
+        for r in RecordBatchDecoder::decode(&mut buf)
+            .expect("decode")
+            .records
+        {
+            out.push((
+                r.offset,
+                String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap_or_default(),
+            ));
         }
     }
     out
 }
 
 fn small() -> LogConfig {
-    LogConfig { segment_bytes: 300, index_interval_bytes: 100, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 300,
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    }
 }
 
 fn append(log: &mut PartitionLog, values: &[&str], ts: i64) -> AppendInfo {
@@ -61,7 +82,11 @@ fn appends_roll_segments_and_read_back_from_any_offset() {
         assert_eq!(info.base_offset, i * 2);
         assert_eq!(info.last_offset, i * 2 + 1);
     }
-    assert!(log.segment_count() > 3, "small segments rolled: {}", log.segment_count());
+    assert!(
+        log.segment_count() > 3,
+        "small segments rolled: {}",
+        log.segment_count()
+    );
     assert_eq!(log.log_end_offset(), 40);
     let all = values(&log.read(0, usize::MAX, true).unwrap());
     assert_eq!(all.len(), 40);
@@ -70,7 +95,10 @@ fn appends_roll_segments_and_read_back_from_any_offset() {
     let from_odd = values(&log.read(17, usize::MAX, true).unwrap());
     assert_eq!(from_odd[0].0, 16, "{:?}", &from_odd[..3]);
     assert_eq!(log.read(40, 100, true).unwrap().len(), 0);
-    assert!(matches!(log.read(41, 100, true), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(41, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -142,7 +170,10 @@ fn a_corrupt_tail_batch_fails_its_crc_and_is_truncated() {
 #[test]
 fn retention_by_time_deletes_old_segments_and_can_empty_the_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { retention_ms: 1000, ..small() };
+    let cfg = LogConfig {
+        retention_ms: 1000,
+        ..small()
+    };
     let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
     for i in 0..10 {
         append(&mut log, &[&format!("old{i}")], 1_000 + i);
@@ -152,7 +183,11 @@ fn retention_by_time_deletes_old_segments_and_can_empty_the_partition() {
     }
     let deleted = log.enforce_retention(5_500).unwrap();
     assert!(deleted > 0);
-    assert!(log.log_start_offset() > 0 && log.log_start_offset() <= 10, "{}", log.log_start_offset());
+    assert!(
+        log.log_start_offset() > 0 && log.log_start_offset() <= 10,
+        "{}",
+        log.log_start_offset()
+    );
     let left = values(&log.read(log.log_start_offset(), usize::MAX, true).unwrap());
     assert!(left.iter().all(|(o, v)| *o >= 10 || v.starts_with("old")));
     assert!(left.iter().any(|(_, v)| v == "new9"));
@@ -165,7 +200,10 @@ fn retention_by_time_deletes_old_segments_and_can_empty_the_partition() {
 #[test]
 fn retention_by_size_keeps_the_newest_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { retention_bytes: 600, ..small() };
+    let cfg = LogConfig {
+        retention_bytes: 600,
+        ..small()
+    };
     let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
     for i in 0..30 {
         append(&mut log, &[&format!("s{i}")], 1);
@@ -184,13 +222,23 @@ fn delete_records_moves_the_start_and_survives_reopen() {
         append(&mut log, &[&format!("d{i}")], 1);
     }
     assert_eq!(log.delete_records_before(7).unwrap(), 7);
-    assert!(matches!(log.read(6, 100, true), Err(Error::OffsetOutOfRange { .. })));
-    assert!(matches!(log.delete_records_before(21), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(6, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.delete_records_before(21),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     log.close().unwrap();
     let mut log = PartitionLog::open(dir.path(), small()).unwrap();
     assert_eq!(log.log_start_offset(), 7);
     assert_eq!(values(&log.read(7, usize::MAX, true).unwrap())[0].0, 7);
-    assert_eq!(log.delete_records_before(-1).unwrap(), 20, "-1 means the high watermark");
+    assert_eq!(
+        log.delete_records_before(-1).unwrap(),
+        20,
+        "-1 means the high watermark"
+    );
 }
 
 #[test]
@@ -228,11 +276,29 @@ fn offset_for_timestamp_finds_the_record_inside_a_batch() {
             headers: Default::default(),
         })
         .collect();
-    for compression in [Compression::None, Compression::Gzip, Compression::Lz4, Compression::Snappy, Compression::Zstd] {
+    for compression in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Lz4,
+        Compression::Snappy,
+        Compression::Zstd,
+    ] {
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
         let base = log.append(&mut buf.to_vec(), 0, 1).unwrap().base_offset;
-        assert_eq!(log.offset_for_timestamp(1250).unwrap(), Some((base + 3, 1300)), "{compression:?}");
+        assert_eq!(
+            log.offset_for_timestamp(1250).unwrap(),
+            Some((base + 3, 1300)),
+            "{compression:?}"
+        );
         log.delete_records_before(base + 5).unwrap();
     }
 }
@@ -240,7 +306,10 @@ fn offset_for_timestamp_finds_the_record_inside_a_batch() {
 #[test]
 fn log_append_time_restamps_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = LogConfig { timestamp_type: TimestampType::LogAppendTime, ..LogConfig::default() };
+    let cfg = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
     let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
     let info = append(&mut log, &["x"], 5);
     assert_eq!(info.log_append_time, 5);
@@ -248,7 +317,10 @@ fn log_append_time_restamps_batches() {
     let info = log.append(&mut b, 0, 777).unwrap();
     assert_eq!(info.log_append_time, 777);
     let stored = log.read(1, usize::MAX, true).unwrap();
-    assert!(batch::validate_batches(&stored, usize::MAX).is_ok(), "CRC recomputed");
+    assert!(
+        batch::validate_batches(&stored, usize::MAX).is_ok(),
+        "CRC recomputed"
+    );
     assert_eq!(log.max_timestamp().unwrap().map(|m| m.1), Some(777));
 }
 
