@@ -285,6 +285,7 @@ impl Broker {
                 dir.display()
             ))
         })?;
+        remove_retired_dirs(&dir);
         let mut store = MetadataStore::open(&dir, config.node_id, config.cluster_id.as_deref())?;
         if !store.image().topics.contains_key(OFFSETS_TOPIC) {
             let partitions = config.offsets_topic_num_partitions;
@@ -714,6 +715,21 @@ fn open_partition(
     })
 }
 
+/// Removes partition directories whose deletion a crash interrupted (`*-delete`).
+fn remove_retired_dirs(data_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && path.to_string_lossy().ends_with("-delete") {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), error = %e, "failed to remove deleted partition");
+            }
+        }
+    }
+}
+
 /// Renames a partition directory out of the way and removes it in the background.
 fn retire_dir(dir: &std::path::Path) {
     let retired = dir.with_extension(format!("{}-delete", Uuid::new_v4().simple()));
@@ -727,6 +743,101 @@ fn retire_dir(dir: &std::path::Path) {
         }
         Err(e) => {
             tracing::warn!(dir = %dir.display(), error = %e, "failed to retire partition directory")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Arc<Broker> {
+        let mut m = BTreeMap::new();
+        m.insert("log.dirs".to_string(), dir.display().to_string());
+        Broker::open(BrokerConfig::from_map(m).unwrap()).unwrap()
+    }
+
+    fn one_record() -> Vec<u8> {
+        let r = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: 0,
+            timestamp: 1,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            [&r],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn a_recreated_topic_starts_empty_and_topics_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path());
+        b.create_topic("t", 2, 1, BTreeMap::new(), false).unwrap();
+        let p = b.partition("t", 1).unwrap();
+        p.append_records(&one_record(), 1 << 20, 1).unwrap();
+        assert_eq!(p.offsets().0, 1);
+        let old_id = b.delete_topic("t").unwrap();
+        let t = b.create_topic("t", 2, 1, BTreeMap::new(), false).unwrap();
+        assert_ne!(t.id, old_id);
+        assert_eq!(
+            b.partition("t", 1).unwrap().offsets().0,
+            0,
+            "no data of the deleted topic resurfaces"
+        );
+        let id = t.id;
+        drop((p, t, b));
+        let b = open(dir.path());
+        assert_eq!(b.topic("t").unwrap().id, id);
+        assert_eq!(b.topic("t").unwrap().partition_count(), 2);
+        assert!(b.topic(OFFSETS_TOPIC).unwrap().internal);
+    }
+
+    #[test]
+    fn the_data_dir_is_locked_and_producer_ids_never_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open(dir.path());
+        let mut m = BTreeMap::new();
+        m.insert("log.dirs".to_string(), dir.path().display().to_string());
+        let second = Broker::open(BrokerConfig::from_map(m).unwrap());
+        assert!(matches!(second, Err(Error::InvalidConfig(ref m)) if m.contains("in use")));
+        let first = b.next_producer_id().unwrap();
+        drop(b);
+        let b = open(dir.path());
+        assert!(b.next_producer_id().unwrap() > first);
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert_eq!(
+                validate_topic_name(bad).unwrap_err().code,
+                ResponseError::InvalidTopicException,
+                "{bad:?}"
+            );
         }
     }
 }
