@@ -23,7 +23,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
@@ -38,11 +37,12 @@ WHAT IS MEASURED
   Produce throughput runs from the first send to the last delivery report; delivery
   latency is the time from send() to the delivery callback, so it includes the time a
   record waits in librdkafka's queue (lower --queue-messages to bound that).
-  Consume throughput runs from assign() to the N-th record. MB = 10^6 payload bytes.
+  Consume throughput runs from assign() (after a metadata warm-up) to the N-th record. MB = 10^6 payload bytes.
 
 THE SINK
-  The sink is a Fjord broker started with `fjord.bench.sink=true`: it parses and validates
-  every Produce request and acknowledges it with made-up offsets, but stores nothing. Its
+  The sink is a Fjord broker started with `fjord.bench.sink=true`: it reads every Produce
+  request (counting the records of its batches) and acknowledges it with made-up offsets,
+  but stores nothing. Its
   throughput is therefore the ceiling set by this machine, librdkafka, the network stack and
   Fjord's request path; `fjord/sink` shows how much of that ceiling the real log keeps.
 
@@ -56,7 +56,7 @@ BROKERS
 
 /// Benchmark of Fjord's produce and consume paths with librdkafka clients.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "fjord-bench", version, about, after_help = AFTER_HELP)]
+#[command(name = "fjord-bench", version, after_help = AFTER_HELP)]
 struct Args {
     /// Benchmark an already running broker at HOST:PORT instead of starting one in-process.
     #[arg(long, env = "FJORD_BENCH_BOOTSTRAP", value_name = "HOST:PORT")]
@@ -72,7 +72,12 @@ struct Args {
     no_sink: bool,
 
     /// Record (value) sizes in bytes, comma-separated; each size gets its own table.
-    #[arg(long, value_delimiter = ',', default_value = "100,1024", value_name = "BYTES")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100,1024",
+        value_name = "BYTES"
+    )]
     sizes: Vec<usize>,
 
     /// Records produced (and consumed) per phase and size.
@@ -112,6 +117,10 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     broker_threads: usize,
 
+    /// librdkafka debug contexts for every client (e.g. "broker,fetch,msg"), printed to stderr.
+    #[arg(long, value_name = "CONTEXTS")]
+    rdkafka_debug: Option<String>,
+
     /// Abort with an error when any single phase (start-up, topic creation, produce,
     /// consume) takes longer than this.
     #[arg(long, default_value_t = 300)]
@@ -122,7 +131,10 @@ fn main() {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match run(&args) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
@@ -144,18 +156,27 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bail!("--sizes must list positive sizes");
     }
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let _ = RDKAFKA_DEBUG.set(args.rdkafka_debug.clone());
+    PROCESS_START.get_or_init(Instant::now);
     print_machine(args);
 
     let brokers = match &args.bootstrap {
         Some(b) => Brokers {
-            sink: if args.no_sink { None } else { args.sink_bootstrap.clone() },
+            sink: if args.no_sink {
+                None
+            } else {
+                args.sink_bootstrap.clone()
+            },
             real: b.clone(),
             host: None,
         },
         None => start_brokers(args, timeout)?,
     };
     println!("real broker: {}", brokers.real);
-    println!("sink broker: {}", brokers.sink.as_deref().unwrap_or("(skipped)"));
+    println!(
+        "sink broker: {}",
+        brokers.sink.as_deref().unwrap_or("(skipped)")
+    );
     println!();
 
     // Async admin calls run here, never on the brokers' workers.
@@ -167,7 +188,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let run_id = format!(
         "{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     );
     let mut results = Vec::new();
     for &size in &args.sizes {
@@ -175,18 +199,30 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let sink = match &brokers.sink {
             Some(bs) => {
                 let topic = format!("fjord-bench-sink-{size}-{run_id}");
-                phase(timeout, "create sink topic", || create_topic(&client_rt, bs, &topic, args, timeout))?;
-                Some(produce(args, bs, &topic, &payload, timeout).with_context(|| format!("sink produce, {size} B records"))?)
+                phase(timeout, "create sink topic", || {
+                    create_topic(&client_rt, bs, &topic, args, timeout)
+                })?;
+                Some(
+                    produce(args, bs, &topic, &payload, timeout)
+                        .with_context(|| format!("sink produce, {size} B records"))?,
+                )
             }
             None => None,
         };
         let topic = format!("fjord-bench-{size}-{run_id}");
-        phase(timeout, "create topic", || create_topic(&client_rt, &brokers.real, &topic, args, timeout))?;
+        phase(timeout, "create topic", || {
+            create_topic(&client_rt, &brokers.real, &topic, args, timeout)
+        })?;
         let real = produce(args, &brokers.real, &topic, &payload, timeout)
             .with_context(|| format!("fjord produce, {size} B records"))?;
         let consumed = consume(args, &brokers.real, &topic, timeout)
             .with_context(|| format!("fjord consume, {size} B records"))?;
-        let result = SizeResult { size, sink, real, consumed };
+        let result = SizeResult {
+            size,
+            sink,
+            real,
+            consumed,
+        };
         print_size(args, &result);
         results.push(result);
     }
@@ -199,11 +235,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Runs `f`, failing if it took longer than `timeout` (for steps that bound themselves).
-fn phase<T>(timeout: Duration, what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+fn phase<T>(
+    timeout: Duration,
+    what: &str,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let start = Instant::now();
     let out = f().with_context(|| format!("phase {what:?} failed"))?;
     if start.elapsed() > timeout {
-        bail!("phase {what:?} exceeded --timeout-secs ({} s)", timeout.as_secs());
+        bail!(
+            "phase {what:?} exceeded --timeout-secs ({} s)",
+            timeout.as_secs()
+        );
     }
     Ok(out)
 }
@@ -213,10 +256,17 @@ fn phase<T>(timeout: Duration, what: &str, f: impl FnOnce() -> anyhow::Result<T>
 // ---------------------------------------------------------------------------------------
 
 fn print_machine(args: &Args) {
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -228,12 +278,18 @@ fn print_machine(args: &Args) {
         })
         .map(|kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_else(|| "unknown".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
     let (_, rdk) = rdkafka::util::get_rdkafka_version();
     println!("== fjord-bench ==");
     println!(
         "machine: nproc={nproc}  cpu={cpu}  mem={mem}  kernel={kernel}  {}",
-        if cfg!(debug_assertions) { "build=DEBUG (numbers are meaningless; use --release)" } else { "build=release" }
+        if cfg!(debug_assertions) {
+            "build=DEBUG (numbers are meaningless; use --release)"
+        } else {
+            "build=release"
+        }
     );
     println!(
         "client:  librdkafka {rdk}  acks={}  linger.ms={}  batch.size={}  compression={}  queue.buffering.max.messages={}",
@@ -244,7 +300,11 @@ fn print_machine(args: &Args) {
         args.records,
         args.sizes,
         args.partitions,
-        if args.bootstrap.is_some() { "external".to_string() } else { args.broker_threads.to_string() },
+        if args.bootstrap.is_some() {
+            "external".to_string()
+        } else {
+            args.broker_threads.to_string()
+        },
         args.timeout_secs
     );
 }
@@ -257,8 +317,14 @@ struct SizeResult {
 }
 
 fn print_size(args: &Args, r: &SizeResult) {
-    println!("--- record size {} B, {} records, {} partitions, compression {} ---", r.size, args.records, args.partitions, args.compression);
-    println!("{:<15} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8}", "phase", "records/s", "MB/s", "p50 ms", "p99 ms", "p999 ms", "secs");
+    println!(
+        "--- record size {} B, {} records, {} partitions, compression {} ---",
+        r.size, args.records, args.partitions, args.compression
+    );
+    println!(
+        "{:<15} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "phase", "records/s", "MB/s", "p50 ms", "p99 ms", "p999 ms", "secs"
+    );
     let produce_row = |name: &str, p: &ProduceResult| {
         println!(
             "{:<15} {:>12} {:>9.1} {:>9.2} {:>9.2} {:>9.2} {:>8.2}",
@@ -300,6 +366,10 @@ fn print_size(args: &Args, r: &SizeResult) {
         if c > p { "yes" } else { "NO" },
         c / p.max(f64::MIN_POSITIVE)
     );
+    println!(
+        "consume timing includes {:.0} ms from assign() to the first record",
+        r.consumed.first.as_secs_f64() * 1e3
+    );
     println!();
 }
 
@@ -316,16 +386,29 @@ fn print_summary(results: &[SizeResult]) {
         let ratio = r
             .sink
             .as_ref()
-            .map(|s| format!("{:.1} %", 100.0 * r.real.rate.records_per_sec() / s.rate.records_per_sec().max(f64::MIN_POSITIVE)))
+            .map(|s| {
+                format!(
+                    "{:.1} %",
+                    100.0 * r.real.rate.records_per_sec()
+                        / s.rate.records_per_sec().max(f64::MIN_POSITIVE)
+                )
+            })
             .unwrap_or_else(|| "n/a".into());
         println!(
             "{:>8} {:>12} {:>12} {:>10} {:>12} {:>10}",
             r.size,
-            r.sink.as_ref().map(|s| group_digits(s.rate.records_per_sec())).unwrap_or_else(|| "skipped".into()),
+            r.sink
+                .as_ref()
+                .map(|s| group_digits(s.rate.records_per_sec()))
+                .unwrap_or_else(|| "skipped".into()),
             group_digits(r.real.rate.records_per_sec()),
             ratio,
             group_digits(r.consumed.rate.records_per_sec()),
-            if r.consumed.rate.records_per_sec() > r.real.rate.records_per_sec() { "yes" } else { "NO" }
+            if r.consumed.rate.records_per_sec() > r.real.rate.records_per_sec() {
+                "yes"
+            } else {
+                "NO"
+            }
         );
     }
     println!();
@@ -398,30 +481,46 @@ impl BrokerHost {
         let deadline = Instant::now() + timeout;
         while !self.thread.is_finished() {
             if Instant::now() > deadline {
-                bail!("broker shutdown exceeded --timeout-secs ({} s)", timeout.as_secs());
+                bail!(
+                    "broker shutdown exceeded --timeout-secs ({} s)",
+                    timeout.as_secs()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.thread.join().map_err(|_| anyhow!("broker thread panicked"))?
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("broker thread panicked"))?
     }
 }
 
-fn broker_config(dir: &std::path::Path, sink: bool) -> anyhow::Result<fjord_broker::config::BrokerConfig> {
+fn broker_config(
+    dir: &std::path::Path,
+    sink: bool,
+) -> anyhow::Result<fjord_broker::config::BrokerConfig> {
     let mut map = BTreeMap::new();
     map.insert("log.dirs".to_string(), dir.display().to_string());
-    map.insert("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string());
-    map.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+    map.insert(
+        "listeners".to_string(),
+        "PLAINTEXT://127.0.0.1:0".to_string(),
+    );
+    map.insert(
+        "group.initial.rebalance.delay.ms".to_string(),
+        "0".to_string(),
+    );
     if sink {
         map.insert("fjord.bench.sink".to_string(), "true".to_string());
     }
-    fjord_broker::config::BrokerConfig::from_map(map).map_err(|e| anyhow!("invalid broker config: {e}"))
+    fjord_broker::config::BrokerConfig::from_map(map)
+        .map_err(|e| anyhow!("invalid broker config: {e}"))
 }
 
 /// Starts the sink (unless `--no-sink`) and the real broker on a runtime of their own.
 fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
     let threads = args.broker_threads.max(1);
     let with_sink = !args.no_sink;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<(Option<String>, String)>>();
+    let (ready_tx, ready_rx) =
+        std::sync::mpsc::channel::<anyhow::Result<(Option<String>, String)>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("fjord-brokers".into())
@@ -434,15 +533,20 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
                 .context("failed to build the brokers' runtime")?;
             rt.block_on(async move {
                 let started = async {
-                    let real_dir = tempfile::Builder::new().prefix("fjord-bench-real-").tempdir()?;
+                    let real_dir = tempfile::Builder::new()
+                        .prefix("fjord-bench-real-")
+                        .tempdir()?;
                     let real = fjord_broker::server::spawn(broker_config(real_dir.path(), false)?)
                         .await
                         .map_err(|e| anyhow!("failed to start the real broker: {e}"))?;
                     let sink = if with_sink {
-                        let sink_dir = tempfile::Builder::new().prefix("fjord-bench-sink-").tempdir()?;
-                        let sink = fjord_broker::server::spawn(broker_config(sink_dir.path(), true)?)
-                            .await
-                            .map_err(|e| anyhow!("failed to start the sink broker: {e}"))?;
+                        let sink_dir = tempfile::Builder::new()
+                            .prefix("fjord-bench-sink-")
+                            .tempdir()?;
+                        let sink =
+                            fjord_broker::server::spawn(broker_config(sink_dir.path(), true)?)
+                                .await
+                                .map_err(|e| anyhow!("failed to start the sink broker: {e}"))?;
                         Some((sink_dir, sink))
                     } else {
                         None
@@ -457,7 +561,10 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
                         bail!("{msg}");
                     }
                 };
-                let _ = ready_tx.send(Ok((sink.as_ref().map(|(_, h)| h.bootstrap()), real.bootstrap())));
+                let _ = ready_tx.send(Ok((
+                    sink.as_ref().map(|(_, h)| h.bootstrap()),
+                    real.bootstrap(),
+                )));
                 let _ = stop_rx.await;
                 let mut errors = Vec::new();
                 if let Some((_dir, sink)) = sink {
@@ -479,7 +586,10 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
     let (sink, real) = match ready_rx.recv_timeout(timeout) {
         Ok(r) => r?,
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            bail!("broker start-up exceeded --timeout-secs ({} s)", timeout.as_secs())
+            bail!(
+                "broker start-up exceeded --timeout-secs ({} s)",
+                timeout.as_secs()
+            )
         }
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             return Err(match thread.join() {
@@ -488,7 +598,14 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
             });
         }
     };
-    Ok(Brokers { sink, real, host: Some(BrokerHost { stop: stop_tx, thread }) })
+    Ok(Brokers {
+        sink,
+        real,
+        host: Some(BrokerHost {
+            stop: stop_tx,
+            thread,
+        }),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -500,13 +617,20 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
 struct BenchContext;
 
 fn print_rdkafka_log(level: RDKafkaLogLevel, fac: &str, msg: &str) {
-    if matches!(
-        level,
-        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning
-    ) {
-        eprintln!("[librdkafka {level:?}] {fac}: {msg}");
-    }
+    // librdkafka only emits what the client's log level allows: warnings and worse unless
+    // --rdkafka-debug is given.
+    let t = PROCESS_START
+        .get_or_init(Instant::now)
+        .elapsed()
+        .as_secs_f64();
+    eprintln!("[{t:9.3}s librdkafka {level:?}] {fac}: {msg}");
 }
+
+/// Time base of librdkafka log lines.
+static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// librdkafka `debug` contexts from --rdkafka-debug.
+static RDKAFKA_DEBUG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 impl ClientContext for BenchContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -522,7 +646,14 @@ impl ConsumerContext for BenchContext {}
 
 fn client_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("client.id", "fjord-bench").set("log_level", "4");
+    c.set("bootstrap.servers", bootstrap)
+        .set("client.id", "fjord-bench");
+    // rust-rdkafka applies this level, not the `log_level` property.
+    c.set_log_level(RDKafkaLogLevel::Warning);
+    if let Some(Some(debug)) = RDKAFKA_DEBUG.get() {
+        c.set("debug", debug);
+        c.set_log_level(RDKafkaLogLevel::Debug);
+    }
     c
 }
 
@@ -533,13 +664,23 @@ fn create_topic(
     args: &Args,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<BenchContext> =
-        client_config(bootstrap).create_with_context(BenchContext).context("failed to create the admin client")?;
+    let admin: AdminClient<BenchContext> = client_config(bootstrap)
+        .create_with_context(BenchContext)
+        .context("failed to create the admin client")?;
     let new_topic = NewTopic::new(topic, args.partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout));
+    let opts = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
     let results = rt
-        .block_on(async { tokio::time::timeout(timeout, admin.create_topics([&new_topic], &opts)).await })
-        .map_err(|_| anyhow!("CreateTopics {topic} exceeded --timeout-secs ({} s)", timeout.as_secs()))?
+        .block_on(async {
+            tokio::time::timeout(timeout, admin.create_topics([&new_topic], &opts)).await
+        })
+        .map_err(|_| {
+            anyhow!(
+                "CreateTopics {topic} exceeded --timeout-secs ({} s)",
+                timeout.as_secs()
+            )
+        })?
         .with_context(|| format!("CreateTopics {topic} failed"))?;
     for r in results {
         match r {
@@ -561,7 +702,9 @@ fn create_topic(
                 if found.is_some_and(|t| {
                     t.error().is_none()
                         && t.partitions().len() == args.partitions as usize
-                        && t.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none())
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.error().is_none())
                 }) {
                     return Ok(());
                 }
@@ -571,7 +714,10 @@ fn create_topic(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("topic {topic} did not show {} led partitions in time (last: {last})", args.partitions)
+    bail!(
+        "topic {topic} did not show {} led partitions in time (last: {last})",
+        args.partitions
+    )
 }
 
 /// Delivery bookkeeping shared with the producer's polling thread.
@@ -609,11 +755,19 @@ impl ProducerContext for ProducerCtx {
         match result {
             Ok(_) => {
                 let micros = now_ns.saturating_sub(sent_ns as u64) / 1_000;
-                self.stats.histogram.lock().unwrap_or_else(|e| e.into_inner()).saturating_record(micros.max(1));
+                self.stats
+                    .histogram
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .saturating_record(micros.max(1));
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, _)) => {
-                let mut first = self.stats.first_error.lock().unwrap_or_else(|e| e.into_inner());
+                let mut first = self
+                    .stats
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 if first.is_none() {
                     *first = Some(e.to_string());
                 }
@@ -631,8 +785,15 @@ struct ProduceResult {
     p999_ms: f64,
 }
 
-fn produce(args: &Args, bootstrap: &str, topic: &str, payload: &[u8], timeout: Duration) -> anyhow::Result<ProduceResult> {
-    let histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).context("failed to create the histogram")?;
+fn produce(
+    args: &Args,
+    bootstrap: &str,
+    topic: &str,
+    payload: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<ProduceResult> {
+    let histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .context("failed to create the histogram")?;
     let stats = Arc::new(DeliveryStats {
         epoch: Instant::now(),
         histogram: Mutex::new(histogram),
@@ -647,12 +808,23 @@ fn produce(args: &Args, bootstrap: &str, topic: &str, payload: &[u8], timeout: D
         .set("batch.size", args.batch_size.to_string())
         .set("batch.num.messages", "1000000")
         .set("compression.type", &args.compression)
-        .set("queue.buffering.max.messages", args.queue_messages.to_string())
+        .set(
+            "queue.buffering.max.messages",
+            args.queue_messages.to_string(),
+        )
         .set("queue.buffering.max.kbytes", "2097151")
-        .set("message.max.bytes", (args.batch_size + 1024 * 1024).to_string())
-        .set("message.timeout.ms", timeout.as_millis().min(i32::MAX as u128).to_string())
+        .set(
+            "message.max.bytes",
+            (args.batch_size + 1024 * 1024).to_string(),
+        )
+        .set(
+            "message.timeout.ms",
+            timeout.as_millis().min(i32::MAX as u128).to_string(),
+        )
         .set("enable.idempotence", "false")
-        .create_with_context(ProducerCtx { stats: stats.clone() })
+        .create_with_context(ProducerCtx {
+            stats: stats.clone(),
+        })
         .context("failed to create the producer")?;
     // Connect and learn the topic's leaders before the clock starts.
     producer
@@ -665,7 +837,11 @@ fn produce(args: &Args, bootstrap: &str, topic: &str, payload: &[u8], timeout: D
     let start_ns = stats.epoch.elapsed().as_nanos() as u64;
     let check = |phase: &str| -> anyhow::Result<()> {
         if stats.failed.load(Ordering::Relaxed) > 0 {
-            let err = stats.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let err = stats
+                .first_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             bail!(
                 "{} of {n} records failed delivery while {phase}; first error: {}",
                 stats.failed.load(Ordering::Relaxed),
@@ -709,11 +885,20 @@ fn produce(args: &Args, bootstrap: &str, topic: &str, payload: &[u8], timeout: D
         let _ = producer.flush(Timeout::After(Duration::from_millis(100)));
     }
     check("finishing")?;
-    let elapsed = Duration::from_nanos(stats.last_ns.load(Ordering::Relaxed).saturating_sub(start_ns));
+    let elapsed = Duration::from_nanos(
+        stats
+            .last_ns
+            .load(Ordering::Relaxed)
+            .saturating_sub(start_ns),
+    );
     let h = stats.histogram.lock().unwrap_or_else(|e| e.into_inner());
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
     Ok(ProduceResult {
-        rate: Rate { records: n, bytes: n * payload.len() as u64, elapsed },
+        rate: Rate {
+            records: n,
+            bytes: n * payload.len() as u64,
+            elapsed,
+        },
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
@@ -722,18 +907,34 @@ fn produce(args: &Args, bootstrap: &str, topic: &str, payload: &[u8], timeout: D
 
 struct ConsumeResult {
     rate: Rate,
+    /// From assign() to the first record (connection, ListOffsets, first Fetch).
+    first: Duration,
 }
 
-fn consume(args: &Args, bootstrap: &str, topic: &str, timeout: Duration) -> anyhow::Result<ConsumeResult> {
+fn consume(
+    args: &Args,
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<ConsumeResult> {
     let fetch_max = args.fetch_max_bytes.max(1024 * 1024);
     let consumer: BaseConsumer<BenchContext> = client_config(bootstrap)
+        // librdkafka's assign() needs a group.id, but assign() never joins the group and
+        // nothing is committed: no group coordination is involved.
+        .set("group.id", format!("{topic}-reader"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.max.bytes", fetch_max.to_string())
-        .set("max.partition.fetch.bytes", (fetch_max / 4).max(1024 * 1024).to_string())
-        .set("receive.message.max.bytes", (fetch_max + 1024 * 1024).to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            (fetch_max / 4).max(1024 * 1024).to_string(),
+        )
+        .set(
+            "receive.message.max.bytes",
+            (fetch_max + 1024 * 1024).to_string(),
+        )
         .set("queued.max.messages.kbytes", "1048576")
         .set("queued.min.messages", "1000000")
         .set("fetch.wait.max.ms", "100")
@@ -744,6 +945,11 @@ fn consume(args: &Args, bootstrap: &str, topic: &str, timeout: Duration) -> anyh
     for p in 0..args.partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;
     }
+    // Connect and learn the leaders before the clock starts; otherwise librdkafka's first
+    // ListOffsets finds no leader and retries only after a 500 ms backoff.
+    consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10).min(timeout))
+        .with_context(|| format!("metadata for {topic} failed"))?;
     let n = args.records;
     let deadline = Instant::now() + timeout;
     let start = Instant::now();
@@ -751,19 +957,31 @@ fn consume(args: &Args, bootstrap: &str, topic: &str, timeout: Duration) -> anyh
     let mut count = 0u64;
     let mut bytes = 0u64;
     let mut last = start;
+    let mut first = None;
     while count < n {
         if Instant::now() > deadline {
-            bail!("consume exceeded --timeout-secs ({} s): {count} of {n} records received", timeout.as_secs());
+            bail!(
+                "consume exceeded --timeout-secs ({} s): {count} of {n} records received",
+                timeout.as_secs()
+            );
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 count += 1;
                 bytes += m.payload_len() as u64;
                 last = Instant::now();
+                first.get_or_insert(last);
             }
             Some(Err(e)) => bail!("consumer error after {count} of {n} records: {e}"),
             None => {}
         }
     }
-    Ok(ConsumeResult { rate: Rate { records: count, bytes, elapsed: last.duration_since(start) } })
+    Ok(ConsumeResult {
+        rate: Rate {
+            records: count,
+            bytes,
+            elapsed: last.duration_since(start),
+        },
+        first: first.map(|f| f.duration_since(start)).unwrap_or_default(),
+    })
 }
