@@ -138,8 +138,7 @@ impl Partition {
                 "an idempotent producer must send exactly one batch per partition",
             ));
         }
-        let mut bytes = records.to_vec();
-        let info: AppendInfo = state.log.append(&mut bytes, 0, now_ms)?;
+        let info: AppendInfo = state.log.append(records, 0, now_ms)?;
         let mut offset = info.base_offset;
         for (header, _) in &batches {
             let stamped = BatchHeader {

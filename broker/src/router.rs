@@ -217,7 +217,20 @@ pub fn encode_response(
     correlation_id: i32,
     response: &ResponseKind,
 ) -> Result<BytesMut> {
-    let mut buf = BytesMut::with_capacity(256);
+    // Size Fetch responses up front: growing by doubling to tens of MB would copy the
+    // records several times.
+    let capacity = match response {
+        ResponseKind::Fetch(f) => {
+            f.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64)
+                .sum::<usize>()
+                + 256
+        }
+        _ => 256,
+    };
+    let mut buf = BytesMut::with_capacity(capacity);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = key.response_header_version(version);

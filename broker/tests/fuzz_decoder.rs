@@ -22,7 +22,10 @@ fn broker() -> (Arc<Broker>, tempfile::TempDir) {
         "PLAINTEXT://127.0.0.1:0".to_string(),
     );
     map.insert("auto.create.topics.enable".to_string(), "false".to_string());
-    map.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+    map.insert(
+        "group.initial.rebalance.delay.ms".to_string(),
+        "0".to_string(),
+    );
     (
         Broker::open(BrokerConfig::from_map(map).expect("config")).expect("open"),
         dir,
@@ -70,13 +73,19 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for api in SUPPORTED {
         for version in api.min..=api.max {
-            let Some(body) = default_body(api.key) else { continue };
+            let Some(body) = default_body(api.key) else {
+                continue;
+            };
             let mut buf = BytesMut::new();
             let header = RequestHeader::default()
                 .with_request_api_key(api.key as i16)
                 .with_request_api_version(version)
                 .with_correlation_id(1);
-            if header.encode(&mut buf, api.key.request_header_version(version)).is_err() || body.encode(&mut buf, version).is_err() {
+            if header
+                .encode(&mut buf, api.key.request_header_version(version))
+                .is_err()
+                || body.encode(&mut buf, version).is_err()
+            {
                 continue;
             }
             out.push(buf.to_vec());

@@ -132,12 +132,7 @@ impl PartitionLog {
     /// Appends already-validated batches (see [`batch::validate_batches`]), stamping
     /// consecutive base offsets and `leader_epoch`, and LogAppendTime when configured.
     /// Rolls segments by size and age first; fsyncs per the flush policy.
-    pub fn append(
-        &mut self,
-        batches: &mut [u8],
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendInfo> {
+    pub fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let active = self.active();
         if !active.is_empty()
             && (active.size + batches.len() as u64 > self.config.segment_bytes
@@ -151,6 +146,9 @@ impl PartitionLog {
         let mut pos = 0usize;
         let mut headers = Vec::new();
         let mut records = 0u64;
+        // Per batch: its rewritten bytes (the 16-byte offset/length/epoch prefix, or the
+        // whole batch when LogAppendTime changes CRC-covered fields) and the untouched rest.
+        let mut rewritten: Vec<(Vec<u8>, std::ops::Range<usize>)> = Vec::new();
         while pos < batches.len() {
             if batches.len() - pos < HEADER_SIZE {
                 return Err(Error::CorruptBatch(
@@ -164,13 +162,26 @@ impl PartitionLog {
                     "batch runs past the end of the records".into(),
                 ));
             }
-            let slice = &mut batches[pos..pos + size];
-            batch::stamp(slice, next, leader_epoch);
+            let (mut head, rest) = if log_append {
+                (batches[pos..pos + size].to_vec(), pos + size..pos + size)
+            } else {
+                (batches[pos..pos + 16].to_vec(), pos + 16..pos + size)
+            };
+            batch::stamp(&mut head, next, leader_epoch);
             if log_append {
-                batch::stamp_log_append_time(slice, now_ms);
+                batch::stamp_log_append_time(&mut head, now_ms);
             }
-            let stamped = BatchHeader::parse(slice)?;
+            let stamped = BatchHeader {
+                base_offset: next,
+                partition_leader_epoch: leader_epoch,
+                ..if log_append {
+                    BatchHeader::parse(&head)?
+                } else {
+                    h
+                }
+            };
             headers.push((stamped, pos as u64));
+            rewritten.push((head, rest));
             records += stamped.records_count.max(0) as u64;
             next = stamped.last_offset() + 1;
             pos += size;
@@ -178,7 +189,14 @@ impl PartitionLog {
         if headers.is_empty() {
             return Err(Error::CorruptBatch("no record batch to append".into()));
         }
-        self.active_mut().append(batches, &headers)?;
+        let mut pieces: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(rewritten.len() * 2);
+        for (head, rest) in &rewritten {
+            pieces.push(std::io::IoSlice::new(head));
+            if !rest.is_empty() {
+                pieces.push(std::io::IoSlice::new(&batches[rest.clone()]));
+            }
+        }
+        self.active_mut().append(&mut pieces, &headers)?;
         self.records_since_flush += records;
         if self.records_since_flush >= self.config.flush_messages {
             self.flush()?;
@@ -224,15 +242,16 @@ impl PartitionLog {
             };
             let remaining = max_bytes.saturating_sub(out.len());
             let chunk_len = (seg.size - start).min(remaining.max(HEADER_SIZE) as u64) as usize;
-            let mut chunk = vec![0u8; chunk_len];
-            seg.read_at(&mut chunk, start)?;
-            // Keep whole batches only.
+            // Read straight into the output, then cut back to whole batches.
+            let chunk_start = out.len();
+            out.resize(chunk_start + chunk_len, 0);
+            seg.read_at(&mut out[chunk_start..], start)?;
             let mut keep = 0usize;
-            while keep + HEADER_SIZE <= chunk.len() {
-                let h = BatchHeader::parse(&chunk[keep..])?;
+            while keep + HEADER_SIZE <= chunk_len {
+                let h = BatchHeader::parse(&out[chunk_start + keep..])?;
                 let size = h.total_size();
-                if keep + size > chunk.len() || out.len() + keep + size > max_bytes {
-                    if out.is_empty() && keep == 0 && min_one {
+                if keep + size > chunk_len || chunk_start + keep + size > max_bytes {
+                    if chunk_start == 0 && keep == 0 && min_one {
                         // The first batch is bigger than the budget: return it whole.
                         let mut whole = vec![0u8; size];
                         seg.read_at(&mut whole, start)?;
@@ -243,8 +262,8 @@ impl PartitionLog {
                 keep += size;
                 wanted = h.last_offset() + 1;
             }
-            out.extend_from_slice(&chunk[..keep]);
-            if out.len() >= max_bytes || keep < chunk.len() {
+            out.truncate(chunk_start + keep);
+            if out.len() >= max_bytes || keep < chunk_len {
                 break;
             }
         }
