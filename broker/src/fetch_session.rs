@@ -93,13 +93,12 @@ impl FetchSessionCache {
                 if session_id != 0 {
                     sessions.remove(&session_id);
                 }
-                if sessions.len() >= MAX_SESSIONS {
-                    if let Some(oldest) =
+                if sessions.len() >= MAX_SESSIONS
+                    && let Some(oldest) =
                         sessions.values().min_by_key(|s| s.last_used).map(|s| s.id)
                     {
                         sessions.remove(&oldest);
                     }
-                }
                 let id = loop {
                     let id =
                         self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & i32::MAX;
@@ -183,8 +182,8 @@ impl FetchSessionCache {
         log_start_offset: i64,
     ) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = sessions.get_mut(&session_id) {
-            if let Some(p) = s
+        if let Some(s) = sessions.get_mut(&session_id)
+            && let Some(p) = s
                 .partitions
                 .iter_mut()
                 .find(|p| p.topic == topic && p.partition == partition)
@@ -192,7 +191,6 @@ impl FetchSessionCache {
                 p.last_high_watermark = high_watermark;
                 p.last_log_start_offset = log_start_offset;
             }
-        }
     }
 
     /// Drops a deleted topic from every session.

@@ -115,12 +115,11 @@ pub async fn handle_frame(
             .unwrap_or_default(),
         peer,
     };
-    if let RequestKind::Produce(p) = &request {
-        if p.acks == 0 {
+    if let RequestKind::Produce(p) = &request
+        && p.acks == 0 {
             let _ = dispatch(broker, &ctx, request).await;
             return Ok(Reply::Nothing);
         }
-    }
     let response = dispatch(broker, &ctx, request).await;
     encode_response(key, version, correlation_id, &response).map(Reply::Frame)
 }

@@ -726,11 +726,10 @@ impl Group {
         let Some(m) = self.members.remove(member_id) else {
             return;
         };
-        if let Some(instance) = &m.group_instance_id {
-            if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
+        if let Some(instance) = &m.group_instance_id
+            && self.static_members.get(instance).map(String::as_str) == Some(member_id) {
                 self.static_members.remove(instance);
             }
-        }
         if m.awaiting_join {
             self.wakeups.push(Wakeup::Join {
                 member_id: m.member_id.clone(),

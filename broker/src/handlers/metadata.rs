@@ -31,7 +31,7 @@ pub(crate) fn handle(
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     }
     resp.controller_id = broker.node_id.into();
-    if version < 8 || version > 10 {
+    if !(8..=10).contains(&version) {
         resp.cluster_authorized_operations = i32::MIN;
     }
     // v0: an empty list means every topic; v1+: null means every topic.

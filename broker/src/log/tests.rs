@@ -69,8 +69,8 @@ fn small() -> LogConfig {
 }
 
 fn append(log: &mut PartitionLog, values: &[&str], ts: i64) -> AppendInfo {
-    let mut b = batch(values, ts);
-    log.append(&mut b, 0, ts).expect("append")
+    let b = batch(values, ts);
+    log.append(&b, 0, ts).expect("append")
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn offset_for_timestamp_finds_the_record_inside_a_batch() {
             },
         )
         .unwrap();
-        let base = log.append(&mut buf.to_vec(), 0, 1).unwrap().base_offset;
+        let base = log.append(&buf, 0, 1).unwrap().base_offset;
         assert_eq!(
             log.offset_for_timestamp(1250).unwrap(),
             Some((base + 3, 1300)),
@@ -313,8 +313,8 @@ fn log_append_time_restamps_batches() {
     let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
     let info = append(&mut log, &["x"], 5);
     assert_eq!(info.log_append_time, 5);
-    let mut b = batch(&["y"], 1);
-    let info = log.append(&mut b, 0, 777).unwrap();
+    let b = batch(&["y"], 1);
+    let info = log.append(&b, 0, 777).unwrap();
     assert_eq!(info.log_append_time, 777);
     let stored = log.read(1, usize::MAX, true).unwrap();
     assert!(
@@ -333,7 +333,7 @@ fn index_files_are_written_on_flush() {
     }
     log.flush().unwrap();
     let idx = std::fs::read(dir.path().join("00000000000000000000.index")).unwrap();
-    assert!(!idx.is_empty() && idx.len() % 8 == 0);
+    assert!(!idx.is_empty() && idx.len().is_multiple_of(8));
 }
 
 proptest! {
