@@ -663,12 +663,13 @@ impl Broker {
                     }
                 }
                 if let Some(flush_ms) = log_config.flush_ms
-                    && now_ms - state.last_flush_ms >= flush_ms {
-                        if let Err(e) = state.log.flush() {
-                            tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "flush failed");
-                        }
-                        state.last_flush_ms = now_ms;
+                    && now_ms - state.last_flush_ms >= flush_ms
+                {
+                    if let Err(e) = state.log.flush() {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "flush failed");
                     }
+                    state.last_flush_ms = now_ms;
+                }
             }
         }
     }
@@ -720,10 +721,12 @@ fn remove_retired_dirs(data_dir: &std::path::Path) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() && path.to_string_lossy().ends_with("-delete")
-            && let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(dir = %path.display(), error = %e, "failed to remove deleted partition");
-            }
+        if path.is_dir()
+            && path.to_string_lossy().ends_with("-delete")
+            && let Err(e) = std::fs::remove_dir_all(&path)
+        {
+            tracing::warn!(dir = %path.display(), error = %e, "failed to remove deleted partition");
+        }
     }
 }
 

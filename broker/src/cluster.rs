@@ -89,13 +89,14 @@ impl MetadataStore {
                     )));
                 }
                 if let Some(c) = cluster_id
-                    && c != image.cluster_id {
-                        return Err(Error::InvalidConfig(format!(
-                            "data dir {} belongs to cluster {}, not {c}",
-                            data_dir.display(),
-                            image.cluster_id
-                        )));
-                    }
+                    && c != image.cluster_id
+                {
+                    return Err(Error::InvalidConfig(format!(
+                        "data dir {} belongs to cluster {}, not {c}",
+                        data_dir.display(),
+                        image.cluster_id
+                    )));
+                }
                 Ok(MetadataStore { path, image })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -96,9 +96,9 @@ impl FetchSessionCache {
                 if sessions.len() >= MAX_SESSIONS
                     && let Some(oldest) =
                         sessions.values().min_by_key(|s| s.last_used).map(|s| s.id)
-                    {
-                        sessions.remove(&oldest);
-                    }
+                {
+                    sessions.remove(&oldest);
+                }
                 let id = loop {
                     let id =
                         self.next_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1) & i32::MAX;
@@ -187,10 +187,10 @@ impl FetchSessionCache {
                 .partitions
                 .iter_mut()
                 .find(|p| p.topic == topic && p.partition == partition)
-            {
-                p.last_high_watermark = high_watermark;
-                p.last_log_start_offset = log_start_offset;
-            }
+        {
+            p.last_high_watermark = high_watermark;
+            p.last_log_start_offset = log_start_offset;
+        }
     }
 
     /// Drops a deleted topic from every session.

@@ -116,10 +116,11 @@ pub async fn handle_frame(
         peer,
     };
     if let RequestKind::Produce(p) = &request
-        && p.acks == 0 {
-            let _ = dispatch(broker, &ctx, request).await;
-            return Ok(Reply::Nothing);
-        }
+        && p.acks == 0
+    {
+        let _ = dispatch(broker, &ctx, request).await;
+        return Ok(Reply::Nothing);
+    }
     let response = dispatch(broker, &ctx, request).await;
     encode_response(key, version, correlation_id, &response).map(Reply::Frame)
 }

@@ -727,9 +727,10 @@ impl Group {
             return;
         };
         if let Some(instance) = &m.group_instance_id
-            && self.static_members.get(instance).map(String::as_str) == Some(member_id) {
-                self.static_members.remove(instance);
-            }
+            && self.static_members.get(instance).map(String::as_str) == Some(member_id)
+        {
+            self.static_members.remove(instance);
+        }
         if m.awaiting_join {
             self.wakeups.push(Wakeup::Join {
                 member_id: m.member_id.clone(),

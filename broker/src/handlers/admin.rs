@@ -1,11 +1,12 @@
 //! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords and
-//! DescribeCluster.
+//! DescribeCluster. This is one broker, so every replica assignment must name this node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -16,15 +17,76 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
+use super::configs::topic_config_entries;
+// The tests (`use super::*`) compare config sources.
+#[cfg(test)]
+use super::configs::{SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::{RequestContext, msg};
-use crate::broker::{ApiError, Broker};
-use crate::config::TOPIC_KEYS;
+use crate::broker::{ApiError, Broker, Topic};
 
-/// `config_source` values of DescribeConfigs / CreateTopics v5+.
-pub(crate) const SOURCE_TOPIC: i8 = 1;
-pub(crate) const SOURCE_STATIC_BROKER: i8 = 4;
-pub(crate) const SOURCE_DEFAULT: i8 = 5;
+/// DescribeCluster `endpoint_type`s (KIP-919).
+const ENDPOINT_BROKER: i8 = 1;
+const ENDPOINT_CONTROLLER: i8 = 2;
+
+/// How often each name appears in a request; Kafka refuses every copy of a duplicate.
+fn name_counts<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    let mut counts = HashMap::new();
+    for name in names {
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn duplicate_topic(name: &str) -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidRequest,
+        format!("topic {name:?} appears more than once in the request"),
+    )
+}
+
+fn only_this_node(node_id: i32) -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidReplicaAssignment,
+        format!(
+            "this is a single broker: every partition must have exactly the replica [{node_id}]"
+        ),
+    )
+}
+
+/// The partition count a CreateTopics entry asks for (`-1`: the broker default), checking a
+/// manual assignment: partitions 0..n, each on exactly this node.
+fn requested_partitions(t: &CreatableTopic, node_id: i32, default: i32) -> Result<i32, ApiError> {
+    if t.assignments.is_empty() {
+        return Ok(if t.num_partitions == -1 {
+            default
+        } else {
+            t.num_partitions
+        });
+    }
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "num_partitions and replication_factor must be -1 when assignments are given",
+        ));
+    }
+    let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
+    indexes.sort_unstable();
+    if indexes.iter().copied().ne(0..t.assignments.len() as i32) {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicaAssignment,
+            "assigned partitions must be numbered 0, 1, 2, ... without gaps or repeats",
+        ));
+    }
+    if t.assignments
+        .iter()
+        .any(|a| a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != node_id))
+    {
+        return Err(only_this_node(node_id));
+    }
+    Ok(t.assignments.len() as i32)
+}
 
 pub(crate) async fn create_topics(
     broker: &Arc<Broker>,
@@ -32,66 +94,66 @@ pub(crate) async fn create_topics(
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let version = ctx.api_version;
+    let counts = name_counts(req.topics.iter().map(|t| t.name.as_str()));
     let mut resp = CreateTopicsResponse::default();
-    let mut seen = std::collections::HashMap::new();
     for t in &req.topics {
-        *seen.entry(t.name.as_str().to_string()).or_insert(0) += 1;
-    }
-    for t in req.topics {
-        let name = t.name.as_str().to_string();
+        let name = t.name.as_str();
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
-        let result = (|| -> Result<Arc<crate::broker::Topic>, ApiError> {
-            if seen.get(&name).copied().unwrap_or(0) > 1 {
-                return Err(ApiError::new(
-                    ResponseError::InvalidRequest,
-                    format!("topic {name:?} appears more than once in the request"),
-                ));
+        let result = (|| -> Result<(Arc<Topic>, i32), ApiError> {
+            if counts.get(name).copied().unwrap_or(0) > 1 {
+                return Err(duplicate_topic(name));
             }
-            if t.assignments.iter().any(|a| {
-                a.broker_ids.iter().any(|b| **b != broker.node_id) || a.broker_ids.len() != 1
-            }) {
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    format!("replicas may only be placed on broker {}", broker.node_id),
-                ));
-            }
-            let partitions = if t.assignments.is_empty() {
-                t.num_partitions
-            } else {
-                t.assignments.len() as i32
-            };
+            let partitions = requested_partitions(t, broker.node_id, broker.config.num_partitions)?;
             let mut configs = BTreeMap::new();
             for c in &t.configs {
-                if let Some(v) = &c.value {
-                    configs.insert(c.name.to_string(), v.to_string());
+                let Some(value) = &c.value else {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidConfig,
+                        format!("config {:?} has a null value", c.name.as_str()),
+                    ));
+                };
+                if configs
+                    .insert(c.name.to_string(), value.to_string())
+                    .is_some()
+                {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidConfig,
+                        format!("config {:?} is given more than once", c.name.as_str()),
+                    ));
                 }
             }
-            broker.create_topic(
-                &name,
+            let topic = broker.create_topic(
+                name,
                 partitions,
                 t.replication_factor,
                 configs,
                 req.validate_only,
-            )
+            )?;
+            Ok((topic, partitions))
         })();
         match result {
-            Ok(topic) => {
+            Ok((topic, partitions)) => {
+                // Kafka answers null on success.
+                r.error_message = None;
                 if version >= 5 {
+                    // A validate-only topic has no partitions: report what would be created.
                     r.num_partitions = if req.validate_only {
-                        t.num_partitions.max(broker.config.num_partitions)
+                        partitions
                     } else {
                         topic.partition_count()
                     };
                     r.replication_factor = 1;
                     r.configs = Some(
-                        effective_topic_configs(broker, &topic.configs())
+                        topic_config_entries(&broker.config, &topic.configs())
                             .into_iter()
-                            .map(|(name, value, source)| {
+                            .map(|e| {
                                 let mut c = CreatableTopicConfigs::default();
-                                c.name = StrBytes::from_string(name);
-                                c.value = Some(StrBytes::from_string(value));
-                                c.config_source = source;
+                                c.name = StrBytes::from_static_str(e.name);
+                                c.value = e.value.map(StrBytes::from_string);
+                                c.read_only = e.read_only;
+                                c.config_source = e.source;
+                                c.is_sensitive = false;
                                 c
                             })
                             .collect(),
@@ -103,9 +165,7 @@ pub(crate) async fn create_topics(
             }
             Err(e) => {
                 r.error_code = e.code.code();
-                if version >= 1 {
-                    r.error_message = msg(e.message);
-                }
+                r.error_message = msg(e.message);
             }
         }
         resp.topics.push(r);
@@ -113,22 +173,11 @@ pub(crate) async fn create_topics(
     resp
 }
 
-/// Every topic key's effective value and its source, for DescribeConfigs and CreateTopics.
-pub(crate) fn effective_topic_configs(
-    broker: &Broker,
-    overrides: &BTreeMap<String, String>,
-) -> Vec<(String, String, i8)> {
-    TOPIC_KEYS
-        .iter()
-        .map(|k| match overrides.get(k.name) {
-            Some(v) => (k.name.to_string(), v.clone(), SOURCE_TOPIC),
-            None => (
-                k.name.to_string(),
-                broker.config.topic_default(k.name).unwrap_or_default(),
-                SOURCE_DEFAULT,
-            ),
-        })
-        .collect()
+/// What a DeleteTopics entry names: a name, or (v6) a topic id.
+enum DeleteTarget {
+    Name(String),
+    Id(Uuid),
+    Both(String, Uuid),
 }
 
 pub(crate) async fn delete_topics(
@@ -137,38 +186,47 @@ pub(crate) async fn delete_topics(
     req: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let version = ctx.api_version;
-    let mut resp = DeleteTopicsResponse::default();
-    let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
+    let targets: Vec<DeleteTarget> = if version >= 6 {
         req.topics
             .iter()
-            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
+            .map(|t| match (&t.name, t.topic_id) {
+                (Some(n), id) if id.is_nil() => DeleteTarget::Name(n.to_string()),
+                (Some(n), id) => DeleteTarget::Both(n.to_string(), id),
+                (None, id) => DeleteTarget::Id(id),
+            })
             .collect()
     } else {
         req.topic_names
             .iter()
-            .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+            .map(|n| DeleteTarget::Name(n.to_string()))
             .collect()
     };
-    for (name, id) in targets {
+    let mut resp = DeleteTopicsResponse::default();
+    for target in targets {
         let mut r = DeletableTopicResult::default();
-        let resolved = match &name {
-            Some(n) => Ok(n.clone()),
-            None => broker
-                .topic_by_id(id)
-                .map(|t| t.name.clone())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ResponseError::UnknownTopicId,
-                        format!("no topic has id {id}"),
-                    )
-                }),
+        let (name, requested_id) = match &target {
+            DeleteTarget::Name(n) => (Some(n.clone()), Uuid::nil()),
+            DeleteTarget::Both(n, id) => (Some(n.clone()), *id),
+            DeleteTarget::Id(id) => (broker.topic_by_id(*id).map(|t| t.name.clone()), *id),
         };
-        r.name = resolved
-            .as_ref()
-            .ok()
-            .or(name.as_ref())
-            .map(|n| TopicName(StrBytes::from_string(n.clone())));
-        match resolved.and_then(|n| broker.delete_topic(&n)) {
+        let result = match (&target, &name) {
+            (DeleteTarget::Both(..), _) => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "give a topic name or a topic id, not both",
+            )),
+            (_, Some(n)) => broker.delete_topic(n),
+            (_, None) => Err(ApiError::new(
+                ResponseError::UnknownTopicId,
+                format!("no topic has id {requested_id}"),
+            )),
+        };
+        // The name is nullable only in v6, the one version that can name by id.
+        r.name = match name {
+            Some(n) => Some(TopicName(StrBytes::from_string(n))),
+            None if version >= 6 => None,
+            None => Some(TopicName(StrBytes::default())),
+        };
+        match result {
             Ok(topic_id) => {
                 if version >= 6 {
                     r.topic_id = topic_id;
@@ -180,7 +238,7 @@ pub(crate) async fn delete_topics(
                     r.error_message = msg(e.message);
                 }
                 if version >= 6 {
-                    r.topic_id = id;
+                    r.topic_id = requested_id;
                 }
             }
         }
@@ -195,22 +253,41 @@ pub(crate) async fn create_partitions(
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let _ = ctx;
+    let counts = name_counts(req.topics.iter().map(|t| t.name.as_str()));
     let mut resp = CreatePartitionsResponse::default();
-    for t in req.topics {
+    for t in &req.topics {
+        let name = t.name.as_str();
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
-        let only_here = t.assignments.as_ref().is_none_or(|a| {
-            a.iter()
-                .all(|x| x.broker_ids.len() == 1 && *x.broker_ids[0] == broker.node_id)
-        });
-        let result = if only_here {
-            broker.create_partitions(t.name.as_str(), t.count, req.validate_only)
-        } else {
-            Err(ApiError::new(
-                ResponseError::InvalidReplicaAssignment,
-                format!("replicas may only be placed on broker {}", broker.node_id),
-            ))
-        };
+        let result = (|| {
+            if counts.get(name).copied().unwrap_or(0) > 1 {
+                return Err(duplicate_topic(name));
+            }
+            // An empty list is treated like null: no manual placement.
+            if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
+                if assignments.iter().any(|a| {
+                    a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != broker.node_id)
+                }) {
+                    return Err(only_this_node(broker.node_id));
+                }
+                // One assignment per new partition (checked once the count is known good).
+                broker.create_partitions(name, t.count, true)?;
+                let current = broker
+                    .topic(name)
+                    .map_or(0, |topic| topic.partition_count());
+                let added = t.count - current;
+                if assignments.len() as i32 != added {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!(
+                            "adding {added} partitions needs {added} assignments, not {}",
+                            assignments.len()
+                        ),
+                    ));
+                }
+            }
+            broker.create_partitions(name, t.count, req.validate_only)
+        })();
         if let Err(e) = result {
             r.error_code = e.code.code();
             r.error_message = msg(e.message);
@@ -218,6 +295,36 @@ pub(crate) async fn create_partitions(
         resp.results.push(r);
     }
     resp
+}
+
+/// Deletes records below `offset` (-1: the high watermark); the new log start offset.
+fn delete_partition_records(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    offset: i64,
+) -> Result<i64, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            ResponseError::UnknownTopicOrPartition,
+            format!("partition {topic}-{index} does not exist"),
+        )
+    };
+    let t = broker.topic(topic).ok_or_else(unknown)?;
+    if t.internal {
+        return Err(ApiError::new(
+            ResponseError::InvalidTopicException,
+            format!("records of internal topic {topic:?} cannot be deleted"),
+        ));
+    }
+    let partition = t.partition(index).ok_or_else(unknown)?;
+    let result = partition.lock().log.delete_records_before(offset);
+    result.map_err(|e| {
+        if e.kafka_code() == ResponseError::KafkaStorageError {
+            tracing::warn!(topic, partition = index, error = %e, "delete records failed");
+        }
+        ApiError::from(e)
+    })
 }
 
 pub(crate) async fn delete_records(
@@ -233,18 +340,12 @@ pub(crate) async fn delete_records(
         for p in t.partitions {
             let mut pr = DeleteRecordsPartitionResult::default();
             pr.partition_index = p.partition_index;
-            match broker.partition(t.name.as_str(), p.partition_index) {
-                None => {
-                    pr.error_code = ResponseError::UnknownTopicOrPartition.code();
+            match delete_partition_records(broker, t.name.as_str(), p.partition_index, p.offset) {
+                Ok(low) => pr.low_watermark = low,
+                Err(e) => {
+                    pr.error_code = e.code.code();
                     pr.low_watermark = -1;
                 }
-                Some(part) => match part.lock().log.delete_records_before(p.offset) {
-                    Ok(low) => pr.low_watermark = low,
-                    Err(e) => {
-                        pr.error_code = e.code();
-                        pr.low_watermark = -1;
-                    }
-                },
             }
             tr.partitions.push(pr);
         }
@@ -259,10 +360,17 @@ pub(crate) async fn describe_cluster(
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
-    if ctx.api_version >= 1 && req.endpoint_type != 1 {
-        resp.error_code = ResponseError::UnsupportedEndpointType.code();
-        resp.error_message = msg("only broker endpoints (endpoint_type 1) are served");
-        resp.endpoint_type = req.endpoint_type;
+    // v0 requests carry no endpoint type and decode as 1 (broker).
+    if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKER {
+        resp.error_code = if req.endpoint_type == ENDPOINT_CONTROLLER {
+            ResponseError::MismatchedEndpointType.code()
+        } else {
+            ResponseError::UnsupportedEndpointType.code()
+        };
+        resp.error_message = msg(format!(
+            "this is a broker endpoint (type 1); endpoint type {} is not served here",
+            req.endpoint_type
+        ));
         return resp;
     }
     resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
@@ -272,10 +380,17 @@ pub(crate) async fn describe_cluster(
     b.broker_id = broker.node_id.into();
     b.host = StrBytes::from_string(host);
     b.port = port;
+    b.rack = None;
     resp.brokers = vec![b];
+    // Not computed: the broker has no authorizer.
     resp.cluster_authorized_operations = i32::MIN;
     resp
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Request rules of every admin API, encoded at every served version; the helpers are shared
+/// with the config handler tests.
+#[cfg(test)]
+pub(crate) mod request_tests;

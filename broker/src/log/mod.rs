@@ -64,9 +64,10 @@ impl PartitionLog {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if let Some(stem) = name.strip_suffix(".log")
-                && let Ok(base) = stem.parse::<i64>() {
-                    bases.push(base);
-                }
+                && let Ok(base) = stem.parse::<i64>()
+            {
+                bases.push(base);
+            }
         }
         bases.sort_unstable();
         let persisted_start = match std::fs::read_to_string(dir.join(LOG_START_FILE)) {
