@@ -84,7 +84,9 @@ impl BrokerHandle {
 
 /// Binds the configured listeners, opens the data directory and serves in the background.
 pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
-    let bound = bind(&config).await?;
+    // Open (and recover) the data directory before binding, so that a client never reaches a
+    // port whose broker is not ready or failed to start.
+    let listener_config = config.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
         .map_err(|e| {
@@ -93,6 +95,7 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
                 std::io::Error::other(e.to_string()),
             )
         })??;
+    let bound = bind(&listener_config).await?;
     let addrs: Vec<SocketAddr> = bound
         .iter()
         .filter_map(|(_, l)| l.local_addr().ok())

@@ -53,7 +53,11 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// An in-process broker with a temporary data directory that survives restarts.
@@ -82,11 +86,23 @@ impl TestBroker {
 
     /// Starts a broker with extra Kafka-style keys (they win over the test defaults).
     pub async fn start_with(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let data_dir = tempfile::Builder::new().prefix("fjord-test-").tempdir().context("failed to create data dir")?;
+        let data_dir = tempfile::Builder::new()
+            .prefix("fjord-test-")
+            .tempdir()
+            .context("failed to create data dir")?;
         let mut config = BTreeMap::new();
-        config.insert("log.dirs".to_string(), data_dir.path().display().to_string());
-        config.insert("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string());
-        config.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+        config.insert(
+            "log.dirs".to_string(),
+            data_dir.path().display().to_string(),
+        );
+        config.insert(
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        );
+        config.insert(
+            "group.initial.rebalance.delay.ms".to_string(),
+            "0".to_string(),
+        );
         for (k, v) in overrides {
             config.insert((*k).to_string(), (*v).to_string());
         }
@@ -100,7 +116,13 @@ impl TestBroker {
         let bootstrap = handle.bootstrap();
         // Restarts come back on the same port, so clients created before keep working.
         config.insert("listeners".to_string(), format!("PLAINTEXT://{bootstrap}"));
-        Ok(TestBroker { runtime: Some(runtime), handle: Some(handle), config, bootstrap, data_dir })
+        Ok(TestBroker {
+            runtime: Some(runtime),
+            handle: Some(handle),
+            config,
+            bootstrap,
+            data_dir,
+        })
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -116,7 +138,10 @@ impl TestBroker {
     /// Graceful shutdown, then a fresh start on the same data directory and port.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await?;
-        let runtime = self.runtime.as_ref().ok_or_else(|| anyhow!("broker runtime is gone"))?;
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| anyhow!("broker runtime is gone"))?;
         // The old listener is closed; the port may linger briefly in the kernel, so retry.
         let deadline = Instant::now() + STEP_TIMEOUT;
         let handle = loop {
@@ -129,7 +154,12 @@ impl TestBroker {
                 Err(e) => return Err(e.context("broker did not restart on the same port")),
             }
         };
-        anyhow::ensure!(handle.bootstrap() == self.bootstrap, "restarted on {} instead of {}", handle.bootstrap(), self.bootstrap);
+        anyhow::ensure!(
+            handle.bootstrap() == self.bootstrap,
+            "restarted on {} instead of {}",
+            handle.bootstrap(),
+            self.bootstrap
+        );
         self.handle = Some(handle);
         Ok(())
     }
@@ -158,7 +188,10 @@ impl Drop for TestBroker {
     }
 }
 
-async fn spawn_on(runtime: &tokio::runtime::Runtime, config: BTreeMap<String, String>) -> anyhow::Result<BrokerHandle> {
+async fn spawn_on(
+    runtime: &tokio::runtime::Runtime,
+    config: BTreeMap<String, String>,
+) -> anyhow::Result<BrokerHandle> {
     let config = BrokerConfig::from_map(config).context("invalid test broker config")?;
     let started = runtime.spawn(server::spawn(config));
     let handle = tokio::time::timeout(STEP_TIMEOUT, started)
@@ -193,8 +226,14 @@ impl ChildBroker {
             binary,
             port,
             extra_args: extra_args.iter().map(|s| (*s).to_string()).collect(),
-            data_dir: tempfile::Builder::new().prefix("fjord-child-").tempdir().context("failed to create data dir")?,
-            log_dir: tempfile::Builder::new().prefix("fjord-child-log-").tempdir().context("failed to create log dir")?,
+            data_dir: tempfile::Builder::new()
+                .prefix("fjord-child-")
+                .tempdir()
+                .context("failed to create data dir")?,
+            log_dir: tempfile::Builder::new()
+                .prefix("fjord-child-log-")
+                .tempdir()
+                .context("failed to create log dir")?,
             starts: 0,
         };
         broker.launch()?;
@@ -222,19 +261,32 @@ impl ChildBroker {
 
     /// SIGTERM and wait for a graceful exit; fails if it does not exit cleanly in 30 s.
     pub fn terminate(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else { return Ok(()) };
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().context("failed to run kill")?;
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .context("failed to run kill")?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().context("failed to wait for the broker")? {
-                anyhow::ensure!(status.success(), "broker exited with {status} after SIGTERM; stderr:\n{}", self.stderr());
+                anyhow::ensure!(
+                    status.success(),
+                    "broker exited with {status} after SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
                 return Ok(());
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("broker did not exit within 30 s of SIGTERM; stderr:\n{}", self.stderr());
+                bail!(
+                    "broker did not exit within 30 s of SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -259,8 +311,12 @@ impl ChildBroker {
 
     fn launch(&mut self) -> anyhow::Result<()> {
         self.starts += 1;
-        let log_path = self.log_dir.path().join(format!("stderr-{}.log", self.starts));
-        let log = std::fs::File::create(&log_path).context("failed to create the broker log file")?;
+        let log_path = self
+            .log_dir
+            .path()
+            .join(format!("stderr-{}.log", self.starts));
+        let log =
+            std::fs::File::create(&log_path).context("failed to create the broker log file")?;
         let child = Command::new(&self.binary)
             .arg("--data-dir")
             .arg(self.data_dir.path())
@@ -286,11 +342,17 @@ impl ChildBroker {
             };
             if let Some(status) = exited {
                 self.child = None;
-                bail!("broker exited with {status} before accepting connections; stderr:\n{}", self.stderr());
+                bail!(
+                    "broker exited with {status} before accepting connections; stderr:\n{}",
+                    self.stderr()
+                );
             }
             if Instant::now() > deadline {
                 let _ = self.kill9();
-                bail!("broker did not answer ApiVersions on {addr} within 30 s; stderr:\n{}", self.stderr());
+                bail!(
+                    "broker did not answer ApiVersions on {addr} within 30 s; stderr:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -310,7 +372,9 @@ impl Drop for ChildBroker {
 /// mean ready: the listener may be bound before the data directory is open.
 fn answers_api_versions(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else { return false };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     // size, api_key=18, api_version=0, correlation_id=1, client_id=null; v0 has an empty body.
@@ -331,7 +395,11 @@ fn answers_api_versions(addr: SocketAddr) -> bool {
 pub fn broker_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("FJORD_BROKER_BIN") {
         let path = PathBuf::from(path);
-        anyhow::ensure!(path.is_file(), "FJORD_BROKER_BIN={} does not exist", path.display());
+        anyhow::ensure!(
+            path.is_file(),
+            "FJORD_BROKER_BIN={} does not exist",
+            path.display()
+        );
         return Ok(path);
     }
     let exe = std::env::current_exe().context("failed to find the test executable")?;
@@ -341,18 +409,25 @@ pub fn broker_binary() -> anyhow::Result<PathBuf> {
         .take(2)
         .map(|dir| dir.join(format!("fjord-broker{}", std::env::consts::EXE_SUFFIX)))
         .collect();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        anyhow!(
-            "fjord-broker binary not found (looked at {candidates:?}); build it with \
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "fjord-broker binary not found (looked at {candidates:?}); build it with \
              `cargo build -p fjord-broker --bin fjord-broker` or set FJORD_BROKER_BIN"
-        )
-    })
+            )
+        })
 }
 
 /// A port nothing listens on right now (bind :0, read the port, close).
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind a probe socket")?;
-    Ok(listener.local_addr().context("failed to read probe address")?.port())
+    Ok(listener
+        .local_addr()
+        .context("failed to read probe address")?
+        .port())
 }
 
 /// A client config with bounded timeouts and quiet logs for `bootstrap`.
@@ -369,7 +444,10 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// A producer config: acks=all, a 20 s delivery timeout, small linger for low latency.
 pub fn producer_config(bootstrap: &str) -> ClientConfig {
     let mut config = client_config(bootstrap);
-    config.set("acks", "all").set("message.timeout.ms", "20000").set("linger.ms", "5");
+    config
+        .set("acks", "all")
+        .set("message.timeout.ms", "20000")
+        .set("linger.ms", "5");
     config
 }
 
@@ -388,12 +466,16 @@ pub fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
 
 /// An admin client for `bootstrap`.
 pub fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    client_config(bootstrap).create().context("failed to create admin client")
+    client_config(bootstrap)
+        .create()
+        .context("failed to create admin client")
 }
 
 /// Admin options with a 30 s operation timeout.
 pub fn admin_options() -> AdminOptions {
-    AdminOptions::new().operation_timeout(Some(STEP_TIMEOUT)).request_timeout(Some(STEP_TIMEOUT))
+    AdminOptions::new()
+        .operation_timeout(Some(STEP_TIMEOUT))
+        .request_timeout(Some(STEP_TIMEOUT))
 }
 
 /// Creates `name` with `partitions` partitions and waits until Metadata shows all of them
@@ -403,13 +485,21 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> anyho
 }
 
 /// [`create_topic`] with topic configs.
-pub async fn create_topic_with(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
+pub async fn create_topic_with(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let admin = admin(bootstrap)?;
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let results = admin.create_topics([&topic], &admin_options()).await.context("CreateTopics failed")?;
+    let results = admin
+        .create_topics([&topic], &admin_options())
+        .await
+        .context("CreateTopics failed")?;
     for r in results {
         r.map_err(|(topic, code)| anyhow!("CreateTopics {topic}: {code:?}"))?;
     }
@@ -431,7 +521,9 @@ pub fn wait_for_partitions(bootstrap: &str, topic: &str, partitions: i32) -> any
                 let ready = found.is_some_and(|t| {
                     t.error().is_none()
                         && t.partitions().len() == partitions as usize
-                        && t.partitions().iter().all(|p| p.leader() >= 0 && p.error().is_none())
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.leader() >= 0 && p.error().is_none())
                 });
                 if ready {
                     return Ok(());
@@ -458,7 +550,11 @@ pub fn consume_exactly<C: rdkafka::consumer::ConsumerContext>(
     let deadline = Instant::now() + timeout;
     while out.len() < count {
         if Instant::now() > deadline {
-            bail!("consumed {} of {count} records within {timeout:?}; got {}", out.len(), summarize(&out));
+            bail!(
+                "consumed {} of {count} records within {timeout:?}; got {}",
+                out.len(),
+                summarize(&out)
+            );
         }
         poll_into(consumer, &mut out)?;
     }
@@ -466,7 +562,12 @@ pub fn consume_exactly<C: rdkafka::consumer::ConsumerContext>(
     while Instant::now() < linger_end {
         poll_into(consumer, &mut out)?;
     }
-    anyhow::ensure!(out.len() == count, "expected exactly {count} records, got {}: {}", out.len(), summarize(&out));
+    anyhow::ensure!(
+        out.len() == count,
+        "expected exactly {count} records, got {}: {}",
+        out.len(),
+        summarize(&out)
+    );
     Ok(out)
 }
 
@@ -481,7 +582,11 @@ pub async fn stream_consume_exactly<C: rdkafka::consumer::ConsumerContext + 'sta
     let deadline = tokio::time::Instant::now() + timeout;
     while out.len() < count {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Err(_) => bail!("consumed {} of {count} records within {timeout:?}; got {}", out.len(), summarize(&out)),
+            Err(_) => bail!(
+                "consumed {} of {count} records within {timeout:?}; got {}",
+                out.len(),
+                summarize(&out)
+            ),
             Ok(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => {}
             Ok(Err(e)) => bail!("consumer error after {} records: {e}", out.len()),
             Ok(Ok(m)) => out.push(to_consumed(&m)),
@@ -496,7 +601,12 @@ pub async fn stream_consume_exactly<C: rdkafka::consumer::ConsumerContext + 'sta
             Ok(Ok(m)) => out.push(to_consumed(&m)),
         }
     }
-    anyhow::ensure!(out.len() == count, "expected exactly {count} records, got {}: {}", out.len(), summarize(&out));
+    anyhow::ensure!(
+        out.len() == count,
+        "expected exactly {count} records, got {}: {}",
+        out.len(),
+        summarize(&out)
+    );
     Ok(out)
 }
 
@@ -506,11 +616,17 @@ pub fn to_consumed<M: Message>(m: &M) -> Consumed {
         partition: m.partition(),
         offset: m.offset(),
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-        value: m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default(),
+        value: m
+            .payload()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default(),
     }
 }
 
-fn poll_into<C: rdkafka::consumer::ConsumerContext>(consumer: &BaseConsumer<C>, out: &mut Vec<Consumed>) -> anyhow::Result<()> {
+fn poll_into<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    out: &mut Vec<Consumed>,
+) -> anyhow::Result<()> {
     match consumer.poll(Duration::from_millis(100)) {
         None => Ok(()),
         Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => Ok(()),
@@ -523,13 +639,25 @@ fn poll_into<C: rdkafka::consumer::ConsumerContext>(consumer: &BaseConsumer<C>, 
 }
 
 fn summarize(records: &[Consumed]) -> String {
-    let shown: Vec<String> = records.iter().take(20).map(|r| format!("p{}@{}={}", r.partition, r.offset, r.value)).collect();
-    if records.len() > 20 { format!("{} … ({} total)", shown.join(", "), records.len()) } else { shown.join(", ") }
+    let shown: Vec<String> = records
+        .iter()
+        .take(20)
+        .map(|r| format!("p{}@{}={}", r.partition, r.offset, r.value))
+        .collect();
+    if records.len() > 20 {
+        format!("{} … ({} total)", shown.join(", "), records.len())
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// Polls `cond` every 100 ms until it holds or `timeout` passes; `what` names the condition
 /// in the error.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if cond()? {

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use fjord_tests::{TestBroker, consumer_config, create_topic, producer_config, stream_consume_exactly, unique_name};
+use fjord_tests::{
+    TestBroker, consumer_config, create_topic, producer_config, stream_consume_exactly, unique_name,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -19,7 +21,10 @@ async fn round_trip(compression: &str, idempotent: bool) -> anyhow::Result<()> {
 
     let producer: FutureProducer = producer_config(&bs)
         .set("compression.type", compression)
-        .set("enable.idempotence", if idempotent { "true" } else { "false" })
+        .set(
+            "enable.idempotence",
+            if idempotent { "true" } else { "false" },
+        )
         .set("batch.num.messages", "50")
         .create()?;
     let mut pending = Vec::with_capacity(RECORDS);
@@ -28,37 +33,79 @@ async fn round_trip(compression: &str, idempotent: bool) -> anyhow::Result<()> {
         // Compressible payloads, so the codec actually has something to do.
         let value = format!("value-{i:05}-{}", "x".repeat(i % 50));
         let record = FutureRecord::to(&topic).key(&key).payload(&value);
-        let delivery = producer.send_result(record).map_err(|(e, _)| anyhow::anyhow!("enqueue failed: {e}"))?;
+        let delivery = producer
+            .send_result(record)
+            .map_err(|(e, _)| anyhow::anyhow!("enqueue failed: {e}"))?;
         pending.push((key, value, delivery));
     }
     // (partition, offset) -> (key, value), as acknowledged.
     let mut acked = BTreeMap::new();
     for (key, value, delivery) in pending {
-        let d = delivery.await?.map_err(|(e, _)| anyhow::anyhow!("produce of {value} failed: {e}"))?;
-        assert!(acked.insert((d.partition, d.offset), (key, value)).is_none(), "offset {}@{} acknowledged twice", d.partition, d.offset);
+        let d = delivery
+            .await?
+            .map_err(|(e, _)| anyhow::anyhow!("produce of {value} failed: {e}"))?;
+        assert!(
+            acked
+                .insert((d.partition, d.offset), (key, value))
+                .is_none(),
+            "offset {}@{} acknowledged twice",
+            d.partition,
+            d.offset
+        );
     }
     // One key always lands on one partition; offsets are dense from 0.
     let mut key_partition = BTreeMap::new();
     for ((p, _), (k, _)) in &acked {
-        assert_eq!(*key_partition.entry(k.clone()).or_insert(*p), *p, "key {k} spread over partitions");
+        assert_eq!(
+            *key_partition.entry(k.clone()).or_insert(*p),
+            *p,
+            "key {k} spread over partitions"
+        );
     }
     for p in 0..3 {
-        let offsets: Vec<i64> = acked.keys().filter(|(ap, _)| *ap == p).map(|(_, o)| *o).collect();
-        assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>(), "partition {p} offsets not dense");
+        let offsets: Vec<i64> = acked
+            .keys()
+            .filter(|(ap, _)| *ap == p)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..offsets.len() as i64).collect::<Vec<_>>(),
+            "partition {p} offsets not dense"
+        );
     }
 
     let consumer: StreamConsumer = consumer_config(&bs, &unique_name("rt-group")).create()?;
     consumer.subscribe(&[&topic])?;
-    let records = stream_consume_exactly(&consumer, RECORDS, Duration::from_secs(45), Duration::from_secs(1)).await?;
+    let records = stream_consume_exactly(
+        &consumer,
+        RECORDS,
+        Duration::from_secs(45),
+        Duration::from_secs(1),
+    )
+    .await?;
 
     let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for r in &records {
         if let Some(prev) = last_offset.insert(r.partition, r.offset) {
-            assert!(r.offset > prev, "partition {} went from offset {prev} to {}", r.partition, r.offset);
+            assert!(
+                r.offset > prev,
+                "partition {} went from offset {prev} to {}",
+                r.partition,
+                r.offset
+            );
         }
-        let (key, value) = acked.get(&(r.partition, r.offset)).unwrap_or_else(|| panic!("unacknowledged record {r:?}"));
-        assert_eq!((r.key.as_deref(), r.value.as_str()), (Some(key.as_str()), value.as_str()), "record at {}@{}", r.partition, r.offset);
+        let (key, value) = acked
+            .get(&(r.partition, r.offset))
+            .unwrap_or_else(|| panic!("unacknowledged record {r:?}"));
+        assert_eq!(
+            (r.key.as_deref(), r.value.as_str()),
+            (Some(key.as_str()), value.as_str()),
+            "record at {}@{}",
+            r.partition,
+            r.offset
+        );
         assert!(seen.insert(value.clone()), "{value} consumed twice");
     }
     assert_eq!(seen.len(), RECORDS);
@@ -102,13 +149,22 @@ async fn produce_to_an_unknown_topic_auto_creates_it() -> anyhow::Result<()> {
     let topic = unique_name("auto-created");
     let producer: FutureProducer = producer_config(&bs).create()?;
     let d = producer
-        .send(FutureRecord::<(), str>::to(&topic).payload("first"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<(), str>::to(&topic).payload("first"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| anyhow::anyhow!("produce failed: {e}"))?;
     assert_eq!((d.partition, d.offset), (0, 0));
     let consumer: StreamConsumer = consumer_config(&bs, &unique_name("auto-group")).create()?;
     consumer.subscribe(&[&topic])?;
-    let records = stream_consume_exactly(&consumer, 1, Duration::from_secs(30), Duration::from_millis(500)).await?;
+    let records = stream_consume_exactly(
+        &consumer,
+        1,
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    )
+    .await?;
     assert_eq!(records[0].value, "first");
     Ok(())
 }
