@@ -5,23 +5,30 @@
 //! # Layout
 //!
 //! - [`batch`]: the 61-byte batch header: parse, validate (CRC-32C, magic, sizes), stamp.
-//! - `segment`: one `.log` file and its indexes.
-//! - [`PartitionLog`]: the segments of a partition in offset order: append with roll by size
-//!   and age, reads of whole batches, retention by time and size, DeleteRecords (the log
-//!   start offset is persisted in `log-start-offset`), and recovery at open: the active
-//!   segment is scanned with CRC checks and a torn tail truncated.
+//! - `index`: the `.index` and `.timeindex` entries and their files.
+//! - `segment`: one `.log` file and its in-memory indexes; open-time recovery.
+//! - [`PartitionLog`]: the segments of a partition in offset order (`<base offset>.log`,
+//!   20 digits): append with roll by size and age, reads of whole batches, retention by time
+//!   and size, DeleteRecords (the log start offset is persisted in `log-start-offset`), and
+//!   recovery at open: the active segment is scanned with CRC checks from its last trusted
+//!   index entry and a torn tail truncated; indexes missing or inconsistent are rebuilt.
+//!
+//! All I/O is blocking std I/O on page-cache files; callers serialise access (a mutex per
+//! partition), so reads take `&self` and use positional reads.
 
 pub mod batch;
+mod index;
 mod segment;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::config::{LogConfig, TimestampType};
+use crate::config::{CleanupPolicy, LogConfig, TimestampType};
 use crate::error::{Error, Result};
-use batch::{BatchHeader, HEADER_SIZE};
+use batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
 use segment::Segment;
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -44,9 +51,13 @@ pub struct AppendInfo {
 pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
+    /// Segments by base offset; never empty, the last one is the active segment.
     segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
+    /// Offsets appended since the last fsync (the `flush.messages` policy).
     records_since_flush: u64,
+    /// Segment files were created or deleted since the directory was last fsynced.
+    dir_dirty: bool,
 }
 
 impl PartitionLog {
@@ -81,6 +92,7 @@ impl PartitionLog {
             let seg = Segment::open(&path, base, config.index_interval_bytes, Some(base) == last)?;
             segments.insert(base, seg);
         }
+        let dir_dirty = segments.is_empty();
         if segments.is_empty() {
             let base = persisted_start.unwrap_or(0).max(0);
             segments.insert(
@@ -98,13 +110,22 @@ impl PartitionLog {
             .unwrap_or(first_base)
             .max(first_base)
             .min(end);
-        Ok(PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments,
             log_start_offset,
             records_since_flush: 0,
-        })
+            dir_dirty,
+        };
+        if persisted_start.is_some_and(|p| p > log_start_offset) {
+            // Recovery cut records the persisted start pointed into; offsets given to new
+            // records from here must be readable.
+            log.persist_log_start()?;
+        }
+        // Segments a DeleteRecords had condemned when the broker stopped.
+        log.delete_oldest_while(|s| s.next_offset <= log_start_offset)?;
+        Ok(log)
     }
 
     fn active(&self) -> &Segment {
@@ -121,73 +142,69 @@ impl PartitionLog {
             .expect("a log always has an active segment")
     }
 
+    /// Makes the active segment durable and starts a new one at the log end offset.
     fn roll(&mut self, now_ms: i64) -> Result<()> {
         let next = self.log_end_offset();
-        self.active().flush()?;
+        self.active_mut().flush()?;
         let seg = Segment::create(&self.dir, next, self.config.index_interval_bytes, now_ms)?;
         self.segments.insert(next, seg);
+        self.dir_dirty = true;
         Ok(())
+    }
+
+    /// Whether an append of `len` bytes spanning `offsets` offsets must go to a new segment:
+    /// the active one would pass `segment.bytes`, is older than `segment.ms`, or would
+    /// overflow the u32 positions or relative offsets of its indexes.
+    fn should_roll(&self, len: u64, offsets: i64, now_ms: i64) -> bool {
+        let active = self.active();
+        let last_relative = active.next_offset + offsets - 1 - active.base_offset;
+        !active.is_empty()
+            && (active.size + len > self.config.segment_bytes
+                || now_ms - active.created_ms >= self.config.segment_ms
+                || active.size + len > u64::from(u32::MAX)
+                || last_relative > i64::from(i32::MAX))
     }
 
     /// Appends already-validated batches (see [`batch::validate_batches`]), stamping
     /// consecutive base offsets and `leader_epoch`, and LogAppendTime when configured.
     /// Rolls segments by size and age first; fsyncs per the flush policy.
     pub fn append(&mut self, batches: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
-        let active = self.active();
-        if !active.is_empty()
-            && (active.size + batches.len() as u64 > self.config.segment_bytes
-                || now_ms - active.created_ms >= self.config.segment_ms)
-        {
+        let found = split_batches(batches)?;
+        let offsets: i64 = found
+            .iter()
+            .map(|(h, _)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        if self.should_roll(batches.len() as u64, offsets, now_ms) {
             self.roll(now_ms)?;
         }
         let base_offset = self.log_end_offset();
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let mut next = base_offset;
-        let mut pos = 0usize;
-        let mut headers = Vec::new();
-        let mut records = 0u64;
+        let mut headers = Vec::with_capacity(found.len());
         // Per batch: its rewritten bytes (the 16-byte offset/length/epoch prefix, or the
         // whole batch when LogAppendTime changes CRC-covered fields) and the untouched rest.
-        let mut rewritten: Vec<(Vec<u8>, std::ops::Range<usize>)> = Vec::new();
-        while pos < batches.len() {
-            if batches.len() - pos < HEADER_SIZE {
-                return Err(Error::CorruptBatch(
-                    "trailing bytes after the last batch".into(),
-                ));
-            }
-            let h = BatchHeader::parse(&batches[pos..])?;
-            let size = h.total_size();
-            if pos + size > batches.len() {
-                return Err(Error::CorruptBatch(
-                    "batch runs past the end of the records".into(),
-                ));
-            }
-            let (mut head, rest) = if log_append {
-                (batches[pos..pos + size].to_vec(), pos + size..pos + size)
+        let mut rewritten: Vec<(Vec<u8>, Range<usize>)> = Vec::with_capacity(found.len());
+        for (h, range) in found {
+            let split = if log_append {
+                range.end
             } else {
-                (batches[pos..pos + 16].to_vec(), pos + 16..pos + size)
+                range.start + 16
             };
+            let mut head = batches[range.start..split].to_vec();
             batch::stamp(&mut head, next, leader_epoch);
-            if log_append {
+            let stamped = if log_append {
                 batch::stamp_log_append_time(&mut head, now_ms);
-            }
-            let stamped = BatchHeader {
-                base_offset: next,
-                partition_leader_epoch: leader_epoch,
-                ..if log_append {
-                    BatchHeader::parse(&head)?
-                } else {
-                    h
+                BatchHeader::parse(&head)?
+            } else {
+                BatchHeader {
+                    base_offset: next,
+                    partition_leader_epoch: leader_epoch,
+                    ..h
                 }
             };
-            headers.push((stamped, pos as u64));
-            rewritten.push((head, rest));
-            records += stamped.records_count.max(0) as u64;
+            headers.push((stamped, range.start as u64));
+            rewritten.push((head, split..range.end));
             next = stamped.last_offset() + 1;
-            pos += size;
-        }
-        if headers.is_empty() {
-            return Err(Error::CorruptBatch("no record batch to append".into()));
         }
         let mut pieces: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(rewritten.len() * 2);
         for (head, rest) in &rewritten {
@@ -196,8 +213,8 @@ impl PartitionLog {
                 pieces.push(std::io::IoSlice::new(&batches[rest.clone()]));
             }
         }
-        self.active_mut().append(&mut pieces, &headers)?;
-        self.records_since_flush += records;
+        self.active_mut().append(&mut pieces, &headers, now_ms)?;
+        self.records_since_flush += offsets as u64;
         if self.records_since_flush >= self.config.flush_messages {
             self.flush()?;
         }
@@ -249,6 +266,14 @@ impl PartitionLog {
             let mut keep = 0usize;
             while keep + HEADER_SIZE <= chunk_len {
                 let h = BatchHeader::parse(&out[chunk_start + keep..])?;
+                if h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
+                    return Err(Error::CorruptBatch(format!(
+                        "stored batch at position {} of {} has length {}",
+                        start + keep as u64,
+                        seg.path.display(),
+                        h.batch_length
+                    )));
+                }
                 let size = h.total_size();
                 if keep + size > chunk_len || chunk_start + keep + size > max_bytes {
                     if chunk_start == 0 && keep == 0 && min_one {
@@ -291,22 +316,27 @@ impl PartitionLog {
     }
 
     /// The earliest offset whose batch max timestamp is `>= timestamp`, with that timestamp.
+    /// The time index of each segment skips to the last batch known to be older; within the
+    /// batch found, the first record at or after `timestamp` is answered when it can be told.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         for seg in self.segments.values() {
-            if seg.max_timestamp < timestamp || seg.is_empty() {
+            if seg.is_empty()
+                || seg.max_timestamp < timestamp
+                || seg.next_offset <= self.log_start_offset
+            {
                 continue;
             }
-            // Start from the last time-index entry below the target.
+            // Every batch up to the one holding an entry's timestamp is older than it.
             let idx = seg.time_index.partition_point(|e| e.timestamp < timestamp);
-            let from = if idx == 0 {
-                seg.base_offset
-            } else {
-                seg.time_index[idx - 1].offset
-            };
-            let Some(pos) = seg.position_of(from.max(self.log_start_offset))? else {
+            let from = idx
+                .checked_sub(1)
+                .map_or(seg.base_offset, |i| seg.time_index[i].offset)
+                .max(self.log_start_offset);
+            let Some(pos) = seg.position_of(from)? else {
                 continue;
             };
-            for (h, batch_pos) in seg.headers_from(pos)? {
+            for found in seg.batches(pos) {
+                let (h, batch_pos) = found?;
                 if h.max_timestamp >= timestamp && h.last_offset() >= self.log_start_offset {
                     let mut bytes = vec![0u8; h.total_size()];
                     seg.read_at(&mut bytes, batch_pos)?;
@@ -322,14 +352,38 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Offset and timestamp of the record with the largest timestamp (ListOffsets -3).
+    /// Offset and timestamp of the record with the largest timestamp (ListOffsets -3): the
+    /// last offset of the first batch still in the log that carries it.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        Ok(self
-            .segments
-            .values()
-            .filter(|s| s.max_timestamp >= 0)
-            .max_by_key(|s| s.max_timestamp)
-            .map(|s| (s.offset_of_max_timestamp, s.max_timestamp)))
+        let mut best: Option<(i64, i64)> = None;
+        for seg in self.segments.values() {
+            if seg.max_timestamp < 0 || seg.next_offset <= self.log_start_offset {
+                continue;
+            }
+            let candidate = if seg.offset_of_max_timestamp >= self.log_start_offset {
+                Some((seg.offset_of_max_timestamp, seg.max_timestamp))
+            } else {
+                // DeleteRecords removed the batch holding this segment's max: look at the
+                // batches still readable.
+                let mut found: Option<(i64, i64)> = None;
+                if let Some(pos) = seg.position_of(self.log_start_offset)? {
+                    for batch in seg.batches(pos) {
+                        let (h, _) = batch?;
+                        if h.max_timestamp >= 0 && found.is_none_or(|(_, ts)| h.max_timestamp > ts)
+                        {
+                            found = Some((h.last_offset(), h.max_timestamp));
+                        }
+                    }
+                }
+                found
+            };
+            if let Some((offset, ts)) = candidate
+                && best.is_none_or(|(_, best_ts)| ts > best_ts)
+            {
+                best = Some((offset, ts));
+            }
+        }
+        Ok(best)
     }
 
     /// Moves the log start offset forward to `offset` (DeleteRecords; -1 = the high
@@ -353,7 +407,7 @@ impl PartitionLog {
         if self.active().next_offset <= offset && !self.active().is_empty() {
             self.roll(crate::now_ms())?;
         }
-        self.delete_segments_below(offset)?;
+        self.delete_oldest_while(|s| s.next_offset <= offset)?;
         Ok(self.log_start_offset)
     }
 
@@ -368,65 +422,52 @@ impl PartitionLog {
         write().map_err(|e| Error::io(format!("failed to write {}", path.display()), e))
     }
 
-    fn delete_segments_below(&mut self, offset: i64) -> Result<usize> {
-        let active_base = self.active().base_offset;
-        let doomed: Vec<i64> = self
-            .segments
-            .values()
-            .filter(|s| s.base_offset != active_base && s.next_offset <= offset)
-            .map(|s| s.base_offset)
-            .collect();
-        for base in &doomed {
-            if let Some(seg) = self.segments.remove(base) {
-                seg.delete()?;
+    /// Deletes the oldest non-active segments while `doomed` says so; returns how many.
+    fn delete_oldest_while(&mut self, mut doomed: impl FnMut(&Segment) -> bool) -> Result<usize> {
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let Some(oldest) = self.segments.first_entry() else {
+                break;
+            };
+            if !doomed(oldest.get()) {
+                break;
             }
+            oldest.remove().delete()?;
+            self.dir_dirty = true;
+            deleted += 1;
         }
-        Ok(doomed.len())
+        Ok(deleted)
     }
 
     /// Deletes segments past retention (time and size; the active segment is rolled first
-    /// when it is wholly expired) and rolls the active segment when it is older than
-    /// `segment.ms`. Returns the number of segments deleted.
+    /// when every segment is expired, so retention can empty a partition) and rolls the
+    /// active segment when it is older than `segment.ms`. Topics with `cleanup.policy=compact`
+    /// keep everything. Returns the number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize> {
         let mut deleted = 0;
-        if self.config.retention_ms >= 0 {
+        let deletes = self.config.cleanup_policy != CleanupPolicy::Compact;
+        if deletes && self.config.retention_ms >= 0 {
             let cutoff = now_ms - self.config.retention_ms;
-            let active = self.active();
-            if !active.is_empty() && active.max_timestamp < cutoff {
+            if !self.active().is_empty()
+                && self
+                    .segments
+                    .values()
+                    .all(|s| s.retention_timestamp() < cutoff)
+            {
                 self.roll(now_ms)?;
             }
-            let active_base = self.active().base_offset;
-            let expired: Vec<i64> = self
-                .segments
-                .values()
-                .take_while(|s| s.base_offset != active_base && s.max_timestamp < cutoff)
-                .map(|s| s.base_offset)
-                .collect();
-            for base in expired {
-                if let Some(seg) = self.segments.remove(&base) {
-                    seg.delete()?;
-                    deleted += 1;
-                }
-            }
+            deleted += self.delete_oldest_while(|s| s.retention_timestamp() < cutoff)?;
         }
-        if self.config.retention_bytes >= 0 {
-            loop {
-                let total = self.size_bytes();
-                let active_base = self.active().base_offset;
-                let Some(first) = self.segments.values().next() else {
-                    break;
-                };
-                if first.base_offset == active_base
-                    || total - first.size < self.config.retention_bytes as u64
-                {
-                    break;
+        if deletes && self.config.retention_bytes >= 0 {
+            let limit = self.config.retention_bytes as u64;
+            let mut total = self.size_bytes();
+            deleted += self.delete_oldest_while(|s| {
+                let doomed = total - s.size >= limit;
+                if doomed {
+                    total -= s.size;
                 }
-                let base = first.base_offset;
-                if let Some(seg) = self.segments.remove(&base) {
-                    seg.delete()?;
-                    deleted += 1;
-                }
-            }
+                doomed
+            })?;
         }
         let active = self.active();
         if !active.is_empty() && now_ms - active.created_ms >= self.config.segment_ms {
@@ -440,14 +481,22 @@ impl PartitionLog {
         Ok(deleted)
     }
 
-    /// fsyncs data and writes the index files.
+    /// fsyncs the active segment, then writes its index files (older segments were made
+    /// durable when they rolled) and fsyncs the directory if segments came or went.
     pub fn flush(&mut self) -> Result<()> {
-        self.active().flush()?;
+        self.active_mut().flush()?;
+        if self.dir_dirty {
+            std::fs::File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(format!("failed to sync {}", self.dir.display()), e))?;
+            self.dir_dirty = false;
+        }
         self.records_since_flush = 0;
         Ok(())
     }
 
-    /// Applies a changed topic config (retention, segment size, flush policy…).
+    /// Applies a changed topic config (retention, segment size, flush policy…) to future
+    /// appends and retention runs.
     pub fn set_config(&mut self, config: LogConfig) {
         self.config = config;
     }
@@ -460,7 +509,11 @@ impl PartitionLog {
             if seg.next_offset <= from_offset {
                 continue;
             }
-            for (h, _) in seg.headers_from(0)? {
+            let Some(pos) = seg.position_of(from_offset)? else {
+                continue;
+            };
+            for found in seg.batches(pos) {
+                let (h, _) = found?;
                 if h.last_offset() >= from_offset {
                     out.push(h);
                 }
@@ -478,6 +531,42 @@ impl PartitionLog {
     pub fn close(mut self) -> Result<()> {
         self.flush()
     }
+}
+
+/// Splits an append's bytes into batch headers and their ranges, refusing anything that is
+/// not whole, well-formed v2 batches (the CRC was checked by the caller).
+fn split_batches(batches: &[u8]) -> Result<Vec<(BatchHeader, Range<usize>)>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < batches.len() {
+        if batches.len() - pos < HEADER_SIZE {
+            return Err(Error::CorruptBatch(
+                "trailing bytes after the last batch".into(),
+            ));
+        }
+        let h = BatchHeader::parse(&batches[pos..])?;
+        if h.magic != 2
+            || h.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32
+            || h.last_offset_delta < 0
+        {
+            return Err(Error::CorruptBatch(format!(
+                "malformed batch header at byte {pos} (magic {}, length {}, last offset delta {})",
+                h.magic, h.batch_length, h.last_offset_delta
+            )));
+        }
+        let size = h.total_size();
+        if size > batches.len() - pos {
+            return Err(Error::CorruptBatch(
+                "batch runs past the end of the records".into(),
+            ));
+        }
+        out.push((h, pos..pos + size));
+        pos += size;
+    }
+    if out.is_empty() {
+        return Err(Error::CorruptBatch("no record batch to append".into()));
+    }
+    Ok(out)
 }
 
 /// The first record of a stored batch with a timestamp `>= timestamp` (Kafka answers
@@ -500,5 +589,7 @@ fn first_record_at_or_after(
         .map(|r| (r.offset, r.timestamp))
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

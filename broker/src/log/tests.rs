@@ -5,11 +5,10 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
     TimestampType as RecTs,
 };
-use proptest::prelude::*;
 
 use super::*;
 
-fn batch(values: &[&str], timestamp: i64) -> Vec<u8> {
+pub(super) fn batch(values: &[&str], timestamp: i64) -> Vec<u8> {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -43,7 +42,7 @@ fn batch(values: &[&str], timestamp: i64) -> Vec<u8> {
     buf.to_vec()
 }
 
-fn values(bytes: &Bytes) -> Vec<(i64, String)> {
+pub(super) fn values(bytes: &Bytes) -> Vec<(i64, String)> {
     let mut buf = bytes.clone();
     let mut out = Vec::new();
     while buf.has_remaining() {
@@ -336,33 +335,405 @@ fn index_files_are_written_on_flush() {
     assert!(!idx.is_empty() && idx.len().is_multiple_of(8));
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-    /// Random appends, reads and reopens agree with a model: offsets are contiguous and a
-    /// read at offset o starts with the batch holding o.
-    #[test]
-    fn log_matches_a_model(ops in proptest::collection::vec((1usize..5, 0u8..10), 1..40)) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = PartitionLog::open(dir.path(), small()).unwrap();
-        let mut model: Vec<(i64, String)> = Vec::new();
-        for (n, action) in ops {
-            if action == 0 {
-                log.close().unwrap();
-                log = PartitionLog::open(dir.path(), small()).unwrap();
-                continue;
-            }
-            let vals: Vec<String> = (0..n).map(|i| format!("m{}-{i}", model.len())).collect();
-            let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
-            let info = append(&mut log, &refs, 1);
-            prop_assert_eq!(info.base_offset, model.len() as i64);
-            for v in vals {
-                model.push((model.len() as i64, v));
-            }
-            let probe = (model.len() as i64 * action as i64 / 10).min(model.len() as i64 - 1);
-            let got = values(&log.read(probe, usize::MAX, true).unwrap());
-            prop_assert!(got[0].0 <= probe);
-            prop_assert_eq!(got.last().cloned(), model.last().cloned());
-            prop_assert_eq!(&got[..], &model[got[0].0 as usize..]);
-        }
+fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "index" || e == "timeindex")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn deleted_index_files_are_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    for i in 0..30 {
+        append(&mut log, &[&format!("x{i}")], 100 + i);
     }
+    let all = log.read(0, usize::MAX, true).unwrap();
+    let by_time = log.offset_for_timestamp(117).unwrap();
+    log.close().unwrap();
+    let files = index_files(dir.path());
+    assert!(files.len() >= 6, "{files:?}");
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    for f in &files {
+        std::fs::remove_file(f).unwrap();
+    }
+    let log = PartitionLog::open(dir.path(), small()).unwrap();
+    assert_eq!(index_files(dir.path()), files, "every index file is back");
+    let rebuilt: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert_eq!(rebuilt, contents, "rebuilt byte for byte");
+    assert_eq!(log.read(0, usize::MAX, true).unwrap(), all);
+    assert_eq!(
+        log.read(21, 1, true).unwrap(),
+        log.read(21, 1, true).unwrap()
+    );
+    assert_eq!(log.offset_for_timestamp(117).unwrap(), by_time);
+    assert_eq!(log.log_end_offset(), 30);
+}
+
+#[test]
+fn garbage_index_files_are_ignored_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    for i in 0..30 {
+        append(&mut log, &[&format!("g{i}")], 7);
+    }
+    let all = log.read(0, usize::MAX, true).unwrap();
+    log.close().unwrap();
+    let files = index_files(dir.path());
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    for f in &files {
+        std::fs::write(f, [0xabu8; 24]).unwrap();
+    }
+    let log = PartitionLog::open(dir.path(), small()).unwrap();
+    assert_eq!(log.read(0, usize::MAX, true).unwrap(), all);
+    for i in 0..30 {
+        let got = values(&log.read(i, 1, true).unwrap());
+        assert_eq!(got[0], (i, format!("g{i}")));
+    }
+    let rewritten: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert_eq!(rewritten, contents);
+}
+
+#[test]
+fn a_torn_tail_after_the_last_index_entry_keeps_every_indexed_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+    for i in 0..10 {
+        append(&mut log, &[&format!("t{i}")], 1);
+    }
+    log.flush().unwrap();
+    append(&mut log, &["lost"], 1);
+    // The process dies before the index is written again, mid-way through the last write.
+    drop(log);
+    let seg = dir.path().join("00000000000000000000.log");
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 5).unwrap();
+    drop(f);
+    let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(
+        values(&log.read(9, usize::MAX, true).unwrap()),
+        vec![(9, "t9".to_string())]
+    );
+    assert_eq!(append(&mut log, &["again"], 1).base_offset, 10);
+    assert_eq!(values(&log.read(0, usize::MAX, true).unwrap()).len(), 11);
+}
+
+#[test]
+fn garbage_after_the_last_batch_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    for i in 0..12 {
+        append(&mut log, &[&format!("z{i}")], 1);
+    }
+    let before = log.read(0, usize::MAX, true).unwrap();
+    let segments = log.segment_count();
+    log.close().unwrap();
+    let active = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&active)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[0x5a; 200]).unwrap();
+    drop(f);
+    let log = PartitionLog::open(dir.path(), small()).unwrap();
+    assert_eq!(std::fs::metadata(&active).unwrap().len(), len);
+    assert_eq!(log.segment_count(), segments);
+    assert_eq!(log.read(0, usize::MAX, true).unwrap(), before);
+}
+
+#[test]
+fn one_append_of_several_batches_gets_consecutive_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    append(&mut log, &["first"], 1);
+    let mut both = batch(&["a", "b", "c"], 2);
+    both.extend_from_slice(&batch(&["d"], 3));
+    let info = log.append(&both, 4, 3).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (1, 4));
+    let headers = log.batch_headers(2).unwrap();
+    let offsets: Vec<_> = headers
+        .iter()
+        .map(|h| (h.base_offset, h.last_offset()))
+        .collect();
+    assert_eq!(
+        offsets,
+        vec![(1, 3), (4, 4)],
+        "batches wholly below 2 are skipped"
+    );
+    assert!(headers.iter().all(|h| h.partition_leader_epoch == 4));
+    let stored = log.read(1, usize::MAX, true).unwrap();
+    assert!(batch::validate_batches(&stored, usize::MAX).is_ok());
+    assert!(matches!(
+        log.append(&both[..both.len() - 1], 4, 3),
+        Err(Error::CorruptBatch(_))
+    ));
+    assert!(matches!(log.append(&[], 4, 3), Err(Error::CorruptBatch(_))));
+    assert_eq!(log.log_end_offset(), 5, "a refused append writes nothing");
+}
+
+#[test]
+fn segments_roll_by_age_measured_from_their_first_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_ms: 1_000,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
+    log.append(&batch(&["a"], 1), 0, 50_000).unwrap();
+    log.append(&batch(&["b"], 1), 0, 50_999).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(&batch(&["c"], 1), 0, 51_000).unwrap();
+    assert_eq!(log.segment_count(), 2, "rolled at segment.ms");
+    log.enforce_retention(51_500).unwrap();
+    assert_eq!(log.segment_count(), 2, "the new segment is young");
+    log.enforce_retention(52_000).unwrap();
+    assert_eq!(
+        log.segment_count(),
+        3,
+        "retention rolls an old active segment"
+    );
+    log.enforce_retention(90_000).unwrap();
+    assert_eq!(
+        log.segment_count(),
+        3,
+        "an empty active segment does not roll"
+    );
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn time_retention_stops_at_the_first_segment_still_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: 100,
+        ..small()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
+    // 90-byte batches, three to a 300-byte segment: old, fresh, old, fresh.
+    assert_eq!(batch(&[&format!("{:0>22}", 0)], 1).len(), 90);
+    for (i, ts) in [10, 10, 10, 500, 500, 500, 10, 10, 10, 500]
+        .into_iter()
+        .enumerate()
+    {
+        append(&mut log, &[&format!("{i:0>22}")], ts);
+    }
+    assert_eq!(log.segment_count(), 4);
+    assert_eq!(log.enforce_retention(550).unwrap(), 1);
+    let start = log.log_start_offset();
+    assert_eq!(start, 3, "the old third segment waits behind a fresh one");
+    assert_eq!(
+        log.read(start, usize::MAX, true)
+            .map(|b| values(&b).len())
+            .unwrap() as i64,
+        10 - start
+    );
+}
+
+#[test]
+fn compacted_topics_keep_expired_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: 1,
+        retention_bytes: 1,
+        cleanup_policy: CleanupPolicy::Compact,
+        ..small()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+    for i in 0..10 {
+        append(&mut log, &[&format!("k{i}")], 1);
+    }
+    assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    log.set_config(LogConfig {
+        cleanup_policy: CleanupPolicy::CompactDelete,
+        ..cfg
+    });
+    assert!(log.enforce_retention(1_000_000).unwrap() > 0);
+    assert_eq!(log.log_start_offset(), 10);
+}
+
+#[test]
+fn unlimited_retention_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        retention_ms: -1,
+        retention_bytes: -1,
+        ..small()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
+    for i in 0..20 {
+        append(&mut log, &[&format!("u{i}")], 1);
+    }
+    let segments = log.segment_count();
+    assert_eq!(log.enforce_retention(i64::MAX / 2).unwrap(), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    assert!(log.segment_count() >= segments);
+}
+
+#[test]
+fn reads_outside_the_log_are_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    assert_eq!(
+        log.read(0, 100, true).unwrap().len(),
+        0,
+        "empty log, offset 0 is the end"
+    );
+    assert!(matches!(
+        log.read(-1, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    for i in 0..10 {
+        append(&mut log, &[&format!("o{i}")], 1);
+    }
+    log.delete_records_before(4).unwrap();
+    let err = log.read(3, 100, true).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OffsetOutOfRange {
+                offset: 3,
+                log_start_offset: 4,
+                log_end_offset: 10
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        log.read(11, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        values(&log.read(4, 1, true).unwrap()),
+        vec![(4, "o4".to_string())]
+    );
+    assert!(matches!(
+        log.delete_records_before(-2),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records_before(2).unwrap(), 4, "never moves back");
+}
+
+#[test]
+fn deleting_every_record_empties_the_partition_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    for i in 0..10 {
+        append(&mut log, &[&format!("e{i}")], 1);
+    }
+    assert_eq!(log.delete_records_before(-1).unwrap(), 10);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.size_bytes(), 0);
+    log.close().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 10));
+    assert_eq!(append(&mut log, &["next"], 1).base_offset, 10);
+    assert_eq!(log.max_timestamp().unwrap(), Some((10, 1)));
+}
+
+#[test]
+fn max_timestamp_ignores_deleted_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    for ts in [500, 900, 300, 700, 700] {
+        append(&mut log, &["m"], ts);
+    }
+    assert_eq!(log.max_timestamp().unwrap(), Some((1, 900)));
+    log.delete_records_before(2).unwrap();
+    assert_eq!(
+        log.max_timestamp().unwrap(),
+        Some((3, 700)),
+        "first batch with the max"
+    );
+    assert_eq!(log.offset_for_timestamp(800).unwrap(), None);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((2, 300)));
+}
+
+#[test]
+fn read_across_segments_stops_at_the_byte_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small()).unwrap();
+    let mut sizes = Vec::new();
+    for i in 0..12 {
+        let b = batch(&[&format!("{i:0>40}")], 1);
+        sizes.push(b.len());
+        log.append(&b, 0, 1).unwrap();
+    }
+    assert!(log.segment_count() > 3);
+    for budget in [sizes[0] * 3 + 1, sizes[0] * 7, 10_000] {
+        let got = log.read(1, budget, false).unwrap();
+        let expected: usize = sizes[1..]
+            .iter()
+            .scan(0, |total, s| {
+                *total += s;
+                (*total <= budget).then_some(*s)
+            })
+            .sum();
+        assert_eq!(got.len(), expected, "budget {budget}");
+        assert_eq!(values(&got)[0].0, 1);
+    }
+}
+
+#[test]
+fn the_flush_policy_counts_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        flush_messages: 3,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg).unwrap();
+    append(&mut log, &["a", "b"], 1);
+    assert_eq!(log.records_since_flush, 2);
+    append(&mut log, &["c"], 1);
+    assert_eq!(log.records_since_flush, 0, "flushed at three records");
+    assert!(dir.path().join("00000000000000000000.index").exists());
+}
+
+#[test]
+fn a_torn_tail_below_the_persisted_log_start_moves_the_start_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    append(&mut log, &["a", "b"], 1);
+    append(&mut log, &["c", "d", "e"], 1);
+    log.delete_records_before(3).unwrap();
+    log.close().unwrap();
+    // A crash had torn the batch holding the persisted start (offsets 2..=4).
+    let seg = dir.path().join("00000000000000000000.log");
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 1).unwrap();
+    drop(f);
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+    assert_eq!(append(&mut log, &["f", "g"], 1).base_offset, 2);
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(
+        log.log_start_offset(),
+        2,
+        "offset 2 was given again, so stays readable"
+    );
+    assert_eq!(
+        values(&log.read(2, usize::MAX, true).unwrap())[0],
+        (2, "f".to_string())
+    );
 }
