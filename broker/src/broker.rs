@@ -182,7 +182,15 @@ pub struct Topic {
     /// Whether it is internal (`__consumer_offsets`).
     pub internal: bool,
     partitions: RwLock<Vec<Arc<Partition>>>,
-    configs: RwLock<BTreeMap<String, String>>,
+    settings: RwLock<TopicSettings>,
+}
+
+/// A topic's config overrides and the effective log config derived from them once per change
+/// (Produce reads `max.message.bytes` on every request; it must not re-parse strings).
+#[derive(Debug, Clone)]
+struct TopicSettings {
+    overrides: BTreeMap<String, String>,
+    log: LogConfig,
 }
 
 impl Topic {
@@ -212,9 +220,19 @@ impl Topic {
 
     /// Topic-level config overrides.
     pub fn configs(&self) -> BTreeMap<String, String> {
-        self.configs
+        self.settings
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .overrides
+            .clone()
+    }
+
+    /// Effective log config: the overrides over the broker defaults.
+    pub fn log_config(&self) -> LogConfig {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .log
             .clone()
     }
 }
@@ -317,7 +335,10 @@ impl Broker {
                     id: record.id,
                     internal: record.internal,
                     partitions: RwLock::new(partitions),
-                    configs: RwLock::new(record.configs.clone()),
+                    settings: RwLock::new(TopicSettings {
+                        overrides: record.configs.clone(),
+                        log: log_config.clone(),
+                    }),
                 }),
             );
         }
@@ -469,7 +490,10 @@ impl Broker {
             id,
             internal: false,
             partitions: RwLock::new(Vec::new()),
-            configs: RwLock::new(configs.clone()),
+            settings: RwLock::new(TopicSettings {
+                overrides: configs.clone(),
+                log: log_config.clone(),
+            }),
         });
         if validate_only {
             return Ok(topic);
@@ -571,10 +595,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = self
-            .config
-            .topic_log_config(&topic.configs())
-            .map_err(ApiError::from)?;
+        let log_config = topic.log_config();
         let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
         for p in parts.len() as i32..total {
             parts.push(Arc::new(open_partition(
@@ -617,18 +638,14 @@ impl Broker {
                 t.configs = configs.clone();
             }
         })?;
-        *topic.configs.write().unwrap_or_else(|p| p.into_inner()) = configs;
+        *topic.settings.write().unwrap_or_else(|p| p.into_inner()) = TopicSettings {
+            overrides: configs,
+            log: log_config.clone(),
+        };
         for p in topic.partitions() {
             p.lock().log.set_config(log_config.clone());
         }
         Ok(())
-    }
-
-    /// Effective log config of a topic.
-    pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
-        self.config
-            .topic_log_config(&topic.configs())
-            .unwrap_or_else(|_| self.config.log_defaults.clone())
     }
 
     /// Hands out a new producer id, reserving blocks in the metadata file.
@@ -648,7 +665,7 @@ impl Broker {
     /// Runs retention on every partition and fsyncs partitions due by `flush.ms`.
     pub fn run_housekeeping(&self, now_ms: i64, retention: bool) {
         for topic in self.topics() {
-            let log_config = self.topic_log_config(&topic);
+            let log_config = topic.log_config();
             for p in topic.partitions() {
                 let mut state = p.lock();
                 if retention {

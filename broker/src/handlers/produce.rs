@@ -102,7 +102,7 @@ pub(crate) async fn handle(
                 tr.partition_responses.push(pr);
                 continue;
             }
-            let max_batch = broker.topic_log_config(topic_ref).max_message_bytes;
+            let max_batch = topic_ref.log_config().max_message_bytes;
             match partition.append_records(&records, max_batch, now) {
                 Ok(outcome) => {
                     appended = true;
