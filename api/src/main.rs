@@ -1,0 +1,2 @@
+//! The `fjord` binary.
+fn main() {}
