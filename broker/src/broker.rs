@@ -252,6 +252,10 @@ pub struct Broker {
     pub fetch_sessions: FetchSessionCache,
     /// Woken on every append so long-polling fetches return as soon as data arrives.
     pub data_arrived: Notify,
+    /// Failed SASL authentications since start (brute-force signal).
+    pub failed_authentications: std::sync::atomic::AtomicU64,
+    /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
+    pub tls: Option<Arc<crate::security::tls::ReloadingCert>>,
     advertised: RwLock<Vec<ListenerConfig>>,
     metadata: Mutex<MetadataStore>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
@@ -348,11 +352,18 @@ impl Broker {
             .unwrap_or_default();
         let groups = GroupCoordinator::open(&config, offsets_partitions)?;
         let reserved = image.producer_id_reserved;
+        let tls = match &config.security.keystore {
+            Some(path) => Some(Arc::new(crate::security::tls::ReloadingCert::open(path)?)),
+            None => None,
+        };
+        crate::security::credentials::apply_bootstrap_users(&mut store, &config.security)?;
         tracing::info!(cluster_id = %image.cluster_id, node_id = config.node_id, topics = topics.len(), dir = %dir.display(), "broker opened");
         Ok(Arc::new(Broker {
             cluster_id: image.cluster_id.clone(),
             node_id: config.node_id,
             advertised: RwLock::new(config.advertised_listeners.clone()),
+            failed_authentications: std::sync::atomic::AtomicU64::new(0),
+            tls,
             config,
             groups,
             fetch_sessions: FetchSessionCache::default(),
@@ -380,10 +391,13 @@ impl Broker {
         }
     }
 
-    /// The host and port this node advertises on its first listener.
-    pub fn advertised_address(&self) -> (String, i32) {
-        self.advertised_listeners()
-            .first()
+    /// The host and port this node advertises on `listener` (a client is always given
+    /// addresses of the listener it connected through), else on its first listener.
+    pub fn advertised_address(&self, listener: &str) -> (String, i32) {
+        let all = self.advertised_listeners();
+        all.iter()
+            .find(|l| l.name == listener)
+            .or_else(|| all.first())
             .map(|l| {
                 let host = if l.host.is_empty() || l.host == "0.0.0.0" {
                     "127.0.0.1".to_string()
@@ -701,7 +715,7 @@ impl Broker {
         Ok(())
     }
 
-    fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
+    pub(crate) fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
         self.metadata.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

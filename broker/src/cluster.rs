@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::security::scram::{ScramCredential, ScramMechanism};
 
 const FILE_NAME: &str = "metadata.json";
 const FORMAT_VERSION: u32 = 1;
@@ -47,6 +48,9 @@ pub struct MetadataImage {
     pub producer_id_reserved: i64,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicRecord>,
+    /// SCRAM credentials by user and mechanism (salted keys only, never passwords).
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 /// The metadata image and the file behind it.
@@ -108,6 +112,7 @@ impl MetadataStore {
                     node_id,
                     producer_id_reserved: 0,
                     topics: BTreeMap::new(),
+                    scram_credentials: BTreeMap::new(),
                 };
                 let store = MetadataStore { path, image };
                 store.save()?;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::error::{Error, Result};
+use crate::security::{SecurityConfig, SecurityProtocol};
 
 /// A broker-level configuration key.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +54,41 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "advertised.listeners",
         "",
         "Addresses given to clients in Metadata; defaults to the bound listeners.",
+    ),
+    key(
+        "listener.security.protocol.map",
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "NAME:PROTOCOL pairs giving each listener name its security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).",
+    ),
+    key(
+        "ssl.keystore.type",
+        "PEM",
+        "Keystore format; only PEM is supported.",
+    ),
+    key(
+        "ssl.keystore.location",
+        "",
+        "PEM file with the private key and certificate chain of SSL and SASL_SSL listeners; re-read when it changes.",
+    ),
+    key(
+        "sasl.enabled.mechanisms",
+        "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+        "SASL mechanisms offered on SASL listeners. PLAIN checks passwords against the SCRAM credentials.",
+    ),
+    key(
+        "super.users",
+        "",
+        "Principals allowed every operation, e.g. User:admin;User:ops.",
+    ),
+    key(
+        "fjord.bootstrap.users",
+        "",
+        "name:password,... users whose SCRAM-SHA-256/512 credentials are created or reset at start (the first admin). Sensitive.",
+    ),
+    key(
+        "connection.failed.authentication.delay.ms",
+        "100",
+        "Delay before answering a failed authentication, to slow down password guessing.",
     ),
     key(
         "cluster.id",
@@ -350,11 +386,13 @@ pub struct LogConfig {
     pub min_insync_replicas: i32,
 }
 
-/// A listener: a name (also its security protocol for now) and an address.
+/// A listener: a name, its security protocol and an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
-    /// Listener name, e.g. PLAINTEXT.
+    /// Listener name, e.g. PLAINTEXT or CONTROL.
     pub name: String,
+    /// From `listener.security.protocol.map`.
+    pub security: SecurityProtocol,
     /// Host to bind or advertise.
     pub host: String,
     /// Port; 0 binds a free port.
@@ -383,8 +421,32 @@ impl ListenerConfig {
     }
 }
 
-/// Parses `NAME://HOST:PORT[,…]`.
-pub fn parse_listeners(text: &str) -> Result<Vec<ListenerConfig>> {
+/// Keys whose values DescribeConfigs must not reveal (passwords, bootstrap users).
+pub fn is_sensitive(key: &str) -> bool {
+    key == "fjord.bootstrap.users" || key.contains("password")
+}
+
+/// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,…`).
+pub fn parse_protocol_map(text: &str) -> Result<BTreeMap<String, SecurityProtocol>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (name, proto) = item.split_once(':').ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "listener.security.protocol.map: {item:?} must look like NAME:SASL_SSL"
+                ))
+            })?;
+            Ok((name.to_string(), SecurityProtocol::parse(proto)?))
+        })
+        .collect()
+}
+
+/// Parses `NAME://HOST:PORT[,…]`, giving each listener its protocol from `map`.
+pub fn parse_listeners(
+    text: &str,
+    map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Vec<ListenerConfig>> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, rest) = item.split_once("://").ok_or_else(|| {
@@ -402,13 +464,19 @@ pub fn parse_listeners(text: &str) -> Result<Vec<ListenerConfig>> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        if name != "PLAINTEXT" {
+        let security = *map.get(name).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "listener {item:?}: {name} is not in listener.security.protocol.map; add {name}:PLAINTEXT (or SSL, SASL_PLAINTEXT, SASL_SSL)"
+            ))
+        })?;
+        if out.iter().any(|l: &ListenerConfig| l.name == name) {
             return Err(Error::InvalidConfig(format!(
-                "listener {item:?}: only PLAINTEXT listeners are supported so far (TLS and SASL arrive with the security issue)"
+                "listener name {name} appears twice"
             )));
         }
         out.push(ListenerConfig {
             name: name.to_string(),
+            security,
             host,
             port,
         });
@@ -456,6 +524,8 @@ pub struct BrokerConfig {
     pub log_defaults: LogConfig,
     /// Benchmark sink: acknowledge Produce without storing.
     pub bench_sink: bool,
+    /// TLS and SASL settings.
+    pub security: SecurityConfig,
     /// Every key's effective value, for DescribeConfigs on the broker.
     pub effective: BTreeMap<String, String>,
 }
@@ -526,11 +596,54 @@ impl BrokerConfig {
             effective.insert(k.name.to_string(), v);
         }
         let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
-        let listeners = parse_listeners(get("listeners"))?;
+        let protocols = parse_protocol_map(get("listener.security.protocol.map"))?;
+        let listeners = parse_listeners(get("listeners"), &protocols)?;
         let advertised_listeners = match get("advertised.listeners") {
             "" => Vec::new(),
-            s => parse_listeners(s)?,
+            s => parse_listeners(s, &protocols)?,
         };
+        if let Some(l) = advertised_listeners
+            .iter()
+            .find(|a| !listeners.iter().any(|l| l.name == a.name))
+        {
+            return Err(Error::InvalidConfig(format!(
+                "advertised.listeners names {}, which is not in listeners",
+                l.name
+            )));
+        }
+        if get("ssl.keystore.type") != "PEM" {
+            return Err(Error::InvalidConfig(
+                "ssl.keystore.type: only PEM is supported (key and certificate chain in one file)"
+                    .into(),
+            ));
+        }
+        let security = SecurityConfig {
+            keystore: Some(PathBuf::from(get("ssl.keystore.location")))
+                .filter(|p| !p.as_os_str().is_empty()),
+            sasl_mechanisms: crate::security::parse_mechanisms(get("sasl.enabled.mechanisms"))?,
+            super_users: crate::security::parse_super_users(get("super.users"))?,
+            bootstrap_users: crate::security::parse_bootstrap_users(get("fjord.bootstrap.users"))?,
+            failed_authentication_delay_ms: parse(
+                get("connection.failed.authentication.delay.ms"),
+                "connection.failed.authentication.delay.ms",
+            )?,
+        };
+        if let Some(l) = listeners.iter().find(|l| l.security.tls())
+            && security.keystore.is_none()
+        {
+            return Err(Error::InvalidConfig(format!(
+                "listener {} uses {} but ssl.keystore.location is not set",
+                l.name, l.security
+            )));
+        }
+        if let Some(l) = listeners.iter().find(|l| l.security.sasl())
+            && security.sasl_mechanisms.is_empty()
+        {
+            return Err(Error::InvalidConfig(format!(
+                "listener {} uses {} but sasl.enabled.mechanisms is empty",
+                l.name, l.security
+            )));
+        }
         let data_dir = PathBuf::from(get("log.dirs").split(',').next().unwrap_or("./fjord-data"));
         let cfg = BrokerConfig {
             node_id: parse(get("node.id"), "node.id")?,
@@ -580,6 +693,7 @@ impl BrokerConfig {
             )?,
             log_defaults: LogConfig::default(),
             bench_sink: parse_bool(get("fjord.bench.sink"), "fjord.bench.sink")?,
+            security,
             effective: BTreeMap::new(),
         };
         let log_defaults = cfg_log_defaults(&effective)?;
@@ -868,9 +982,24 @@ mod tests {
 
     #[test]
     fn listeners_parse_and_reject_garbage() {
-        let l = parse_listeners("PLAINTEXT://127.0.0.1:0").unwrap();
+        let map = parse_protocol_map("PLAINTEXT:PLAINTEXT,CONTROL:SASL_PLAINTEXT").unwrap();
+        let l = parse_listeners("PLAINTEXT://127.0.0.1:0,CONTROL://127.0.0.1:1", &map).unwrap();
         assert_eq!(l[0].port, 0);
-        assert!(parse_listeners("127.0.0.1:9092").is_err());
-        assert!(parse_listeners("PLAINTEXT://127.0.0.1").is_err());
+        assert_eq!(l[1].security, SecurityProtocol::SaslPlaintext);
+        assert!(parse_listeners("127.0.0.1:9092", &map).is_err());
+        assert!(parse_listeners("PLAINTEXT://127.0.0.1", &map).is_err());
+        let e = parse_listeners("OTHER://127.0.0.1:1", &map).unwrap_err().to_string();
+        assert!(e.contains("listener.security.protocol.map"), "{e}");
+        assert!(parse_listeners("PLAINTEXT://:1,PLAINTEXT://:2", &map).is_err());
+    }
+
+    #[test]
+    fn tls_listeners_need_a_keystore() {
+        let mut m = BTreeMap::new();
+        m.insert("listeners".to_string(), "SSL://127.0.0.1:0".to_string());
+        let e = BrokerConfig::from_map(m.clone()).unwrap_err().to_string();
+        assert!(e.contains("ssl.keystore.location"), "{e}");
+        m.insert("ssl.keystore.location".to_string(), "/x.pem".to_string());
+        assert!(BrokerConfig::from_map(m).is_ok());
     }
 }

@@ -1,24 +1,23 @@
 //! Framing: Kafka requests are an `int32` length followed by that many bytes.
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
-/// A client connection: a read buffer over the socket and the frame size limit.
+/// A client connection: a read buffer over the stream (TCP, or TLS over TCP) and the frame
+/// size limit.
 #[derive(Debug)]
-pub struct Connection {
-    stream: TcpStream,
+pub struct Connection<S> {
+    stream: S,
     buffer: BytesMut,
     max_frame: usize,
 }
 
-impl Connection {
-    /// Wraps an accepted socket; frames above `max_frame` bytes (`socket.request.max.bytes`)
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Wraps an accepted stream; frames above `max_frame` bytes (`socket.request.max.bytes`)
     /// are refused.
-    pub fn new(stream: TcpStream, max_frame: usize) -> Self {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: S, max_frame: usize) -> Self {
         Connection {
             stream,
             buffer: BytesMut::with_capacity(64 * 1024),
@@ -83,6 +82,16 @@ impl Connection {
         self.stream
             .write_all(frame)
             .await
+            .map_err(|e| Error::io("failed to write to client", e))?;
+        // TLS streams buffer; a plain socket's flush is a no-op.
+        self.stream
+            .flush()
+            .await
             .map_err(|e| Error::io("failed to write to client", e))
+    }
+
+    /// Closes the write side (TLS close_notify, TCP FIN).
+    pub async fn shutdown(&mut self) {
+        let _ = self.stream.shutdown().await;
     }
 }

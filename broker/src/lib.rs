@@ -38,6 +38,7 @@ pub(crate) mod handlers;
 pub mod log;
 pub mod producer;
 pub mod router;
+pub mod security;
 pub mod server;
 
 #[global_allocator]

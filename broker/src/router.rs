@@ -12,6 +12,8 @@ use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
 use crate::broker::Broker;
 use crate::error::{Error, Result};
 use crate::handlers::{self, RequestContext};
+use crate::security::Principal;
+use crate::security::sasl::Session;
 
 /// An API this broker serves, with the versions it accepts.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +58,12 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
+    // v1 only: v0 switches to raw SASL tokens after the handshake, which no client in our
+    // support range still uses.
+    api(ApiKey::SaslHandshake, 1, 1),
+    api(ApiKey::SaslAuthenticate, 0, 2),
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
+    api(ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -70,12 +78,15 @@ pub enum Reply {
     Frame(BytesMut),
     /// Send nothing (Produce with acks=0).
     Nothing,
+    /// Write this response frame, then close the connection (failed authentication).
+    FrameThenClose(BytesMut),
 }
 
 /// Handles one request frame (without its length prefix). An `Err` means the input cannot
 /// be answered (malformed header or body): the caller logs it and closes this connection.
 pub async fn handle_frame(
     broker: &Arc<Broker>,
+    session: &mut Session,
     peer: std::net::SocketAddr,
     mut frame: Bytes,
 ) -> Result<Reply> {
@@ -101,10 +112,38 @@ pub async fn handle_frame(
         return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
     }
     let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
+    if !session.may_serve(key) {
+        // Kafka closes such connections too ("unexpected request during SASL handshake").
+        return Err(Error::Malformed(format!(
+            "{key:?} request before SASL authentication on listener {}",
+            session.listener
+        )));
+    }
     let header: RequestHeader = decode_request_header_from_buffer(&mut frame)
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request header: {e}")))?;
     let request = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request body: {e}")))?;
+    let request = match request {
+        RequestKind::SaslHandshake(r) => {
+            let response = ResponseKind::SaslHandshake(handlers::sasl::handshake(broker, session, r));
+            return encode_response(key, version, correlation_id, &response).map(Reply::Frame);
+        }
+        RequestKind::SaslAuthenticate(r) => {
+            let (response, close) = handlers::sasl::authenticate(broker, session, peer, r).await;
+            let frame = encode_response(
+                key,
+                version,
+                correlation_id,
+                &ResponseKind::SaslAuthenticate(response),
+            )?;
+            return Ok(if close {
+                Reply::FrameThenClose(frame)
+            } else {
+                Reply::Frame(frame)
+            });
+        }
+        other => other,
+    };
     let ctx = RequestContext {
         api_version: version,
         correlation_id,
@@ -114,6 +153,11 @@ pub async fn handle_frame(
             .map(|c| c.to_string())
             .unwrap_or_default(),
         peer,
+        listener: session.listener.clone(),
+        principal: session
+            .principal()
+            .cloned()
+            .unwrap_or_else(Principal::anonymous),
     };
     if let RequestKind::Produce(p) = &request
         && p.acks == 0
@@ -199,6 +243,12 @@ async fn dispatch(
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
             configs::incremental_alter_configs(broker, ctx, r).await,
         ),
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(sasl::describe_scram(broker, ctx, r).await)
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(sasl::alter_scram(broker, ctx, r).await)
+        }
         other => {
             // Unreachable: handle_frame only decodes keys present in SUPPORTED.
             tracing::error!(request = ?std::mem::discriminant(&other), "routed API without a handler");

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -19,6 +21,10 @@ use crate::config::{BrokerConfig, ListenerConfig};
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::router::{self, Reply};
+use crate::security::sasl::Session;
+
+/// A client that has not finished the TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds every configured listener.
 pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListener)>> {
@@ -33,6 +39,7 @@ pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListe
             .map_err(|e| Error::io("failed to read bound address", e))?;
         let bound = ListenerConfig {
             name: l.name.clone(),
+            security: l.security,
             host: l.host.clone(),
             port: local.port(),
         };
@@ -101,7 +108,7 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
         .filter_map(|(_, l)| l.local_addr().ok())
         .collect();
     broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
-    let listeners = bound.into_iter().map(|(_, l)| l).collect();
+    let listeners = bound;
     let (tx, mut rx) = watch::channel(false);
     let task = tokio::spawn(run(broker.clone(), listeners, async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -114,24 +121,41 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
     })
 }
 
-/// Serves `listeners` until `shutdown` completes, then shuts down gracefully.
+/// Serves `listeners` (as [`bind`] returns them) until `shutdown` completes, then shuts
+/// down gracefully.
 pub async fn run(
     broker: Arc<Broker>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(ListenerConfig, TcpListener)>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    let tls = match &broker.tls {
+        Some(cert) => Some(crate::security::tls::acceptor(cert.clone())?),
+        None => None,
+    };
     let mut accept_tasks = Vec::new();
-    for listener in listeners {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!(%addr, "listening");
+    for (config, listener) in listeners {
+        let addr = listener.local_addr().ok();
+        let tls = if config.security.tls() {
+            Some(tls.clone().ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "listener {} needs TLS but ssl.keystore.location is not set",
+                    config.name
+                ))
+            })?)
+        } else {
+            None
+        };
+        if let Some(addr) = addr {
+            tracing::info!(%addr, listener = %config.name, security = %config.security, "listening");
         }
         accept_tasks.push(tokio::spawn(accept_loop(
             broker.clone(),
             listener,
+            ListenerRuntime { config, tls },
             limit.clone(),
             notify_shutdown.clone(),
             done_tx.clone(),
@@ -158,9 +182,17 @@ pub async fn run(
     Ok(())
 }
 
+/// What a listener's connections need to know about it.
+#[derive(Clone)]
+struct ListenerRuntime {
+    config: ListenerConfig,
+    tls: Option<TlsAcceptor>,
+}
+
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
+    runtime: ListenerRuntime,
     limit: Arc<Semaphore>,
     notify_shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
@@ -185,21 +217,36 @@ async fn accept_loop(
         let broker = broker.clone();
         let shutdown = notify_shutdown.subscribe();
         let done = done.clone();
+        let runtime = runtime.clone();
         tokio::spawn(async move {
-            serve_connection(broker, socket, peer, shutdown).await;
+            let _ = socket.set_nodelay(true);
+            let session = Session::new(runtime.config.name.clone(), runtime.config.security);
+            match runtime.tls {
+                None => serve_connection(broker, socket, session, peer, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(broker, stream, session, peer, shutdown).await
+                        }
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
             drop(done);
         });
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     broker: Arc<Broker>,
-    socket: TcpStream,
+    stream: S,
+    mut session: Session,
     peer: SocketAddr,
     mut shutdown: broadcast::Receiver<()>,
 ) {
-    let mut conn = Connection::new(socket, broker.config.socket_request_max_bytes);
+    let mut conn = Connection::new(stream, broker.config.socket_request_max_bytes);
     tracing::debug!(%peer, "connection opened");
     loop {
         let frame = tokio::select! {
@@ -214,12 +261,17 @@ async fn serve_connection(
                 break;
             }
         };
-        match router::handle_frame(&broker, peer, frame).await {
+        match router::handle_frame(&broker, &mut session, peer, frame).await {
             Ok(Reply::Frame(bytes)) => {
                 if let Err(e) = conn.write_frame(&bytes).await {
                     tracing::debug!(%peer, error = %e, "client went away");
                     break;
                 }
+            }
+            Ok(Reply::FrameThenClose(bytes)) => {
+                let _ = conn.write_frame(&bytes).await;
+                conn.shutdown().await;
+                break;
             }
             Ok(Reply::Nothing) => {}
             Err(e) => {

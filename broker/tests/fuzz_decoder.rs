@@ -55,7 +55,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let frame = frame_for(api, v, &body);
         let _ = rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(5), router::handle_frame(&b, "127.0.0.1:1".parse().unwrap(), frame)).await
+            tokio::time::timeout(std::time::Duration::from_secs(5), router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), frame)).await
         }).expect("no request hangs the router");
     }
 
@@ -63,7 +63,7 @@ proptest! {
     fn arbitrary_whole_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..128)) {
         let (b, _dir) = broker();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let _ = rt.block_on(router::handle_frame(&b, "127.0.0.1:1".parse().unwrap(), Bytes::from(frame)));
+        let _ = rt.block_on(router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), Bytes::from(frame)));
     }
 }
 
@@ -140,11 +140,18 @@ proptest! {
         let (b, _dir) = broker();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let done = rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(2), router::handle_frame(&b, "127.0.0.1:1".parse().unwrap(), Bytes::from(frame))).await
+            tokio::time::timeout(std::time::Duration::from_secs(2), router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), Bytes::from(frame))).await
         });
         // Fetch, JoinGroup and SyncGroup legitimately wait (max_wait_ms, rebalances); any
         // other API that does not answer at once is stuck.
         let long_poll = [ApiKey::Fetch as i16, ApiKey::JoinGroup as i16, ApiKey::SyncGroup as i16];
         prop_assert!(done.is_ok() || long_poll.contains(&key), "api key {key} did not answer");
     }
+}
+
+fn plain_session() -> fjord_broker::security::sasl::Session {
+    fjord_broker::security::sasl::Session::new(
+        "PLAINTEXT",
+        fjord_broker::security::SecurityProtocol::Plaintext,
+    )
 }

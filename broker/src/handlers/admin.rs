@@ -375,7 +375,7 @@ pub(crate) async fn describe_cluster(
     }
     resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
     resp.controller_id = broker.node_id.into();
-    let (host, port) = broker.advertised_address();
+    let (host, port) = broker.advertised_address(&ctx.listener);
     let mut b = DescribeClusterBroker::default();
     b.broker_id = broker.node_id.into();
     b.host = StrBytes::from_string(host);

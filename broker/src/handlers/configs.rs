@@ -43,17 +43,23 @@ const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
 const TYPE_LIST: i8 = 7;
+const TYPE_PASSWORD: i8 = 9;
 
 /// The Kafka type of a topic or broker key (what Kafka declares for the same key).
 fn config_type(name: &str) -> i8 {
     match name {
         "auto.create.topics.enable" | "fjord.bench.sink" => TYPE_BOOLEAN,
-        "cleanup.policy" | "log.cleanup.policy" => TYPE_LIST,
+        "cleanup.policy" | "log.cleanup.policy" | "sasl.enabled.mechanisms" => TYPE_LIST,
+        "fjord.bootstrap.users" => TYPE_PASSWORD,
         "node.id"
         | "log.dirs"
         | "listeners"
         | "advertised.listeners"
         | "cluster.id"
+        | "listener.security.protocol.map"
+        | "ssl.keystore.type"
+        | "ssl.keystore.location"
+        | "super.users"
         | "message.timestamp.type"
         | "log.message.timestamp.type" => TYPE_STRING,
         "num.partitions"
@@ -74,7 +80,8 @@ fn config_type(name: &str) -> i8 {
         | "group.min.session.timeout.ms"
         | "group.max.session.timeout.ms"
         | "offsets.topic.num.partitions"
-        | "offsets.retention.minutes" => TYPE_INT,
+        | "offsets.retention.minutes"
+        | "connection.failed.authentication.delay.ms" => TYPE_INT,
         "log.roll.ms"
         | "segment.ms"
         | "log.retention.ms"
@@ -297,11 +304,16 @@ fn describe_entry(
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
     let mut c = DescribeConfigsResourceResult::default();
+    // Kafka's rule: a sensitive key is listed, its value never is.
+    let sensitive = crate::config::is_sensitive(entry.name);
     c.name = StrBytes::from_static_str(entry.name);
-    c.value = entry.value.map(StrBytes::from_string);
+    c.value = entry
+        .value
+        .filter(|_| !sensitive)
+        .map(StrBytes::from_string);
     c.read_only = entry.read_only;
     c.config_source = entry.source;
-    c.is_sensitive = false;
+    c.is_sensitive = sensitive;
     if include_synonyms {
         c.synonyms = entry
             .synonyms
@@ -309,7 +321,7 @@ fn describe_entry(
             .map(|s| {
                 let mut synonym = DescribeConfigsSynonym::default();
                 synonym.name = StrBytes::from_static_str(s.name);
-                synonym.value = Some(StrBytes::from_string(s.value));
+                synonym.value = Some(StrBytes::from_string(s.value)).filter(|_| !sensitive);
                 synonym.source = s.source;
                 synonym
             })

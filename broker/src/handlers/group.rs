@@ -42,7 +42,7 @@ pub(crate) async fn find_coordinator(
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised_address();
+    let (host, port) = broker.advertised_address(&ctx.listener);
     let keys: Vec<String> = if ctx.api_version >= 4 {
         req.coordinator_keys.iter().map(|k| k.to_string()).collect()
     } else {

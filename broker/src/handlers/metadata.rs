@@ -21,7 +21,7 @@ pub(crate) fn handle(
 ) -> MetadataResponse {
     let version = ctx.api_version;
     let mut resp = MetadataResponse::default();
-    let (host, port) = broker.advertised_address();
+    let (host, port) = broker.advertised_address(&ctx.listener);
     let mut node = MetadataResponseBroker::default();
     node.node_id = broker.node_id.into();
     node.host = StrBytes::from_string(host);

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 
 use kafka_protocol::protocol::StrBytes;
 
+use crate::security::Principal;
+
 pub(crate) mod admin;
 pub(crate) mod api_versions;
 pub(crate) mod configs;
@@ -19,6 +21,7 @@ pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
+pub(crate) mod sasl;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]
@@ -31,9 +34,27 @@ pub(crate) struct RequestContext {
     pub(crate) client_id: String,
     /// Peer address of the connection.
     pub(crate) peer: SocketAddr,
+    /// Name of the listener the connection came in on (its advertised address is the one
+    /// Metadata and FindCoordinator return).
+    pub(crate) listener: String,
+    /// Who the connection is (`User:ANONYMOUS` on unauthenticated listeners).
+    pub(crate) principal: Principal,
 }
 
 impl RequestContext {
+    /// A PLAINTEXT, anonymous context for handler tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(api_version: i16) -> Self {
+        RequestContext {
+            api_version,
+            correlation_id: 1,
+            client_id: "t".into(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            listener: "PLAINTEXT".into(),
+            principal: Principal::anonymous(),
+        }
+    }
+
     /// The client host as DescribeGroups reports it (`/127.0.0.1`).
     pub(crate) fn client_host(&self) -> String {
         format!("/{}", self.peer.ip())

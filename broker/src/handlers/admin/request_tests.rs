@@ -27,12 +27,7 @@ pub(crate) fn broker() -> (Arc<Broker>, tempfile::TempDir) {
 }
 
 pub(crate) fn ctx(api_version: i16) -> RequestContext {
-    RequestContext {
-        api_version,
-        correlation_id: 1,
-        client_id: "t".into(),
-        peer: "127.0.0.1:1".parse().expect("address"),
-    }
+    RequestContext::for_test(api_version)
 }
 
 pub(crate) fn topic_name(name: &str) -> TopicName {
@@ -521,7 +516,7 @@ async fn describe_cluster_lists_this_broker_and_refuses_controller_endpoints() {
         assert_eq!(r.cluster_id.as_str(), b.cluster_id);
         assert_eq!(r.controller_id.0, b.node_id);
         assert_eq!(r.cluster_authorized_operations, i32::MIN);
-        let (host, port) = b.advertised_address();
+        let (host, port) = b.advertised_address("PLAINTEXT");
         assert_eq!(r.brokers.len(), 1);
         assert_eq!(
             (r.brokers[0].host.as_str(), r.brokers[0].port),

@@ -21,12 +21,7 @@ fn broker() -> (Arc<Broker>, tempfile::TempDir) {
 }
 
 fn ctx(v: i16) -> RequestContext {
-    RequestContext {
-        api_version: v,
-        correlation_id: 1,
-        client_id: "t".into(),
-        peer: "127.0.0.1:1".parse().unwrap(),
-    }
+    RequestContext::for_test(v)
 }
 
 fn create(name: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsRequest {

@@ -1,0 +1,238 @@
+//! Transport security and authentication: listeners' security protocols, TLS (rustls),
+//! SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the principal a connection acts as.
+//!
+//! # Layout
+//!
+//! - [`tls`]: server configuration from PEM files, re-read when the files change.
+//! - [`scram`]: SCRAM credentials and the RFC 5802 exchange (server and client).
+//! - [`sasl`]: the per-connection SASL state machine that SaslHandshake and
+//!   SaslAuthenticate drive; nothing else is served on a SASL listener before it succeeds.
+
+pub mod credentials;
+pub mod sasl;
+pub mod scram;
+pub mod tls;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// How a listener protects and authenticates connections (Kafka's `SecurityProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication; the principal is `User:ANONYMOUS`.
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL without TLS (loopback or trusted networks only: PLAIN sends the password).
+    SaslPlaintext,
+    /// SASL inside TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Parses `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            other => Err(Error::InvalidConfig(format!(
+                "unknown security protocol {other:?}; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+            ))),
+        }
+    }
+
+    /// Whether connections speak TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections must authenticate with SASL before anything else.
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        })
+    }
+}
+
+/// Who a connection acts as, in Kafka's `User:name` form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// The user name (`ANONYMOUS` when nothing authenticated the connection).
+    pub name: String,
+}
+
+impl Principal {
+    /// The principal of unauthenticated listeners.
+    pub fn anonymous() -> Self {
+        Principal {
+            name: "ANONYMOUS".to_string(),
+        }
+    }
+
+    /// A SASL-authenticated user.
+    pub fn user(name: impl Into<String>) -> Self {
+        Principal { name: name.into() }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "User:{}", self.name)
+    }
+}
+
+/// A SASL mechanism the broker can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    /// RFC 4616; the password is checked against the SCRAM credential store.
+    Plain,
+    /// RFC 5802 / 7677.
+    Scram(scram::ScramMechanism),
+}
+
+impl SaslMechanism {
+    /// Parses a mechanism name as clients send it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "PLAIN" => Some(SaslMechanism::Plain),
+            n => scram::ScramMechanism::from_name(n).map(SaslMechanism::Scram),
+        }
+    }
+
+    /// The mechanism name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Scram(m) => m.name(),
+        }
+    }
+}
+
+/// Security settings of the broker, parsed from the config keys.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityConfig {
+    /// PEM file with the private key and certificate chain (`ssl.keystore.location`).
+    pub keystore: Option<std::path::PathBuf>,
+    /// Mechanisms offered on SASL listeners (`sasl.enabled.mechanisms`), in order.
+    pub sasl_mechanisms: Vec<SaslMechanism>,
+    /// Principals allowed everything (`super.users`, `User:a;User:b`).
+    pub super_users: Vec<String>,
+    /// Users whose SCRAM credentials are created or updated at start
+    /// (`fjord.bootstrap.users`, `name:password,…`): how the first admin gets in.
+    pub bootstrap_users: Vec<(String, String)>,
+    /// Delay before answering a failed authentication (brute-force brake).
+    pub failed_authentication_delay_ms: u64,
+}
+
+impl SecurityConfig {
+    /// Whether `principal` is a super user.
+    pub fn is_super_user(&self, principal: &Principal) -> bool {
+        self.super_users
+            .iter()
+            .any(|s| s.strip_prefix("User:") == Some(principal.name.as_str()))
+    }
+}
+
+/// Parses `sasl.enabled.mechanisms`.
+pub fn parse_mechanisms(text: &str) -> Result<Vec<SaslMechanism>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            SaslMechanism::from_name(name).ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "sasl.enabled.mechanisms: {name:?} is not supported; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Parses `super.users` (`User:a;User:b`).
+pub fn parse_super_users(text: &str) -> Result<Vec<String>> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            if p.starts_with("User:") && p.len() > 5 {
+                Ok(p.to_string())
+            } else {
+                Err(Error::InvalidConfig(format!(
+                    "super.users: {p:?} must look like User:name (separate several with ';')"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Parses `fjord.bootstrap.users` (`name:password,…`).
+pub fn parse_bootstrap_users(text: &str) -> Result<Vec<(String, String)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| match item.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                Ok((user.to_string(), password.to_string()))
+            }
+            _ => Err(Error::InvalidConfig(
+                "fjord.bootstrap.users: entries must look like name:password".into(),
+            )),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_parse_and_bad_ones_name_the_key() {
+        assert_eq!(
+            parse_mechanisms("PLAIN, SCRAM-SHA-512").unwrap(),
+            vec![
+                SaslMechanism::Plain,
+                SaslMechanism::Scram(scram::ScramMechanism::Sha512)
+            ]
+        );
+        let e = parse_mechanisms("GSSAPI").unwrap_err().to_string();
+        assert!(e.contains("sasl.enabled.mechanisms"), "{e}");
+        assert_eq!(
+            parse_super_users("User:a; User:b").unwrap(),
+            vec!["User:a", "User:b"]
+        );
+        assert!(parse_super_users("admin").is_err());
+        assert_eq!(
+            parse_bootstrap_users("admin:pw:with:colons").unwrap(),
+            vec![("admin".to_string(), "pw:with:colons".to_string())]
+        );
+        assert!(parse_bootstrap_users("admin").is_err());
+        assert!(SecurityProtocol::parse("SASL_SSL").unwrap().sasl());
+        assert!(SecurityProtocol::parse("sasl_ssl").is_err());
+    }
+
+    #[test]
+    fn super_users_match_by_principal_name() {
+        let cfg = SecurityConfig {
+            super_users: vec!["User:admin".into()],
+            ..Default::default()
+        };
+        assert!(cfg.is_super_user(&Principal::user("admin")));
+        assert!(!cfg.is_super_user(&Principal::user("admin2")));
+        assert!(!cfg.is_super_user(&Principal::anonymous()));
+    }
+}

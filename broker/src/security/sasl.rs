@@ -1,0 +1,284 @@
+//! The SASL state of one connection, driven by SaslHandshake (v1) and SaslAuthenticate.
+//!
+//! `Start` → SaslHandshake picks a mechanism → `Handshaken` → SaslAuthenticate rounds
+//! (one for PLAIN, two for SCRAM) → `Authenticated` with a [`Principal`]. On a SASL listener
+//! nothing but ApiVersions, SaslHandshake and SaslAuthenticate is served before that; a
+//! failed exchange is answered with SASL_AUTHENTICATION_FAILED and the connection closed.
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
+use super::scram::{ScramCredential, ScramMechanism, ScramServer};
+use super::{Principal, SaslMechanism, SecurityProtocol};
+
+enum SaslState {
+    Start,
+    Handshaken(SaslMechanism),
+    Scram(ScramServer),
+    Authenticated,
+    Failed,
+}
+
+/// Per-connection security state: the listener it arrived on and who it is.
+pub struct Session {
+    /// Name of the listener (e.g. `SASL_SSL`, `CONTROL`), for advertised addresses.
+    pub listener: String,
+    /// The listener's security protocol.
+    pub protocol: SecurityProtocol,
+    principal: Option<Principal>,
+    state: SaslState,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("listener", &self.listener)
+            .field("protocol", &self.protocol)
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a SaslHandshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeOutcome {
+    /// The mechanism is enabled; SaslAuthenticate may follow.
+    Accepted,
+    /// Not enabled here; the response lists the enabled ones.
+    UnsupportedMechanism,
+    /// No SASL on this listener, or already authenticated.
+    IllegalState,
+}
+
+/// The result of one SaslAuthenticate round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Send these bytes; the exchange goes on (SCRAM server-first).
+    Continue(Bytes),
+    /// Authenticated; send these bytes (empty for PLAIN, server-final for SCRAM).
+    Done(Bytes),
+    /// Failed: answer SASL_AUTHENTICATION_FAILED and close. The reason is for the log only.
+    Failed(String),
+    /// SaslAuthenticate without a successful SaslHandshake.
+    IllegalState,
+}
+
+impl Session {
+    /// A new connection on a listener with `protocol`.
+    pub fn new(listener: impl Into<String>, protocol: SecurityProtocol) -> Self {
+        Session {
+            listener: listener.into(),
+            protocol,
+            principal: (!protocol.sasl()).then(Principal::anonymous),
+            state: SaslState::Start,
+        }
+    }
+
+    /// Who the connection is, once authenticated (always, on non-SASL listeners).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// Whether `key` may be served now: everything once authenticated, else only the APIs
+    /// that lead to authentication.
+    pub fn may_serve(&self, key: ApiKey) -> bool {
+        self.principal.is_some()
+            || matches!(
+                key,
+                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+            )
+    }
+
+    /// Handles SaslHandshake for `mechanism` given the enabled ones.
+    pub fn handshake(&mut self, mechanism: &str, enabled: &[SaslMechanism]) -> HandshakeOutcome {
+        if !self.protocol.sasl() || !matches!(self.state, SaslState::Start) {
+            return HandshakeOutcome::IllegalState;
+        }
+        match SaslMechanism::from_name(mechanism).filter(|m| enabled.contains(m)) {
+            Some(m) => {
+                self.state = SaslState::Handshaken(m);
+                HandshakeOutcome::Accepted
+            }
+            None => HandshakeOutcome::UnsupportedMechanism,
+        }
+    }
+
+    /// Handles one SaslAuthenticate round. `lookup` finds a user's stored credential; PLAIN's
+    /// password check (PBKDF2) runs on the blocking pool.
+    pub async fn authenticate<F>(&mut self, auth_bytes: &[u8], lookup: F) -> AuthOutcome
+    where
+        F: Fn(&str, ScramMechanism) -> Option<ScramCredential> + Send + 'static,
+    {
+        let state = std::mem::replace(&mut self.state, SaslState::Failed);
+        let outcome = match state {
+            SaslState::Handshaken(SaslMechanism::Plain) => self.plain(auth_bytes, lookup).await,
+            SaslState::Handshaken(SaslMechanism::Scram(m)) => {
+                let mut server = ScramServer::new(m);
+                match server.client_first(auth_bytes, |user| lookup(user, m)) {
+                    Ok(first) => {
+                        self.state = SaslState::Scram(server);
+                        return AuthOutcome::Continue(Bytes::from(first));
+                    }
+                    Err(e) => AuthOutcome::Failed(format!("{}: {e}", m.name())),
+                }
+            }
+            SaslState::Scram(mut server) => match server.client_final(auth_bytes) {
+                Ok((last, user)) => {
+                    self.principal = Some(Principal::user(user));
+                    AuthOutcome::Done(Bytes::from(last))
+                }
+                Err(e) => AuthOutcome::Failed(format!(
+                    "SCRAM for user {:?}: {e}",
+                    server.user().unwrap_or("?")
+                )),
+            },
+            SaslState::Start | SaslState::Authenticated | SaslState::Failed => {
+                self.state = state;
+                return AuthOutcome::IllegalState;
+            }
+        };
+        if matches!(outcome, AuthOutcome::Done(_)) {
+            self.state = SaslState::Authenticated;
+        }
+        outcome
+    }
+
+    async fn plain<F>(&mut self, auth_bytes: &[u8], lookup: F) -> AuthOutcome
+    where
+        F: Fn(&str, ScramMechanism) -> Option<ScramCredential> + Send + 'static,
+    {
+        // message = [authzid] NUL authcid NUL passwd (RFC 4616)
+        let mut parts = auth_bytes.split(|b| *b == 0);
+        let (Some(authzid), Some(user), Some(password), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return AuthOutcome::Failed("PLAIN: malformed message".into());
+        };
+        let (Ok(authzid), Ok(user), Ok(password)) = (
+            std::str::from_utf8(authzid),
+            std::str::from_utf8(user),
+            std::str::from_utf8(password),
+        ) else {
+            return AuthOutcome::Failed("PLAIN: not UTF-8".into());
+        };
+        if user.is_empty() || (!authzid.is_empty() && authzid != user) {
+            return AuthOutcome::Failed("PLAIN: empty user or foreign authorization id".into());
+        }
+        let (user, password) = (user.to_string(), password.to_string());
+        let check_user = user.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            // Prefer the stronger hash when both exist.
+            [ScramMechanism::Sha512, ScramMechanism::Sha256]
+                .into_iter()
+                .find_map(|m| lookup(&check_user, m).map(|c| (m, c)))
+                .is_some_and(|(m, c)| c.verify_password(m, &password))
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            self.principal = Some(Principal::user(user));
+            AuthOutcome::Done(Bytes::new())
+        } else {
+            AuthOutcome::Failed(format!("PLAIN: invalid credentials for user {user:?}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::scram::ScramClient;
+
+    fn store() -> impl Fn(&str, ScramMechanism) -> Option<ScramCredential> + Send + Clone + 'static
+    {
+        let creds: Vec<(ScramMechanism, ScramCredential)> = ScramMechanism::ALL
+            .into_iter()
+            .map(|m| (m, ScramCredential::from_password(m, "pw", 4096)))
+            .collect();
+        move |user: &str, m: ScramMechanism| {
+            (user == "alice")
+                .then(|| creds.iter().find(|(cm, _)| *cm == m).map(|(_, c)| c.clone()))
+                .flatten()
+        }
+    }
+
+    const ALL: &[SaslMechanism] = &[
+        SaslMechanism::Plain,
+        SaslMechanism::Scram(ScramMechanism::Sha256),
+        SaslMechanism::Scram(ScramMechanism::Sha512),
+    ];
+
+    #[tokio::test]
+    async fn nothing_but_authentication_is_served_before_it_succeeds() {
+        let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
+        assert!(s.may_serve(ApiKey::ApiVersions));
+        assert!(!s.may_serve(ApiKey::Metadata));
+        assert_eq!(
+            s.authenticate(b"\0alice\0pw", store()).await,
+            AuthOutcome::IllegalState
+        );
+        assert_eq!(s.handshake("PLAIN", ALL), HandshakeOutcome::Accepted);
+        assert_eq!(
+            s.authenticate(b"\0alice\0pw", store()).await,
+            AuthOutcome::Done(Bytes::new())
+        );
+        assert!(s.may_serve(ApiKey::Metadata));
+        assert_eq!(s.principal(), Some(&Principal::user("alice")));
+        // No re-authentication (KIP-368) yet: a second handshake is refused.
+        assert_eq!(s.handshake("PLAIN", ALL), HandshakeOutcome::IllegalState);
+    }
+
+    #[tokio::test]
+    async fn plain_rejects_wrong_passwords_unknown_users_and_garbage() {
+        for msg in [
+            &b"\0alice\0wrong"[..],
+            b"\0mallory\0pw",
+            b"bob\0alice\0pw",
+            b"alice\0pw",
+            b"\0alice\0pw\0extra",
+            b"\0\0pw",
+        ] {
+            let mut s = Session::new("SASL_PLAINTEXT", SecurityProtocol::SaslPlaintext);
+            s.handshake("PLAIN", ALL);
+            assert!(
+                matches!(s.authenticate(msg, store()).await, AuthOutcome::Failed(_)),
+                "{msg:?}"
+            );
+            assert!(s.principal().is_none());
+            assert!(!s.may_serve(ApiKey::Produce));
+        }
+    }
+
+    #[tokio::test]
+    async fn scram_takes_two_rounds() {
+        for m in ScramMechanism::ALL {
+            let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
+            assert_eq!(s.handshake(m.name(), ALL), HandshakeOutcome::Accepted);
+            let mut client = ScramClient::new(m, "alice", "pw");
+            let AuthOutcome::Continue(first) = s.authenticate(&client.client_first(), store()).await
+            else {
+                panic!("expected server-first");
+            };
+            assert!(s.principal().is_none());
+            let fin = client.client_final(&first).unwrap();
+            let AuthOutcome::Done(last) = s.authenticate(&fin, store()).await else {
+                panic!("expected server-final");
+            };
+            client.verify_server_final(&last).unwrap();
+            assert_eq!(s.principal(), Some(&Principal::user("alice")));
+        }
+    }
+
+    #[test]
+    fn handshake_checks_listener_and_enabled_mechanisms() {
+        let mut plain = Session::new("PLAINTEXT", SecurityProtocol::Plaintext);
+        assert_eq!(plain.principal(), Some(&Principal::anonymous()));
+        assert_eq!(plain.handshake("PLAIN", ALL), HandshakeOutcome::IllegalState);
+        let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
+        assert_eq!(
+            s.handshake("PLAIN", &[SaslMechanism::Scram(ScramMechanism::Sha512)]),
+            HandshakeOutcome::UnsupportedMechanism
+        );
+        assert_eq!(s.handshake("GSSAPI", ALL), HandshakeOutcome::UnsupportedMechanism);
+    }
+}
