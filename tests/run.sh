@@ -3,7 +3,8 @@
 #
 #   bash tests/run.sh
 #
-# 1. kcat from Debian (apt-get, only when missing and running as root; else its tests skip)
+# 1. from Debian when missing and running as root: kcat (else its tests skip), and
+#    libssl-dev + pkg-config (librdkafka's TLS and SCRAM, built by the rdkafka crate)
 # 2. a Python venv at ${FJORD_VENV:-.venv} with tests/python/requirements.txt
 # 3. cargo build of the fjord-broker binary
 # 4. cargo nextest run --workspace (cargo test --workspace when nextest is missing)
@@ -40,6 +41,19 @@ elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 else
     echo "WARNING: kcat is not installed and cannot be installed here (needs root and apt-get);" \
          "the kcat tests will be skipped"
+fi
+
+# ---------------------------------------------------------------------------------------------
+banner "OpenSSL headers (librdkafka TLS/SCRAM)"
+if pkg-config --exists openssl 2>/dev/null; then
+    echo "using OpenSSL $(pkg-config --modversion openssl)"
+elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config \
+        || echo "WARNING: could not install libssl-dev; the rdkafka build will fail"
+else
+    echo "WARNING: OpenSSL development files (libssl-dev, pkg-config) are missing and cannot be" \
+         "installed here; install them, or the rdkafka build will fail"
 fi
 
 # ---------------------------------------------------------------------------------------------

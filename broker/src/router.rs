@@ -58,9 +58,10 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
-    // v1 only: v0 switches to raw SASL tokens after the handshake, which no client in our
-    // support range still uses.
-    api(ApiKey::SaslHandshake, 1, 1),
+    // Advertised from v0 because librdkafka's feature check needs v0 in range before it uses
+    // SASL at all; a v0 handshake (raw SASL tokens afterwards, pre-1.0 clients) is answered
+    // UNSUPPORTED_VERSION in its body, and every client in our range sends v1.
+    api(ApiKey::SaslHandshake, 0, 1),
     api(ApiKey::SaslAuthenticate, 0, 2),
     api(ApiKey::DescribeUserScramCredentials, 0, 0),
     api(ApiKey::AlterUserScramCredentials, 0, 0),
@@ -125,7 +126,9 @@ pub async fn handle_frame(
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request body: {e}")))?;
     let request = match request {
         RequestKind::SaslHandshake(r) => {
-            let response = ResponseKind::SaslHandshake(handlers::sasl::handshake(broker, session, r));
+            let response = ResponseKind::SaslHandshake(handlers::sasl::handshake(
+                broker, session, version, r,
+            ));
             return encode_response(key, version, correlation_id, &response).map(Reply::Frame);
         }
         RequestKind::SaslAuthenticate(r) => {

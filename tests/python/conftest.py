@@ -55,12 +55,14 @@ def free_port() -> int:
 class BrokerProcess:
     """A fjord-broker child process with a data dir and port kept across restarts."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_dir: Path, extra_args=()):
+    def __init__(self, binary: Path, data_dir: Path, log_dir: Path, extra_args=(), extra_listeners=()):
         self.binary = binary
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.extra_args = list(extra_args)
         self.port = free_port()
+        # Listener name -> port, beside the PLAINTEXT listener the readiness probe uses.
+        self.listener_ports = {name: free_port() for name in extra_listeners}
         self.proc = None
         self.starts = 0
 
@@ -82,7 +84,8 @@ class BrokerProcess:
         cmd = [
             str(self.binary),
             "--data-dir", str(self.data_dir),
-            "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}",
+            "--listeners", ",".join([f"PLAINTEXT://127.0.0.1:{self.port}"]
+                                    + [f"{n}://127.0.0.1:{p}" for n, p in self.listener_ports.items()]),
             "--set", "group.initial.rebalance.delay.ms=0",
             *self.extra_args,
         ]
@@ -151,6 +154,47 @@ def broker(tmp_path):
         b.stop()
 
 
+class TlsFiles:
+    """A test CA (trustme) and the broker's PEM keystore (key + chain) for 127.0.0.1."""
+
+    def __init__(self, directory: Path):
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca = directory / "ca.pem"
+        self.keystore = directory / "broker.pem"
+        ca.cert_pem.write_to_path(str(self.ca))
+        cert.private_key_and_cert_chain_pem.write_to_path(str(self.keystore))
+
+
+ADMIN = ("admin", "admin-secret")
+
+
+@pytest.fixture
+def secure_broker(tmp_path):
+    """A broker with SASL_SSL and SASL_PLAINTEXT listeners (beside PLAINTEXT), a trustme CA
+    (``.tls.ca``) and the super user ``ADMIN``; ``.listener_ports[name]`` gives the ports."""
+    binary = broker_binary()
+    if not binary.is_file():
+        pytest.fail(f"fjord-broker binary not found at {binary}")
+    for d in ("data", "logs", "tls"):
+        (tmp_path / d).mkdir()
+    tls = TlsFiles(tmp_path / "tls")
+    b = BrokerProcess(binary, tmp_path / "data", tmp_path / "logs",
+                      extra_args=["--set", f"ssl.keystore.location={tls.keystore}",
+                                  "--set", f"super.users=User:{ADMIN[0]}",
+                                  "--set", f"fjord.bootstrap.users={ADMIN[0]}:{ADMIN[1]}",
+                                  "--set", "connection.failed.authentication.delay.ms=10"],
+                      extra_listeners=["SASL_SSL", "SASL_PLAINTEXT"])
+    b.tls = tls
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
 @pytest.fixture
 def bootstrap(broker) -> str:
     return broker.bootstrap
@@ -169,8 +213,10 @@ def pytest_runtest_makereport(item, call):
     """On failure, attach the broker's stderr to the report."""
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and "broker" in getattr(item, "funcargs", {}):
-        b = item.funcargs["broker"]
+    funcargs = getattr(item, "funcargs", {})
+    name = next((n for n in ("broker", "secure_broker") if n in funcargs), None)
+    if report.when == "call" and report.failed and name:
+        b = funcargs[name]
         text = b.stderr()
         if len(text) > 20000:
             text = "...\n" + text[-20000:]

@@ -11,6 +11,9 @@
 //! - Client helpers: rdkafka configs with bounded timeouts, topic creation, and
 //!   [`consume_exactly`] which reads a known number of records or fails with what it saw.
 //!
+//! - [`secure`]: a broker with SSL, SASL_SSL and SASL_PLAINTEXT listeners, a test CA made
+//!   with rcgen, and SCRAM users; client configs for each security protocol.
+//!
 //! Every test gets its own broker on a free port and its own unique topic names, so tests are
 //! independent and run in parallel.
 
@@ -29,6 +32,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+
+pub mod secure;
 
 /// How long a test waits for any single broker or client step before failing.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -188,7 +193,7 @@ impl Drop for TestBroker {
     }
 }
 
-async fn spawn_on(
+pub(crate) async fn spawn_on(
     runtime: &tokio::runtime::Runtime,
     config: BTreeMap<String, String>,
 ) -> anyhow::Result<BrokerHandle> {

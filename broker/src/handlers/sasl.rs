@@ -28,6 +28,7 @@ use crate::security::scram::{ScramCredential, ScramMechanism};
 pub(crate) fn handshake(
     broker: &Arc<Broker>,
     session: &mut Session,
+    version: i16,
     req: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
     let enabled = &broker.config.security.sasl_mechanisms;
@@ -36,6 +37,11 @@ pub(crate) fn handshake(
         .iter()
         .map(|m| StrBytes::from_static_str(m.name()))
         .collect();
+    if version == 0 {
+        tracing::info!(listener = %session.listener, "SaslHandshake v0 (raw SASL tokens) is not supported; clients since Kafka 1.0 send v1");
+        resp.error_code = ResponseError::UnsupportedVersion.code();
+        return resp;
+    }
     resp.error_code = match session.handshake(&req.mechanism, enabled) {
         HandshakeOutcome::Accepted => 0,
         HandshakeOutcome::UnsupportedMechanism => {

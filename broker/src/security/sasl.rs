@@ -122,16 +122,16 @@ impl Session {
                     Err(e) => AuthOutcome::Failed(format!("{}: {e}", m.name())),
                 }
             }
-            SaslState::Scram(mut server) => match server.client_final(auth_bytes) {
-                Ok((last, user)) => {
-                    self.principal = Some(Principal::user(user));
-                    AuthOutcome::Done(Bytes::from(last))
+            SaslState::Scram(mut server) => {
+                let user = server.user().unwrap_or_default().to_string();
+                match server.client_final(auth_bytes) {
+                    Ok((last, user)) => {
+                        self.principal = Some(Principal::user(user));
+                        AuthOutcome::Done(Bytes::from(last))
+                    }
+                    Err(e) => AuthOutcome::Failed(format!("SCRAM for user {user:?}: {e}")),
                 }
-                Err(e) => AuthOutcome::Failed(format!(
-                    "SCRAM for user {:?}: {e}",
-                    server.user().unwrap_or("?")
-                )),
-            },
+            }
             SaslState::Start | SaslState::Authenticated | SaslState::Failed => {
                 self.state = state;
                 return AuthOutcome::IllegalState;

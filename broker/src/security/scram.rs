@@ -354,7 +354,10 @@ impl ScramServer {
         if B64.decode(binding).ok().as_deref() != Some(gs2_header.as_bytes()) {
             return Err(ScramError::Malformed("channel binding does not match the GS2 header"));
         }
-        if got_nonce != nonce {
+        // Kafka accepts a nonce that *ends with* the server's (`endsWith` in its
+        // ScramSaslServer): librdkafka before 2.1 sends the client nonce twice. The proof
+        // covers the message as sent, so this loosens nothing.
+        if !got_nonce.ends_with(&nonce) {
             return Err(ScramError::InvalidCredentials);
         }
         let proof = B64
@@ -581,6 +584,31 @@ mod tests {
         ));
         // The exchange is over after a failure.
         assert_eq!(server.client_final(fin.as_bytes()), Err(ScramError::State));
+    }
+
+    /// Regression: librdkafka 2.0.x (Debian's kcat) repeats the client nonce in
+    /// client-final (`r=<cnonce><cnonce+snonce>`); Kafka accepts it, so must we.
+    #[test]
+    fn librdkafka_2_0_repeated_client_nonce_is_accepted() {
+        let m = ScramMechanism::Sha256;
+        let cred = ScramCredential::from_password(m, "pw", 4096);
+        let mut server = ScramServer::new(m);
+        let cnonce = "KMu=O=o=P:3:XdGwy?hG<9Ud96~o4zda";
+        let first_bare = format!("n=admin,r={cnonce}");
+        let first = server
+            .client_first(format!("n,,{first_bare}").as_bytes(), |_| Some(cred.clone()))
+            .unwrap();
+        let first = String::from_utf8(first).unwrap();
+        let snonce = first.strip_prefix("r=").unwrap().split(',').next().unwrap();
+        let without_proof = format!("c=biws,r={cnonce}{snonce}");
+        let salted = m.salted_password(b"pw", &cred.salt, 4096);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let auth = format!("{first_bare},{first},{without_proof}");
+        let sig = m.hmac(&m.hash(&client_key), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+        let fin = format!("{without_proof},p={}", B64.encode(proof));
+        let (_, user) = server.client_final(fin.as_bytes()).unwrap();
+        assert_eq!(user, "admin");
     }
 
     #[test]
