@@ -109,8 +109,11 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     queue_messages: u64,
 
-    /// Consumer fetch.max.bytes (max.partition.fetch.bytes is a quarter of it).
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    /// Consumer fetch.max.bytes (max.partition.fetch.bytes is a quarter of it, at least
+    /// 1 MiB). The default gives librdkafka's own 1 MiB per partition: smaller responses let
+    /// the broker build the next one while the client decodes the last, where 16 MiB per
+    /// partition serialises the two (measured: 1.7 vs 1.6 M records/s at 100 B).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
     fetch_max_bytes: u64,
 
     /// Worker threads of the in-process brokers' tokio runtime.
