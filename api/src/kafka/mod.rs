@@ -1,10 +1,45 @@
 //! A small Kafka admin client over the `kafka-protocol` crate: what the control plane needs
 //! to manage topics and credentials on the clusters it provisions.
 //!
-//! INTERFACE DRAFT — the signatures below are the contract between the REST handlers and
-//! this module; the bodies are being written.
+//! # Layout
+//!
+//! - [`AdminClient`] (this file): connecting — TCP or TLS (rustls, ring provider, trusting
+//!   only the cluster CA), ApiVersions, then SASL — and the error type.
+//! - `wire`: one connection: length-prefixed frames, correlation ids, request header v1/v2
+//!   and response header v0/v1 by API version, per-request timeouts, and the choice of the
+//!   highest API version both sides support.
+//! - `sasl`: SaslHandshake + SaslAuthenticate with PLAIN or SCRAM (the RFC 5802 client and
+//!   PBKDF2 come from `fjord_broker::security::scram`, the same code the broker verifies with).
+//! - `topics`, `credentials`: the admin operations, one Kafka API each (topics also read
+//!   Metadata and DescribeConfigs to return a [`TopicDescription`]).
+//!
+//! Kafka error codes stay data: a per-resource error becomes [`KafkaError::Broker`] with the
+//! code's Kafka name (from `kafka_protocol::ResponseError`, not a hand-written table).
+//!
+//! One client is one connection to the first reachable bootstrap broker; requests go out one
+//! at a time. After a transport failure or timeout the client is unusable (every call fails
+//! with [`KafkaError::Connect`]): connect a new one.
+
+mod credentials;
+mod sasl;
+mod topics;
+mod wire;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+
+use self::wire::{Connection, Stream};
+
+/// Default limit on opening a connection (TCP and TLS handshake) and on each request
+/// (ApiVersions and every SASL round included).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors talking to a cluster. Kafka error codes stay data in [`KafkaError::Broker`].
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +70,55 @@ pub enum KafkaError {
     Protocol(String),
 }
 
+impl KafkaError {
+    /// The Kafka error of a [`KafkaError::Broker`], to match on (`TopicAlreadyExists` → 409).
+    pub fn response_error(&self) -> Option<ResponseError> {
+        match self {
+            KafkaError::Broker { code, .. } => ResponseError::try_from_code(*code),
+            _ => None,
+        }
+    }
+
+    /// `Err(Broker)` when `code` is not 0: the one place Kafka codes become Rust errors.
+    pub(crate) fn check(
+        operation: impl FnOnce() -> String,
+        code: i16,
+        message: Option<&StrBytes>,
+    ) -> Result<(), KafkaError> {
+        if code == 0 {
+            return Ok(());
+        }
+        Err(KafkaError::Broker {
+            operation: operation(),
+            code,
+            code_name: error_code_name(code),
+            message: message
+                .map(|m| m.as_str().to_string())
+                .filter(|m| !m.is_empty()),
+        })
+    }
+}
+
+/// Kafka's name of an error code, e.g. 36 → `TOPIC_ALREADY_EXISTS`.
+pub fn error_code_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(ResponseError::Unknown(_)) => "UNKNOWN_ERROR_CODE".to_string(),
+        // The variant names are Kafka's names in CamelCase.
+        Some(e) => {
+            let camel = e.to_string();
+            let mut out = String::with_capacity(camel.len() + 8);
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_uppercase());
+            }
+            out
+        }
+    }
+}
+
 /// A topic as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDescription {
@@ -61,6 +145,17 @@ pub enum SaslMechanism {
     ScramSha512,
 }
 
+impl SaslMechanism {
+    /// The mechanism's name in SaslHandshake, e.g. `SCRAM-SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
 /// How to reach and authenticate to a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
@@ -73,75 +168,175 @@ pub struct ConnectOptions {
 }
 
 /// One connection to one cluster's bootstrap broker.
-#[derive(Debug)]
 pub struct AdminClient {
-    _private: (),
+    conn: Connection,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("addr", &self.conn.addr())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AdminClient {
     /// Connects to `bootstrap` (first reachable `host:port`).
     pub async fn connect(options: &ConnectOptions) -> Result<Self, KafkaError> {
-        let _ = options;
-        unimplemented!("being written")
+        Self::connect_with_timeout(options, DEFAULT_TIMEOUT).await
     }
-    /// CreateTopics; `configs` are topic-level config overrides.
-    pub async fn create_topic(
-        &mut self,
-        name: &str,
-        partitions: u32,
-        replication_factor: u16,
-        configs: &BTreeMap<String, String>,
-    ) -> Result<TopicDescription, KafkaError> {
-        let _ = (name, partitions, replication_factor, configs);
-        unimplemented!("being written")
+
+    /// [`AdminClient::connect`] with another limit than [`DEFAULT_TIMEOUT`] on connecting
+    /// and on every request.
+    pub async fn connect_with_timeout(
+        options: &ConnectOptions,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
+        let tls = options
+            .tls_ca_pem
+            .as_deref()
+            .map(tls_connector)
+            .transpose()?;
+        let addrs: Vec<&str> = options
+            .bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
+        if addrs.is_empty() {
+            return Err(KafkaError::Protocol(
+                "the bootstrap address list is empty".into(),
+            ));
+        }
+        let mut last_error = None;
+        for addr in addrs {
+            let attempt = tokio::time::timeout(timeout, open(addr, tls.as_ref())).await;
+            let stream = match attempt {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(source)) => {
+                    tracing::debug!(%addr, error = %source, "bootstrap broker unreachable");
+                    last_error = Some(KafkaError::Connect {
+                        addr: addr.to_string(),
+                        source,
+                    });
+                    continue;
+                }
+                Err(_) => {
+                    last_error = Some(timed_out(addr, "connecting", timeout));
+                    continue;
+                }
+            };
+            let mut conn = Connection::new(addr.to_string(), stream, timeout);
+            conn.fetch_api_versions().await?;
+            if let Some((mechanism, user, password)) = &options.sasl {
+                sasl::authenticate(&mut conn, *mechanism, user, password).await?;
+            }
+            tracing::debug!(%addr, tls = tls.is_some(), sasl = ?options.sasl.as_ref().map(|s| s.0), "admin client connected");
+            return Ok(AdminClient { conn });
+        }
+        Err(last_error.unwrap_or_else(|| KafkaError::Protocol("no bootstrap address".into())))
     }
-    /// Metadata + DescribeConfigs for every topic (internal topics excluded).
-    pub async fn list_topics(&mut self) -> Result<Vec<TopicDescription>, KafkaError> {
-        unimplemented!("being written")
+}
+
+/// A `Connect` error of kind `TimedOut`, naming what took too long.
+pub(crate) fn timed_out(addr: &str, what: &str, timeout: Duration) -> KafkaError {
+    KafkaError::Connect {
+        addr: addr.to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what} timed out after {} ms", timeout.as_millis()),
+        ),
     }
-    /// Metadata + DescribeConfigs for one topic; `Ok(None)` when it does not exist.
-    pub async fn describe_topic(&mut self, name: &str) -> Result<Option<TopicDescription>, KafkaError> {
-        let _ = name;
-        unimplemented!("being written")
+}
+
+/// TCP, then TLS when a connector is given (server name = the host of `addr`).
+async fn open(
+    addr: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> std::io::Result<Box<dyn Stream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let Some(connector) = tls else {
+        return Ok(Box::new(tcp));
+    };
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a valid TLS server name: {e}"),
+        )
+    })?;
+    let stream = connector.connect(name, tcp).await?;
+    Ok(Box::new(stream))
+}
+
+/// A TLS client trusting only the CAs in `ca_pem` (no system roots: clusters have their own
+/// CA), with rustls' ring provider.
+fn tls_connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector, KafkaError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert =
+            cert.map_err(|e| KafkaError::Protocol(format!("bad CA certificate PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| KafkaError::Protocol(format!("unusable CA certificate: {e}")))?;
     }
-    /// IncrementalAlterConfigs: `Some(v)` sets, `None` deletes (back to the default).
-    pub async fn alter_topic_configs(
-        &mut self,
-        name: &str,
-        changes: &BTreeMap<String, Option<String>>,
-    ) -> Result<(), KafkaError> {
-        let _ = (name, changes);
-        unimplemented!("being written")
+    if roots.is_empty() {
+        return Err(KafkaError::Protocol(
+            "the CA PEM holds no certificate".into(),
+        ));
     }
-    /// CreatePartitions up to `total` partitions.
-    pub async fn create_partitions(&mut self, name: &str, total: u32) -> Result<(), KafkaError> {
-        let _ = (name, total);
-        unimplemented!("being written")
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| KafkaError::Protocol(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_get_kafkas_names() {
+        assert_eq!(error_code_name(36), "TOPIC_ALREADY_EXISTS");
+        assert_eq!(error_code_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_code_name(37), "INVALID_PARTITIONS");
+        assert_eq!(error_code_name(58), "SASL_AUTHENTICATION_FAILED");
+        assert_eq!(error_code_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_code_name(0), "NONE");
+        assert_eq!(error_code_name(12345), "UNKNOWN_ERROR_CODE");
     }
-    /// AlterUserScramCredentials upsert: the salted password is computed here (PBKDF2 with
-    /// a random salt), so the plaintext never leaves this process.
-    pub async fn upsert_scram_credential(
-        &mut self,
-        user: &str,
-        mechanism: SaslMechanism,
-        password: &str,
-        iterations: u32,
-    ) -> Result<(), KafkaError> {
-        let _ = (user, mechanism, password, iterations);
-        unimplemented!("being written")
+
+    #[test]
+    fn check_turns_codes_into_broker_errors() {
+        assert!(KafkaError::check(|| "x".into(), 0, None).is_ok());
+        let msg = StrBytes::from_static_str("Topic 'a' already exists.");
+        let e = KafkaError::check(|| "create topic a".into(), 36, Some(&msg)).unwrap_err();
+        assert_eq!(e.response_error(), Some(ResponseError::TopicAlreadyExists));
+        assert_eq!(
+            e.to_string(),
+            "create topic a failed: TOPIC_ALREADY_EXISTS (36): Topic 'a' already exists."
+        );
+        let empty = StrBytes::from_static_str("");
+        let e = KafkaError::check(|| "delete topic b".into(), 3, Some(&empty)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "delete topic b failed: UNKNOWN_TOPIC_OR_PARTITION (3)"
+        );
     }
-    /// AlterUserScramCredentials deletion; `Ok` when the user had none.
-    pub async fn delete_scram_credential(
-        &mut self,
-        user: &str,
-        mechanism: SaslMechanism,
-    ) -> Result<(), KafkaError> {
-        let _ = (user, mechanism);
-        unimplemented!("being written")
-    }
-    /// DeleteTopics.
-    pub async fn delete_topic(&mut self, name: &str) -> Result<(), KafkaError> {
-        let _ = name;
-        unimplemented!("being written")
+
+    #[test]
+    fn a_ca_pem_without_certificates_is_refused() {
+        let Err(e) = tls_connector("not a pem") else {
+            panic!("a PEM without certificates must be refused");
+        };
+        assert!(e.to_string().contains("no certificate"), "{e}");
     }
 }

@@ -6,6 +6,10 @@
 //! only this trait; every method is idempotent so a restarted API can simply call it again
 //! for every cluster that was in flight.
 
+pub mod certs;
+pub mod embedded;
+mod layout;
+
 use async_trait::async_trait;
 
 use crate::kafka::AdminClient;

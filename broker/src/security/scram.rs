@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256, Sha512};
 pub const MIN_ITERATIONS: i32 = 4096;
 /// Kafka's upper bound on iterations.
 pub const MAX_ITERATIONS: i32 = 16384;
+/// The most iterations [`ScramClient`] computes: a bound on the CPU a server can make a
+/// client spend.
+pub const MAX_CLIENT_ITERATIONS: u32 = 1 << 20;
 
 /// A SCRAM hash function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -434,6 +437,9 @@ impl ScramClient {
         let nonce = nonce.ok_or(ScramError::Malformed("no nonce"))?;
         let salt = salt.ok_or(ScramError::Malformed("no salt"))?;
         let iterations = iterations.ok_or(ScramError::Malformed("no iteration count"))?;
+        if iterations == 0 || iterations > MAX_CLIENT_ITERATIONS {
+            return Err(ScramError::Malformed("iteration count out of range"));
+        }
         if !nonce.starts_with(&self.client_nonce) {
             return Err(ScramError::InvalidCredentials);
         }
