@@ -1,2 +1,196 @@
-//! The `fjord` binary.
-fn main() {}
+//! The `fjord` binary: parses the command line and wires the library together.
+//!
+//! - `fjord dev`: API on 127.0.0.1:8080, SQLite under `./fjord-data`, embedded brokers;
+//!   prints the URL, the administrator's API key (first start) and an admin token.
+//! - `fjord serve`: the API for production (`--database-url postgres://…`).
+//! - `fjord openapi`: prints the OpenAPI document.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fjord_api::provision::Provisioner;
+use fjord_api::provision::embedded::{EmbeddedOptions, EmbeddedProvisioner};
+use fjord_api::{AppState, auth, clusters, db};
+
+#[derive(Debug, Parser)]
+#[command(name = "fjord", version, about = "Fjord's control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything on this machine: API, embedded database and embedded brokers.
+    Dev(DevArgs),
+    /// The API alone, for production.
+    Serve(ServeArgs),
+    /// Print the OpenAPI document (JSON) and exit.
+    Openapi,
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Directory of the database and of every cluster's data.
+    #[arg(long, env = "FJORD_DATA_DIR", default_value = "./fjord-data")]
+    data_dir: PathBuf,
+    /// Address the API listens on.
+    #[arg(long, env = "FJORD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Lifetime of access tokens, in seconds (long in dev, so the printed token lasts a day).
+    #[arg(long, env = "FJORD_TOKEN_TTL_SECS", default_value_t = 12 * 3600)]
+    token_ttl_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Database URL: `postgres://user@host/db` for production; default SQLite in the data dir.
+    #[arg(long, env = "FJORD_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory of the SQLite database (when no URL is given) and of embedded clusters.
+    #[arg(long, env = "FJORD_DATA_DIR", default_value = "./fjord-data")]
+    data_dir: PathBuf,
+    /// Address the API listens on.
+    #[arg(long, env = "FJORD_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "FJORD_TOKEN_TTL_SECS", default_value_t = 900)]
+    token_ttl_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        use std::io::Write as _;
+        let spec = fjord_api::openapi::spec_json();
+        return match std::io::stdout().lock().write_all(spec.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(e).context("failed to print the document")
+            }
+            _ => Ok(()),
+        };
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match cli.command {
+        Command::Dev(args) => {
+            let url = db::sqlite_url(&prepare_dir(&args.data_dir)?);
+            run(&url, &args.data_dir, args.listen, args.token_ttl_secs, true).await
+        }
+        Command::Serve(args) => {
+            let url = match args.database_url {
+                Some(url) => url,
+                None => db::sqlite_url(&prepare_dir(&args.data_dir)?),
+            };
+            run(
+                &url,
+                &args.data_dir,
+                args.listen,
+                args.token_ttl_secs,
+                false,
+            )
+            .await
+        }
+        Command::Openapi => Ok(()),
+    }
+}
+
+fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}
+
+async fn run(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    token_ttl_secs: u64,
+    dev: bool,
+) -> anyhow::Result<()> {
+    let db = db::connect(database_url)
+        .await
+        .context("failed to open the database")?;
+    let provisioner: Arc<dyn Provisioner> =
+        Arc::new(EmbeddedProvisioner::new(EmbeddedOptions::new(data_dir)));
+    let state = AppState::new(db, provisioner.clone(), Duration::from_secs(token_ttl_secs))
+        .await
+        .context("failed to load the token signing keys")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    let address = listener.local_addr().context("no local address")?;
+
+    let first_key = auth::keys::bootstrap_admin(&state.db)
+        .await
+        .context("failed to create the administrator")?;
+    println!("Fjord control plane on http://{address}");
+    match first_key {
+        Some(key) => println!(
+            "Administrator API key (shown only now, store it): {key}\n  \
+             exchange it: curl -X POST http://{address}/v1/auth/token -H 'content-type: application/json' -d '{{\"api_key\":\"{key}\"}}'"
+        ),
+        None => println!("Administrator API key: as printed at the first start"),
+    }
+    if dev
+        && let Some(admin) = auth::keys::admin_principal(&state.db)
+            .await
+            .context("failed to find the administrator")?
+    {
+        let token = state
+            .tokens
+            .issue(&state.db, &admin, None, "admin")
+            .await
+            .context("failed to issue an admin token")?;
+        println!("Admin token (valid {token_ttl_secs} s): {token}");
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut reconciler_stop = stop_rx.clone();
+    let reconciler = tokio::spawn(clusters::reconciler::run(state.clone(), async move {
+        let _ = reconciler_stop.changed().await;
+    }));
+    let mut server_stop = stop_rx;
+    let server = fjord_api::serve(listener, state, async move {
+        let _ = server_stop.changed().await;
+    });
+    let signals = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let served = server.await;
+    signals.abort();
+    let _ = reconciler.await;
+    // Brokers run in this process: stop them cleanly (their data stays for the next start).
+    provisioner.shutdown().await;
+    served.context("the server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -14,7 +14,7 @@ use super::{Principal, SaslMechanism, SecurityProtocol};
 enum SaslState {
     Start,
     Handshaken(SaslMechanism),
-    Scram(ScramServer),
+    Scram(Box<ScramServer>),
     Authenticated,
     Failed,
 }
@@ -116,7 +116,7 @@ impl Session {
                 let mut server = ScramServer::new(m);
                 match server.client_first(auth_bytes, |user| lookup(user, m)) {
                     Ok(first) => {
-                        self.state = SaslState::Scram(server);
+                        self.state = SaslState::Scram(Box::new(server));
                         return AuthOutcome::Continue(Bytes::from(first));
                     }
                     Err(e) => AuthOutcome::Failed(format!("{}: {e}", m.name())),
@@ -197,7 +197,12 @@ mod tests {
             .collect();
         move |user: &str, m: ScramMechanism| {
             (user == "alice")
-                .then(|| creds.iter().find(|(cm, _)| *cm == m).map(|(_, c)| c.clone()))
+                .then(|| {
+                    creds
+                        .iter()
+                        .find(|(cm, _)| *cm == m)
+                        .map(|(_, c)| c.clone())
+                })
                 .flatten()
         }
     }
@@ -255,7 +260,8 @@ mod tests {
             let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
             assert_eq!(s.handshake(m.name(), ALL), HandshakeOutcome::Accepted);
             let mut client = ScramClient::new(m, "alice", "pw");
-            let AuthOutcome::Continue(first) = s.authenticate(&client.client_first(), store()).await
+            let AuthOutcome::Continue(first) =
+                s.authenticate(&client.client_first(), store()).await
             else {
                 panic!("expected server-first");
             };
@@ -273,12 +279,18 @@ mod tests {
     fn handshake_checks_listener_and_enabled_mechanisms() {
         let mut plain = Session::new("PLAINTEXT", SecurityProtocol::Plaintext);
         assert_eq!(plain.principal(), Some(&Principal::anonymous()));
-        assert_eq!(plain.handshake("PLAIN", ALL), HandshakeOutcome::IllegalState);
+        assert_eq!(
+            plain.handshake("PLAIN", ALL),
+            HandshakeOutcome::IllegalState
+        );
         let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
         assert_eq!(
             s.handshake("PLAIN", &[SaslMechanism::Scram(ScramMechanism::Sha512)]),
             HandshakeOutcome::UnsupportedMechanism
         );
-        assert_eq!(s.handshake("GSSAPI", ALL), HandshakeOutcome::UnsupportedMechanism);
+        assert_eq!(
+            s.handshake("GSSAPI", ALL),
+            HandshakeOutcome::UnsupportedMechanism
+        );
     }
 }

@@ -202,16 +202,18 @@ pub enum ScramError {
 
 enum ServerState {
     Initial,
-    SentFirst {
-        user: String,
-        known_user: bool,
-        credential: ScramCredential,
-        gs2_header: String,
-        nonce: String,
-        client_first_bare: String,
-        server_first: String,
-    },
+    SentFirst(Box<SentFirst>),
     Done,
+}
+
+struct SentFirst {
+    user: String,
+    known_user: bool,
+    credential: ScramCredential,
+    gs2_header: String,
+    nonce: String,
+    client_first_bare: String,
+    server_first: String,
 }
 
 /// The server side of one SCRAM exchange.
@@ -240,7 +242,7 @@ impl ScramServer {
     /// The user named in client-first, once it has been received.
     pub fn user(&self) -> Option<&str> {
         match &self.state {
-            ServerState::SentFirst { user, .. } => Some(user),
+            ServerState::SentFirst(sent) => Some(&sent.user),
             _ => None,
         }
     }
@@ -292,7 +294,9 @@ impl ScramServer {
         if let Some(authz) = authzid.strip_prefix("a=")
             && decode_saslname(authz)? != user
         {
-            return Err(ScramError::Unsupported("authorization id other than the user"));
+            return Err(ScramError::Unsupported(
+                "authorization id other than the user",
+            ));
         }
         let (credential, known_user) = match lookup(&user) {
             Some(c) => (c, true),
@@ -313,7 +317,7 @@ impl ScramServer {
             credential.iterations
         );
         let out = server_first.clone().into_bytes();
-        self.state = ServerState::SentFirst {
+        self.state = ServerState::SentFirst(Box::new(SentFirst {
             user,
             known_user,
             credential,
@@ -321,7 +325,7 @@ impl ScramServer {
             nonce,
             client_first_bare: bare.to_string(),
             server_first,
-        };
+        }));
         Ok(out)
     }
 
@@ -329,7 +333,10 @@ impl ScramServer {
     /// (`v=…`) and the authenticated user name.
     pub fn client_final(&mut self, message: &[u8]) -> Result<(Vec<u8>, String), ScramError> {
         let state = std::mem::replace(&mut self.state, ServerState::Done);
-        let ServerState::SentFirst {
+        let ServerState::SentFirst(sent) = state else {
+            return Err(ScramError::State);
+        };
+        let SentFirst {
             user,
             known_user,
             credential,
@@ -337,10 +344,7 @@ impl ScramServer {
             nonce,
             client_first_bare,
             server_first,
-        } = state
-        else {
-            return Err(ScramError::State);
-        };
+        } = *sent;
         let text = std::str::from_utf8(message).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         let (without_proof, proof) = text
             .rsplit_once(",p=")
@@ -355,7 +359,9 @@ impl ScramServer {
             .and_then(|a| a.strip_prefix("r="))
             .ok_or(ScramError::Malformed("no nonce"))?;
         if B64.decode(binding).ok().as_deref() != Some(gs2_header.as_bytes()) {
-            return Err(ScramError::Malformed("channel binding does not match the GS2 header"));
+            return Err(ScramError::Malformed(
+                "channel binding does not match the GS2 header",
+            ));
         }
         // Kafka accepts a nonce that *ends with* the server's (`endsWith` in its
         // ScramSaslServer): librdkafka before 2.1 sends the client nonce twice. The proof
@@ -527,7 +533,9 @@ mod tests {
         let without_proof = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
         let auth = format!("{client_first_bare},{server_first},{without_proof}");
         let client_sig = m.hmac(&cred.stored_key, auth.as_bytes());
-        let proof = B64.decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=").unwrap();
+        let proof = B64
+            .decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+            .unwrap();
         let client_key: Vec<u8> = proof.iter().zip(&client_sig).map(|(a, b)| a ^ b).collect();
         assert_eq!(m.hash(&client_key), cred.stored_key);
         let server_sig = m.hmac(&cred.server_key, auth.as_bytes());
@@ -570,7 +578,10 @@ mod tests {
             exchange(m, Some(cred), "wrong"),
             Err(ScramError::InvalidCredentials)
         );
-        assert_eq!(exchange(m, None, "any"), Err(ScramError::InvalidCredentials));
+        assert_eq!(
+            exchange(m, None, "any"),
+            Err(ScramError::InvalidCredentials)
+        );
     }
 
     #[test]
@@ -602,7 +613,9 @@ mod tests {
         let cnonce = "KMu=O=o=P:3:XdGwy?hG<9Ud96~o4zda";
         let first_bare = format!("n=admin,r={cnonce}");
         let first = server
-            .client_first(format!("n,,{first_bare}").as_bytes(), |_| Some(cred.clone()))
+            .client_first(format!("n,,{first_bare}").as_bytes(), |_| {
+                Some(cred.clone())
+            })
             .unwrap();
         let first = String::from_utf8(first).unwrap();
         let snonce = first.strip_prefix("r=").unwrap().split(',').next().unwrap();
@@ -644,6 +657,9 @@ mod tests {
         assert!(cred.verify_password(ScramMechanism::Sha512, "pw"));
         assert!(!cred.verify_password(ScramMechanism::Sha512, "pw2"));
         let json = serde_json::to_string(&cred).unwrap();
-        assert_eq!(serde_json::from_str::<ScramCredential>(&json).unwrap(), cred);
+        assert_eq!(
+            serde_json::from_str::<ScramCredential>(&json).unwrap(),
+            cred
+        );
     }
 }

@@ -1,0 +1,335 @@
+//! Kafka ACLs of a cluster, kept in the database: create, list, delete.
+//!
+//! TODO(issue 4): push ACLs to the brokers (CreateAcls/DeleteAcls through the admin client)
+//! once the broker enforces ACLs. Until then these rows are the desired state only; the
+//! brokers let every authenticated principal do everything except manage SCRAM users.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::{Action, Principal};
+use crate::clusters;
+use crate::db::{new_id, now_ms, rfc3339};
+use crate::error::{ApiError, Problem, Result};
+use crate::extract::{Json, Path, Query};
+use crate::pagination::{Page, PageParams, page_of, position_key};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls",
+            get(list_acls).post(create_acl),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls/{acl_id}",
+            delete(delete_acl),
+        )
+}
+
+/// The OpenAPI description of this module.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_acl, list_acls, delete_acl),
+    components(schemas(
+        Acl, CreateAcl, ResourceType, PatternType, AclOperation, AclPermission, Page<Acl>
+    ))
+)]
+pub struct AclsApi;
+
+/// Kafka resource types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceType {
+    /// A topic.
+    Topic,
+    /// A consumer group.
+    Group,
+    /// The cluster.
+    Cluster,
+    /// A transactional id.
+    TransactionalId,
+}
+
+/// How `resource_name` matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatternType {
+    /// Exactly this name (`*` = every resource).
+    Literal,
+    /// Every name starting with it.
+    Prefixed,
+}
+
+/// Kafka operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AclOperation {
+    /// Every operation.
+    All,
+    /// Consume, read offsets.
+    Read,
+    /// Produce.
+    Write,
+    /// Create topics.
+    Create,
+    /// Delete topics or records.
+    Delete,
+    /// Change partitions.
+    Alter,
+    /// Metadata, offsets.
+    Describe,
+    /// Inter-broker and admin actions.
+    ClusterAction,
+    /// Read configs.
+    DescribeConfigs,
+    /// Change configs.
+    AlterConfigs,
+    /// Idempotent produce.
+    IdempotentWrite,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AclPermission {
+    /// Grants the operation.
+    Allow,
+    /// Refuses it, over any allow.
+    Deny,
+}
+
+/// An ACL to create.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAcl {
+    /// `User:<username>`, e.g. a credential's username, or `User:*`.
+    pub principal: String,
+    /// Resource type.
+    pub resource_type: ResourceType,
+    /// How the name matches.
+    pub pattern_type: PatternType,
+    /// Resource name (or prefix); `kafka-cluster` for the cluster.
+    pub resource_name: String,
+    /// Operation.
+    pub operation: AclOperation,
+    /// Allow or deny.
+    pub permission: AclPermission,
+}
+
+/// An ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Acl {
+    /// ACL id.
+    pub id: String,
+    /// The cluster.
+    pub cluster_id: String,
+    /// `User:<username>`.
+    pub principal: String,
+    /// Resource type.
+    pub resource_type: ResourceType,
+    /// How the name matches.
+    pub pattern_type: PatternType,
+    /// Resource name (or prefix).
+    pub resource_name: String,
+    /// Operation.
+    pub operation: AclOperation,
+    /// Allow or deny.
+    pub permission: AclPermission,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// The stored name of an enum value (its JSON string).
+fn stored<T: Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        _ => Err(ApiError::Internal("an ACL enum is not a string".into())),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(name: String) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(name))
+        .map_err(|e| ApiError::Internal(format!("bad ACL value in the database: {e}")))
+}
+
+fn from_row(row: &AnyRow) -> Result<(i64, Acl)> {
+    let created_at: i64 = row.try_get("created_at")?;
+    Ok((
+        created_at,
+        Acl {
+            id: row.try_get("id")?,
+            cluster_id: row.try_get("cluster_id")?,
+            principal: row.try_get("principal")?,
+            resource_type: parse(row.try_get("resource_type")?)?,
+            pattern_type: parse(row.try_get("pattern_type")?)?,
+            resource_name: row.try_get("resource_name")?,
+            operation: parse(row.try_get("operation")?)?,
+            permission: parse(row.try_get("permission")?)?,
+            created_at: rfc3339(created_at),
+        },
+    ))
+}
+
+/// Create an ACL (stored; enforced by brokers once they support ACLs).
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls", tag = "acls",
+    security(("bearer" = [])),
+    params(("tenant_id" = String, Path, description = "Tenant id"),
+           ("cluster_id" = String, Path, description = "Cluster id")),
+    request_body = CreateAcl,
+    responses(
+        (status = 201, description = "Created", body = Acl),
+        (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cluster", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid ACL", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_acl(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((tenant_id, cluster_id)): Path<(String, String)>,
+    Json(body): Json<CreateAcl>,
+) -> Result<(StatusCode, Json<Acl>)> {
+    let row = clusters::authorized(
+        &state,
+        &principal,
+        &tenant_id,
+        &cluster_id,
+        Action::WriteClusterData,
+    )
+    .await?;
+    let user = body.principal.strip_prefix("User:").unwrap_or("");
+    if user.is_empty() || user.len() > 255 {
+        return Err(ApiError::Validation(format!(
+            "principal must be `User:<username>` or `User:*` (got {:?})",
+            body.principal
+        )));
+    }
+    if body.resource_name.is_empty() || body.resource_name.len() > 255 {
+        return Err(ApiError::Validation(
+            "resource_name must hold 1 to 255 characters".into(),
+        ));
+    }
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO acls (id, cluster_id, tenant_id, principal, resource_type, pattern_type, \
+         resource_name, operation, permission, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(&row.id)
+    .bind(&tenant_id)
+    .bind(&body.principal)
+    .bind(stored(&body.resource_type)?)
+    .bind(stored(&body.pattern_type)?)
+    .bind(&body.resource_name)
+    .bind(stored(&body.operation)?)
+    .bind(stored(&body.permission)?)
+    .bind(now)
+    .execute(&state.db)
+    .await?;
+    // TODO(issue 4): CreateAcls on the cluster here.
+    Ok((
+        StatusCode::CREATED,
+        Json(Acl {
+            id,
+            cluster_id: row.id,
+            principal: body.principal,
+            resource_type: body.resource_type,
+            pattern_type: body.pattern_type,
+            resource_name: body.resource_name,
+            operation: body.operation,
+            permission: body.permission,
+            created_at: rfc3339(now),
+        }),
+    ))
+}
+
+/// List the cluster's ACLs.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls", tag = "acls",
+    security(("bearer" = [])),
+    params(("tenant_id" = String, Path, description = "Tenant id"),
+           ("cluster_id" = String, Path, description = "Cluster id"),
+           PageParams),
+    responses(
+        (status = 200, description = "A page", body = Page<Acl>),
+        (status = 404, description = "No such cluster", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_acls(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((tenant_id, cluster_id)): Path<(String, String)>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Acl>>> {
+    let row = clusters::authorized(
+        &state,
+        &principal,
+        &tenant_id,
+        &cluster_id,
+        Action::ReadClusterData,
+    )
+    .await?;
+    let limit = page.limit()?;
+    let at = page.position()?;
+    let rows = sqlx::query(
+        "SELECT id, cluster_id, principal, resource_type, pattern_type, resource_name, \
+         operation, permission, created_at FROM acls \
+         WHERE cluster_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+         ORDER BY created_at, id LIMIT $4",
+    )
+    .bind(&row.id)
+    .bind(at.created_at)
+    .bind(&at.id)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let rows = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    Ok(Json(page_of(
+        rows,
+        limit,
+        |(at, a)| position_key(*at, &a.id),
+        |(_, a)| a,
+    )))
+}
+
+/// Delete an ACL.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls/{acl_id}", tag = "acls",
+    security(("bearer" = [])),
+    params(("tenant_id" = String, Path, description = "Tenant id"),
+           ("cluster_id" = String, Path, description = "Cluster id"),
+           ("acl_id" = String, Path, description = "ACL id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such cluster or ACL", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_acl(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((tenant_id, cluster_id, acl_id)): Path<(String, String, String)>,
+) -> Result<StatusCode> {
+    let row = clusters::authorized(
+        &state,
+        &principal,
+        &tenant_id,
+        &cluster_id,
+        Action::WriteClusterData,
+    )
+    .await?;
+    let deleted = sqlx::query("DELETE FROM acls WHERE id = $1 AND cluster_id = $2")
+        .bind(&acl_id)
+        .bind(&row.id)
+        .execute(&state.db)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::NotFound(format!("ACL {acl_id} not found")));
+    }
+    // TODO(issue 4): DeleteAcls on the cluster here.
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,49 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::jwt::Tokens;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::provision::Provisioner;
+
+/// Shared state of the API: cheap to clone (everything behind `Arc` or a pool).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Issues and verifies access tokens.
+    pub tokens: Arc<Tokens>,
+    /// Runs clusters.
+    pub provisioner: Arc<dyn Provisioner>,
+    /// Wakes the cluster reconciler after a change of desired state.
+    pub reconcile: Arc<tokio::sync::Notify>,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `db` and `provisioner`, with tokens living `token_ttl`; creates the first
+    /// signing key when the database has none.
+    pub async fn new(
+        db: Db,
+        provisioner: Arc<dyn Provisioner>,
+        token_ttl: std::time::Duration,
+    ) -> Result<Self, crate::error::ApiError> {
+        let tokens = Tokens::new(token_ttl);
+        tokens.ensure_signing_key(&db).await?;
+        Ok(AppState {
+            db,
+            tokens: Arc::new(tokens),
+            provisioner,
+            reconcile: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+}
