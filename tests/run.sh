@@ -6,9 +6,10 @@
 # 1. from Debian when missing and running as root: kcat (else its tests skip), and
 #    libssl-dev + pkg-config (librdkafka's TLS and SCRAM, built by the rdkafka crate)
 # 2. a Python venv at ${FJORD_VENV:-.venv} with tests/python/requirements.txt
-# 3. cargo build of the fjord-broker binary
+# 3. cargo build of the fjord-broker and fjord (control plane) binaries
 # 4. cargo nextest run --workspace (cargo test --workspace when nextest is missing)
-# 5. pytest tests/python against the built binary (FJORD_BROKER_BIN)
+# 5. pytest tests/python against the built binaries (FJORD_BROKER_BIN, FJORD_BIN), including
+#    the control plane end to end and schemathesis against its live OpenAPI document
 #
 # Respects CARGO_TARGET_DIR. Every step runs even if an earlier test step failed; the exit
 # status is non-zero if any step failed.
@@ -72,13 +73,17 @@ VENV_PYTHON="$(cd "$VENV" && pwd)/bin/python"
     | grep -Ei '^(confluent.kafka|kafka.python|pytest) ' || true
 
 # ---------------------------------------------------------------------------------------------
-banner "build fjord-broker"
+banner "build fjord-broker and fjord"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-cargo build -p fjord-broker --bin fjord-broker
+cargo build -p fjord-broker --bin fjord-broker -p fjord-api --bin fjord
 BROKER_BIN="$(cd "$TARGET_DIR/debug" && pwd)/fjord-broker"
-[[ -x "$BROKER_BIN" ]] || { echo "ERROR: $BROKER_BIN was not built"; exit 1; }
-export FJORD_BROKER_BIN="$BROKER_BIN"
+FJORD_BIN="$(cd "$TARGET_DIR/debug" && pwd)/fjord"
+for bin in "$BROKER_BIN" "$FJORD_BIN"; do
+    [[ -x "$bin" ]] || { echo "ERROR: $bin was not built"; exit 1; }
+done
+export FJORD_BROKER_BIN="$BROKER_BIN" FJORD_BIN
 echo "FJORD_BROKER_BIN=$FJORD_BROKER_BIN"
+echo "FJORD_BIN=$FJORD_BIN"
 
 # ---------------------------------------------------------------------------------------------
 banner "rust tests"

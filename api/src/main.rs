@@ -75,7 +75,9 @@ async fn main() -> anyhow::Result<()> {
             _ => Ok(()),
         };
     }
+    // Logs go to stderr: stdout carries what the user must read (URL, key, token).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

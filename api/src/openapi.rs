@@ -62,7 +62,63 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     doc.merge(crate::topics::TopicsApi::openapi());
     doc.merge(crate::credentials::CredentialsApi::openapi());
     doc.merge(crate::acls::AclsApi::openapi());
+    document_common_problems(&mut doc);
     doc
+}
+
+/// Declares the problems any operation can answer, so that the document lists every status
+/// a client may see: malformed input (400), a missing or expired token (401, on `/v1`), a
+/// body that is not JSON (415), a body or parameter that is not valid (422), and the
+/// generic 500. Operations keep
+/// their own, more specific descriptions where they have them.
+fn document_common_problems(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in operations.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let responses = &mut op.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem(description));
+            };
+            if has_body || has_params {
+                add("400", "Malformed request: the body, a path or a query parameter does not parse");
+            }
+            if path.starts_with("/v1/") {
+                add("401", "Missing, invalid or expired access token");
+            }
+            if has_body {
+                add("415", "The body is not application/json");
+                add("422", "The body is valid JSON but not a valid request");
+            } else if has_params {
+                add("422", "A parameter is out of range (e.g. limit) or an invalid cursor");
+            }
+            add("500", "Internal error; the detail is in the server's log");
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline (the committed file's format).
