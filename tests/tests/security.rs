@@ -23,7 +23,11 @@ fn round_trip(producer_cfg: &ClientConfig, consumer_cfg: &ClientConfig, topic: &
             .send(BaseRecord::<(), _>::to(topic).payload(&format!("secret-{i}")))
             .unwrap();
     }
-    assert_eq!(producer.flush(STEP_TIMEOUT), Ok(()), "every record delivered");
+    assert_eq!(
+        producer.flush(STEP_TIMEOUT),
+        Ok(()),
+        "every record delivered"
+    );
     let mut cfg = consumer_cfg.clone();
     let group = unique_name("g");
     for (k, v) in consumer_config("unused", &group).config_map() {
@@ -48,7 +52,13 @@ async fn scram_and_plain_over_tls_carry_records_end_to_end() {
         let handle = tokio::task::spawn_blocking(move || round_trip(&cfg, &cfg, &topic, 20));
         handle.await.unwrap();
     }
-    assert_eq!(b.broker().unwrap().failed_authentications.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        b.broker()
+            .unwrap()
+            .failed_authentications
+            .load(Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,11 +74,16 @@ async fn tls_only_listener_works_and_an_untrusted_ca_does_not() {
     let cfg = b.ssl_config(&other.ca);
     let result = tokio::task::spawn_blocking(move || {
         let p: BaseProducer = cfg.create().unwrap();
-        p.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ())
+        p.client()
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map(|_| ())
     })
     .await
     .unwrap();
-    assert!(result.is_err(), "certificate of an unknown CA must be refused");
+    assert!(
+        result.is_err(),
+        "certificate of an unknown CA must be refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,21 +93,34 @@ async fn wrong_password_is_refused_and_counted() {
         let cfg = b.sasl_ssl_config(mechanism, ALICE.0, "not-her-password");
         let result = tokio::task::spawn_blocking(move || {
             let p: BaseProducer = cfg.create().unwrap();
-            p.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ())
+            p.client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .map(|_| ())
         })
         .await
         .unwrap();
-        assert!(result.is_err(), "{mechanism}: metadata with a wrong password");
+        assert!(
+            result.is_err(),
+            "{mechanism}: metadata with a wrong password"
+        );
     }
     let unknown = b.sasl_ssl_config("SCRAM-SHA-256", "mallory", "x");
     let result = tokio::task::spawn_blocking(move || {
         let p: BaseProducer = unknown.create().unwrap();
-        p.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ())
+        p.client()
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map(|_| ())
     })
     .await
     .unwrap();
     assert!(result.is_err(), "unknown user");
-    assert!(b.broker().unwrap().failed_authentications.load(Ordering::Relaxed) >= 3);
+    assert!(
+        b.broker()
+            .unwrap()
+            .failed_authentications
+            .load(Ordering::Relaxed)
+            >= 3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,7 +128,14 @@ async fn a_renewed_certificate_is_served_without_restart() {
     let b = SecureBroker::start(&[]).await.unwrap();
     let old_ca = std::fs::read(&b.tls.ca).unwrap();
     b.tls.regenerate().unwrap();
-    assert!(b.broker().unwrap().tls.as_ref().unwrap().reload_if_changed(true));
+    assert!(
+        b.broker()
+            .unwrap()
+            .tls
+            .as_ref()
+            .unwrap()
+            .reload_if_changed(true)
+    );
     let new_ca_cfg = b.ssl_config(&b.tls.ca);
     let ok = tokio::task::spawn_blocking(move || {
         let p: BaseProducer = new_ca_cfg.create().unwrap();
@@ -114,7 +149,9 @@ async fn a_renewed_certificate_is_served_without_restart() {
     let old_cfg = b.ssl_config(&old_ca_path);
     let refused = tokio::task::spawn_blocking(move || {
         let p: BaseProducer = old_cfg.create().unwrap();
-        p.client().fetch_metadata(None, Duration::from_secs(3)).map(|_| ())
+        p.client()
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map(|_| ())
     })
     .await
     .unwrap();
@@ -153,7 +190,12 @@ async fn requests_before_authentication_close_the_connection() {
         .await
         .expect("closed promptly")
         .unwrap_or(0);
-    assert_eq!(n, 0, "no Metadata answer before SASL; got {} bytes", buf.len());
+    assert_eq!(
+        n,
+        0,
+        "no Metadata answer before SASL; got {} bytes",
+        buf.len()
+    );
     // The same request on an authenticated SASL_PLAINTEXT connection is answered.
     let mut cfg = fjord_tests::client_config(&b.addr("SASL_PLAINTEXT"));
     cfg.set("security.protocol", "SASL_PLAINTEXT")
@@ -169,6 +211,16 @@ async fn requests_before_authentication_close_the_connection() {
     .await
     .unwrap()
     .unwrap();
-    let port: i32 = b.addr("SASL_PLAINTEXT").rsplit(':').next().unwrap().parse().unwrap();
-    assert_eq!(md, vec![port], "Metadata advertises the listener the client used");
+    let port: i32 = b
+        .addr("SASL_PLAINTEXT")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        md,
+        vec![port],
+        "Metadata advertises the listener the client used"
+    );
 }
