@@ -3,6 +3,8 @@
 //! API restart in the middle → delete. HTTP goes through the real router (`fjord_api::app`)
 //! with `oneshot`; the brokers, the database (SQLite file) and the Kafka clients are real.
 
+#![allow(clippy::unwrap_used)] // test helpers fail the test on any error
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,8 @@
 //! PLAIN over TLS, TLS-only listeners, wrong credentials, certificate reload, and a raw
 //! client that tries to skip authentication.
 
+#![allow(clippy::unwrap_used)] // test helpers fail the test on any error
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
