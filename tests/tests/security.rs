@@ -17,6 +17,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Whether a client with `cfg` gets cluster metadata within `timeout` (librdkafka blocks, so
+/// off the async workers).
+async fn metadata(cfg: ClientConfig, timeout: Duration) -> Result<(), rdkafka::error::KafkaError> {
+    tokio::task::spawn_blocking(move || {
+        let p: BaseProducer = cfg.create().unwrap();
+        p.client().fetch_metadata(None, timeout).map(|_| ())
+    })
+    .await
+    .unwrap()
+}
+
 /// Produces `n` records with `producer_cfg`, then reads them back with `consumer_cfg`.
 fn round_trip(producer_cfg: &ClientConfig, consumer_cfg: &ClientConfig, topic: &str, n: usize) {
     let producer: BaseProducer = producer_cfg.clone().set("acks", "all").create().unwrap();
@@ -74,14 +85,7 @@ async fn tls_only_listener_works_and_an_untrusted_ca_does_not() {
     // A client trusting another CA never gets metadata.
     let other = TlsFiles::generate().unwrap();
     let cfg = b.ssl_config(&other.ca);
-    let result = tokio::task::spawn_blocking(move || {
-        let p: BaseProducer = cfg.create().unwrap();
-        p.client()
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    let result = metadata(cfg, Duration::from_secs(3)).await;
     assert!(
         result.is_err(),
         "certificate of an unknown CA must be refused"
@@ -93,28 +97,14 @@ async fn wrong_password_is_refused_and_counted() {
     let b = SecureBroker::start(&[]).await.unwrap();
     for mechanism in ["SCRAM-SHA-512", "PLAIN"] {
         let cfg = b.sasl_ssl_config(mechanism, ALICE.0, "not-her-password");
-        let result = tokio::task::spawn_blocking(move || {
-            let p: BaseProducer = cfg.create().unwrap();
-            p.client()
-                .fetch_metadata(None, Duration::from_secs(3))
-                .map(|_| ())
-        })
-        .await
-        .unwrap();
+        let result = metadata(cfg, Duration::from_secs(3)).await;
         assert!(
             result.is_err(),
             "{mechanism}: metadata with a wrong password"
         );
     }
     let unknown = b.sasl_ssl_config("SCRAM-SHA-256", "mallory", "x");
-    let result = tokio::task::spawn_blocking(move || {
-        let p: BaseProducer = unknown.create().unwrap();
-        p.client()
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    let result = metadata(unknown, Duration::from_secs(3)).await;
     assert!(result.is_err(), "unknown user");
     assert!(
         b.broker()
@@ -139,24 +129,12 @@ async fn a_renewed_certificate_is_served_without_restart() {
             .reload_if_changed(true)
     );
     let new_ca_cfg = b.ssl_config(&b.tls.ca);
-    let ok = tokio::task::spawn_blocking(move || {
-        let p: BaseProducer = new_ca_cfg.create().unwrap();
-        p.client().fetch_metadata(None, STEP_TIMEOUT).map(|_| ())
-    })
-    .await
-    .unwrap();
+    let ok = metadata(new_ca_cfg, STEP_TIMEOUT).await;
     assert!(ok.is_ok(), "the new certificate is served: {ok:?}");
     let old_ca_path = b.tls.dir.path().join("old-ca.pem");
     std::fs::write(&old_ca_path, old_ca).unwrap();
     let old_cfg = b.ssl_config(&old_ca_path);
-    let refused = tokio::task::spawn_blocking(move || {
-        let p: BaseProducer = old_cfg.create().unwrap();
-        p.client()
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    let refused = metadata(old_cfg, Duration::from_secs(3)).await;
     assert!(refused.is_err(), "the old certificate is gone");
 }
 
