@@ -422,7 +422,7 @@ fn group_digits(v: f64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -570,10 +570,10 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
                 )));
                 let _ = stop_rx.await;
                 let mut errors = Vec::new();
-                if let Some((_dir, sink)) = sink {
-                    if let Err(e) = sink.shutdown().await {
-                        errors.push(format!("sink broker shutdown: {e}"));
-                    }
+                if let Some((_dir, sink)) = sink
+                    && let Err(e) = sink.shutdown().await
+                {
+                    errors.push(format!("sink broker shutdown: {e}"));
                 }
                 if let Err(e) = real.shutdown().await {
                     errors.push(format!("real broker shutdown: {e}"));
