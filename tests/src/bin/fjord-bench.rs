@@ -867,14 +867,14 @@ fn produce(
         match producer.send(record) {
             Ok(()) => i += 1,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                if i % 1024 == 0 {
+                if i.is_multiple_of(1024) {
                     check("sending")?;
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
             Err((e, _)) => bail!("send failed after {i} records: {e}"),
         }
-        if i % 65_536 == 0 {
+        if i.is_multiple_of(65_536) {
             check("sending")?;
         }
     }
