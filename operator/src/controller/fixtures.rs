@@ -1,0 +1,127 @@
+//! A fake API server for the controller's tests (controller-rs's `fixtures.rs` pattern): a
+//! `tower_test` mock service behind a real `kube::Client` that expects requests in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use kube::Client;
+use kube::client::Body;
+use serde_json::Value;
+use tower_test::mock::{Handle, SendResponse};
+
+use super::{Context, FIELD_MANAGER};
+use crate::resources::BuildSettings;
+
+type ApiServerHandle = Handle<Request<Body>, Response<Body>>;
+
+/// One request the operator made, decoded.
+pub(crate) struct Seen {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Value,
+    respond: SendResponse<Response<Body>>,
+}
+
+impl Seen {
+    /// Answers 200 with `body`.
+    pub(crate) fn ok(self, body: &Value) {
+        self.respond_with(StatusCode::OK, body);
+    }
+
+    /// Answers 200 echoing the request body, as an apply of a new object would.
+    pub(crate) fn echo(self) {
+        let body = self.body.clone();
+        self.ok(&body);
+    }
+
+    /// Answers with an API server `Status` error.
+    pub(crate) fn fail(self, code: StatusCode, message: &str) {
+        let status = serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": "InternalError",
+            "code": code.as_u16(),
+        });
+        self.respond_with(code, &status);
+    }
+
+    fn respond_with(self, code: StatusCode, body: &Value) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let response = Response::builder()
+            .status(code)
+            .header("content-type", "application/json")
+            .body(Body::from(bytes))
+            .expect("response");
+        self.respond.send_response(response);
+    }
+
+    /// Asserts this is a server-side apply with the operator's field manager, forced.
+    pub(crate) fn assert_apply(&self, path: &str) {
+        assert_eq!(self.method, Method::PATCH, "{path}");
+        assert_eq!(self.path, path);
+        assert_eq!(self.content_type, "application/apply-patch+yaml", "{path}");
+        let params: Vec<&str> = self.query.split('&').filter(|p| !p.is_empty()).collect();
+        assert!(
+            params.contains(&format!("fieldManager={FIELD_MANAGER}").as_str()),
+            "{path}?{}",
+            self.query
+        );
+        assert!(params.contains(&"force=true"), "{path}?{}", self.query);
+    }
+}
+
+/// The test's side of the fake API server.
+pub(crate) struct ApiServerVerifier(ApiServerHandle);
+
+impl ApiServerVerifier {
+    /// The next request the operator sends; panics if none comes within a second.
+    pub(crate) async fn next(&mut self) -> Seen {
+        let (request, respond) =
+            tokio::time::timeout(Duration::from_secs(1), self.0.next_request())
+                .await
+                .expect("the operator sent no further request within 1s")
+                .expect("the client was dropped before sending the expected request");
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.expect("request body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("request body is json")
+        };
+        Seen {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            content_type: parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            body,
+            respond,
+        }
+    }
+
+    /// Asserts the operator sends nothing more (the client side has been dropped).
+    pub(crate) async fn assert_done(mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
+        if let Ok(Some((request, _))) = next {
+            panic!("unexpected request {} {}", request.method(), request.uri());
+        }
+    }
+}
+
+/// A context whose client talks to a fake API server, and that server's handle.
+pub(crate) fn test_context() -> (Arc<Context>, ApiServerVerifier) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let context = Context::new(client, BuildSettings::default());
+    (Arc::new(context), ApiServerVerifier(handle))
+}

@@ -1,0 +1,299 @@
+//! The reconcile loop: server-side-apply what the builders produce, then report status.
+//!
+//! `reconcile` runs under a finalizer (`fjord.dev/cleanup`): a new cluster first gets the
+//! finalizer, later reconciles apply the ConfigMap, both Services, the StatefulSet, the
+//! PodDisruptionBudget and the NetworkPolicy (in that order) with the field manager
+//! `fjord-operator`, then apply the status subresource. The spec is never written. A failed
+//! apply marks the cluster Degraded (best effort) and requeues with exponential backoff.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use crate::crd::FjordCluster;
+use crate::error::{Error, Result};
+use crate::resources::{self, BuildSettings, ClusterNames};
+use crate::status::{Degradation, Observation, desired_status};
+
+/// Field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "fjord-operator";
+/// Finalizer the operator puts on each FjordCluster.
+pub const FINALIZER: &str = "fjord.dev/cleanup";
+/// How often a healthy cluster is reconciled with no event.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// What every reconcile shares.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Image and defaults for the objects built.
+    pub settings: BuildSettings,
+    /// Consecutive failures per cluster (`namespace/name`), for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context over `client`.
+    pub fn new(client: Client, settings: BuildSettings) -> Self {
+        Self {
+            client,
+            settings,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        // A panic while holding this lock leaves only counters behind: keep using them.
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn key(cluster: &FjordCluster) -> String {
+    let names = ClusterNames::of(cluster);
+    format!("{}/{}", names.namespace, names.cluster)
+}
+
+/// Requeue delay after `failures` consecutive failures: 5 s doubling up to 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(6);
+    Duration::from_secs(5 * 2u64.pow(exponent)).min(Duration::from_secs(300))
+}
+
+/// Reconciles one FjordCluster (the controller's callback).
+pub async fn reconcile(cluster: Arc<FjordCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = cluster
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(cluster.name_any()))?;
+    let clusters: Api<FjordCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&clusters, FINALIZER, cluster, |event| async {
+        match event {
+            FinalizerEvent::Apply(cluster) => apply_cluster(&cluster, &ctx).await,
+            FinalizerEvent::Cleanup(cluster) => cleanup(&cluster),
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Decides when to retry after `error` (the controller's error callback).
+pub fn error_policy(cluster: Arc<FjordCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = {
+        let mut map = ctx.failures();
+        let count = map.entry(key(&cluster)).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = backoff(failures);
+    warn!(
+        cluster = %key(&cluster),
+        error = %error_chain(error),
+        kind = error.metric_label(),
+        failures,
+        "reconcile failed; retrying in {delay:?}"
+    );
+    Action::requeue(delay)
+}
+
+/// `error: cause: cause`, for messages humans read (Degraded condition, logs).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| Error::Kube {
+        action: "apply",
+        kind: K::kind(&()).into_owned(),
+        name,
+        source: Box::new(source),
+    })
+}
+
+/// Applies every object of the cluster, returning the StatefulSet as the server has it.
+async fn apply_objects(cluster: &FjordCluster, ctx: &Context) -> Result<StatefulSet> {
+    let client = &ctx.client;
+    let settings = &ctx.settings;
+    let ns = ClusterNames::of(cluster).namespace;
+    apply(
+        client,
+        &ns,
+        &resources::broker_config_map(cluster, settings),
+    )
+    .await?;
+    apply(client, &ns, &resources::headless_service(cluster, settings)).await?;
+    apply(
+        client,
+        &ns,
+        &resources::bootstrap_service(cluster, settings),
+    )
+    .await?;
+    let stateful_set = apply(client, &ns, &resources::stateful_set(cluster, settings)).await?;
+    apply(
+        client,
+        &ns,
+        &resources::pod_disruption_budget(cluster, settings),
+    )
+    .await?;
+    apply(client, &ns, &resources::network_policy(cluster, settings)).await?;
+    Ok(stateful_set)
+}
+
+/// What the StatefulSet the server returned says about the brokers.
+fn observe(cluster: &FjordCluster, stateful_set: &StatefulSet) -> Observation {
+    let desired = stateful_set
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(cluster.spec.brokers.min);
+    let status = stateful_set.status.as_ref();
+    Observation {
+        generation: cluster.metadata.generation,
+        desired,
+        ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        updated: status.and_then(|s| s.updated_replicas).unwrap_or(0),
+        rollout_observed: status.and_then(|s| s.observed_generation)
+            >= stateful_set.metadata.generation,
+        bootstrap: Some(ClusterNames::of(cluster).bootstrap_address()),
+        ca_secret: None,
+        broker_load: Vec::new(),
+        failure: None,
+    }
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+async fn patch_status(cluster: &FjordCluster, ctx: &Context, observed: &Observation) -> Result<()> {
+    let names = ClusterNames::of(cluster);
+    let status = desired_status(observed, cluster.status.as_ref(), &now());
+    let patch = serde_json::json!({
+        "apiVersion": FjordCluster::api_version(&()),
+        "kind": FjordCluster::kind(&()),
+        "status": status,
+    });
+    let api: Api<FjordCluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    api.patch_status(
+        &names.cluster,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::Kube {
+        action: "patch status of",
+        kind: FjordCluster::kind(&()).into_owned(),
+        name: names.cluster.clone(),
+        source: Box::new(source),
+    })?;
+    Ok(())
+}
+
+async fn apply_cluster(cluster: &FjordCluster, ctx: &Context) -> Result<Action> {
+    match apply_objects(cluster, ctx).await {
+        Ok(stateful_set) => {
+            let observed = observe(cluster, &stateful_set);
+            patch_status(cluster, ctx, &observed).await?;
+            ctx.failures().remove(&key(cluster));
+            Ok(Action::requeue(RESYNC))
+        }
+        Err(error) => {
+            let previous = cluster.status.clone().unwrap_or_default();
+            let observed = Observation {
+                generation: cluster.metadata.generation,
+                desired: previous.brokers.desired,
+                ready: previous.brokers.ready,
+                updated: previous.brokers.ready,
+                rollout_observed: true,
+                bootstrap: previous.bootstrap,
+                ca_secret: previous.ca_secret,
+                broker_load: previous.broker_load,
+                failure: Some(Degradation {
+                    reason: "ApplyFailed".to_owned(),
+                    message: error_chain(&error),
+                }),
+            };
+            if let Err(status_error) = patch_status(cluster, ctx, &observed).await {
+                warn!(error = %error_chain(&status_error), "could not mark cluster degraded");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Deleting a cluster: everything it owns is garbage-collected through owner references, and
+/// broker volumes are kept by the StatefulSet's retention policy, so the finalizer only
+/// records the deletion for now.
+fn cleanup(cluster: &FjordCluster) -> Result<Action> {
+    info!(cluster = %key(cluster), "fjordcluster deleted; owned objects are garbage-collected");
+    Ok(Action::await_change())
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C. Fails at once if the CRD is not installed.
+pub async fn run(client: Client, settings: BuildSettings) -> Result<()> {
+    let clusters: Api<FjordCluster> = Api::all(client.clone());
+    clusters
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|source| Error::Kube {
+            action: "list (is the crd installed? `fjord-operator crd | kubectl apply -f -`)",
+            kind: FjordCluster::kind(&()).into_owned(),
+            name: "*".to_owned(),
+            source: Box::new(source),
+        })?;
+    let context = Arc::new(Context::new(client.clone(), settings));
+    Controller::new(clusters, watcher::Config::default().any_semantic())
+        .owns(Api::<StatefulSet>::all(client), watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => info!(cluster = %object, "reconciled"),
+                Err(error) => warn!(error = %error_chain(&error), "controller error"),
+            }
+        })
+        .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;

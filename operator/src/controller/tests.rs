@@ -1,0 +1,280 @@
+//! Reconcile against a fake API server: the exact calls, in order, and what they carry.
+
+use http::{Method, StatusCode};
+use kube::api::ObjectMeta;
+use serde_json::{Value, json};
+
+use super::fixtures::{ApiServerVerifier, test_context};
+use super::*;
+use crate::crd::FjordClusterStatus;
+use crate::resources::test_cluster;
+
+const CLUSTER_PATH: &str = "/apis/fjord.dev/v1alpha1/namespaces/tenant-a/fjordclusters/orders";
+
+/// The objects applied for the test cluster, in order.
+const APPLY_PATHS: [&str; 6] = [
+    "/api/v1/namespaces/tenant-a/configmaps/orders-broker-config",
+    "/api/v1/namespaces/tenant-a/services/orders-brokers",
+    "/api/v1/namespaces/tenant-a/services/orders-bootstrap",
+    "/apis/apps/v1/namespaces/tenant-a/statefulsets/orders-broker",
+    "/apis/policy/v1/namespaces/tenant-a/poddisruptionbudgets/orders-broker",
+    "/apis/networking.k8s.io/v1/namespaces/tenant-a/networkpolicies/orders-broker",
+];
+
+fn finalized(mut cluster: FjordCluster) -> FjordCluster {
+    cluster.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    cluster
+}
+
+fn spawn_reconcile(
+    cluster: FjordCluster,
+    ctx: &Arc<Context>,
+) -> tokio::task::JoinHandle<Result<Action>> {
+    tokio::spawn(reconcile(Arc::new(cluster), ctx.clone()))
+}
+
+/// Answers the six applies, the StatefulSet with `ready` of its replicas ready; returns the
+/// bodies the operator sent.
+async fn serve_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for path in APPLY_PATHS {
+        let seen = server.next().await;
+        seen.assert_apply(path);
+        bodies.push(seen.body.clone());
+        if path.contains("statefulsets") {
+            let mut sts = seen.body.clone();
+            sts["metadata"]["generation"] = json!(1);
+            sts["status"] = json!({
+                "replicas": 3, "readyReplicas": ready, "updatedReplicas": 3,
+                "observedGeneration": 1,
+            });
+            seen.ok(&sts);
+        } else {
+            seen.echo();
+        }
+    }
+    bodies
+}
+
+/// Answers the status apply and returns the status the operator sent.
+async fn serve_status(server: &mut ApiServerVerifier) -> FjordClusterStatus {
+    let seen = server.next().await;
+    seen.assert_apply(&format!("{CLUSTER_PATH}/status"));
+    assert_eq!(seen.body["apiVersion"], "fjord.dev/v1alpha1");
+    assert_eq!(seen.body["kind"], "FjordCluster");
+    assert!(
+        seen.body.get("spec").is_none(),
+        "status patches never write the spec"
+    );
+    let status: FjordClusterStatus =
+        serde_json::from_value(seen.body["status"].clone()).expect("a valid status");
+    let mut cluster = serde_json::to_value(finalized(test_cluster())).expect("json");
+    cluster["status"] = seen.body["status"].clone();
+    seen.ok(&cluster);
+    status
+}
+
+fn condition<'a>(status: &'a FjordClusterStatus, type_: &str) -> (&'a str, &'a str) {
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .expect(type_);
+    (c.status.as_str(), c.reason.as_str())
+}
+
+#[tokio::test]
+async fn new_cluster_gets_the_finalizer_first_and_nothing_else() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(test_cluster(), &ctx);
+
+    let seen = server.next().await;
+    assert_eq!(seen.method, Method::PATCH);
+    assert_eq!(seen.path, CLUSTER_PATH);
+    assert_eq!(seen.content_type, "application/json-patch+json");
+    assert_eq!(
+        seen.body,
+        json!([
+            { "op": "test", "path": "/metadata/finalizers", "value": null },
+            { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
+        ])
+    );
+    seen.ok(&serde_json::to_value(finalized(test_cluster())).expect("json"));
+
+    let action = task.await.expect("join").expect("reconcile succeeds");
+    assert_eq!(action, Action::await_change());
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[tokio::test]
+async fn finalized_cluster_applies_every_object_in_order_then_its_status() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+
+    let bodies = serve_applies(&mut server, 1).await;
+    assert_eq!(bodies[0]["kind"], "ConfigMap");
+    assert_eq!(bodies[3]["kind"], "StatefulSet");
+    assert_eq!(bodies[3]["spec"]["replicas"], 3);
+    assert_eq!(
+        bodies[3]["metadata"]["ownerReferences"][0]["kind"],
+        "FjordCluster"
+    );
+
+    let status = serve_status(&mut server).await;
+    assert_eq!(status.brokers.desired, 3);
+    assert_eq!(status.brokers.ready, 1);
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(
+        status.bootstrap.as_deref(),
+        Some("orders-bootstrap.tenant-a.svc:9093")
+    );
+    assert_eq!(condition(&status, "Ready"), ("False", "BrokersNotReady"));
+    assert_eq!(
+        condition(&status, "Progressing"),
+        ("True", "BrokersStarting")
+    );
+    assert_eq!(condition(&status, "Degraded"), ("False", "AsExpected"));
+
+    let action = task.await.expect("join").expect("reconcile succeeds");
+    assert_eq!(action, Action::requeue(RESYNC));
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[tokio::test]
+async fn all_brokers_ready_reports_ready() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+    serve_applies(&mut server, 3).await;
+    let status = serve_status(&mut server).await;
+    assert_eq!(condition(&status, "Ready"), ("True", "AllBrokersReady"));
+    assert_eq!(condition(&status, "Progressing"), ("False", "Stable"));
+    task.await.expect("join").expect("reconcile succeeds");
+}
+
+#[tokio::test]
+async fn reconciling_twice_applies_the_same_objects() {
+    let (ctx, mut server) = test_context();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+        runs.push(serve_applies(&mut server, 3).await);
+        serve_status(&mut server).await;
+        task.await.expect("join").expect("reconcile succeeds");
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test]
+async fn failed_apply_marks_degraded_stops_and_backs_off() {
+    let (ctx, mut server) = test_context();
+    let cluster = finalized(test_cluster());
+    let task = spawn_reconcile(cluster.clone(), &ctx);
+
+    let seen = server.next().await;
+    seen.assert_apply(APPLY_PATHS[0]);
+    seen.echo();
+    let seen = server.next().await;
+    seen.assert_apply(APPLY_PATHS[1]);
+    seen.fail(StatusCode::INTERNAL_SERVER_ERROR, "etcd is unhappy");
+
+    // No further applies: straight to the status, Degraded with the reason.
+    let status = serve_status(&mut server).await;
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "ApplyFailed")
+    );
+    assert!(
+        degraded
+            .message
+            .starts_with("failed to apply Service orders-brokers"),
+        "{}",
+        degraded.message
+    );
+    assert!(
+        degraded.message.contains("etcd is unhappy"),
+        "{}",
+        degraded.message
+    );
+
+    let error = task.await.expect("join").expect_err("reconcile fails");
+    assert_eq!(error.metric_label(), "finalizer");
+    let cluster = Arc::new(cluster);
+    assert_eq!(
+        error_policy(cluster.clone(), &error, ctx.clone()),
+        Action::requeue(Duration::from_secs(5))
+    );
+    assert_eq!(
+        error_policy(cluster.clone(), &error, ctx.clone()),
+        Action::requeue(Duration::from_secs(10))
+    );
+
+    // A success resets the backoff.
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+    serve_applies(&mut server, 3).await;
+    serve_status(&mut server).await;
+    task.await.expect("join").expect("reconcile succeeds");
+    assert_eq!(
+        error_policy(cluster, &error, ctx.clone()),
+        Action::requeue(Duration::from_secs(5))
+    );
+}
+
+#[tokio::test]
+async fn deleted_cluster_only_loses_its_finalizer() {
+    let (ctx, mut server) = test_context();
+    let mut cluster = finalized(test_cluster());
+    cluster.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-01-01T00:00:00Z".parse().expect("timestamp"),
+        ));
+    let task = spawn_reconcile(cluster.clone(), &ctx);
+
+    let seen = server.next().await;
+    assert_eq!(seen.method, Method::PATCH);
+    assert_eq!(seen.path, CLUSTER_PATH);
+    assert_eq!(
+        seen.body,
+        json!([
+            { "op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER },
+            { "op": "remove", "path": "/metadata/finalizers/0" },
+        ])
+    );
+    cluster.metadata.finalizers = None;
+    seen.ok(&serde_json::to_value(&cluster).expect("json"));
+
+    let action = task.await.expect("join").expect("cleanup succeeds");
+    assert_eq!(action, Action::await_change());
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[tokio::test]
+async fn cluster_without_namespace_is_an_error_without_api_calls() {
+    let (ctx, server) = test_context();
+    let mut cluster = test_cluster();
+    cluster.metadata = ObjectMeta {
+        name: Some("orders".to_owned()),
+        ..ObjectMeta::default()
+    };
+    let error = reconcile(Arc::new(cluster), ctx.clone())
+        .await
+        .expect_err("no namespace");
+    assert_eq!(error.to_string(), "fjordcluster orders has no namespace");
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[test]
+fn backoff_doubles_from_five_seconds_up_to_five_minutes() {
+    let secs: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+    assert_eq!(secs, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    assert_eq!(backoff(0).as_secs(), 5);
+    assert_eq!(backoff(u32::MAX).as_secs(), 300);
+}
