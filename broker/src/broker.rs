@@ -82,6 +82,8 @@ pub struct ProduceOutcome {
     pub log_append_time: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
+    /// Records appended: 0 for a duplicate of an idempotent retry (metering counts it once).
+    pub appended_records: i64,
 }
 
 impl Partition {
@@ -111,6 +113,7 @@ impl Partition {
                         base_offset,
                         log_append_time: -1,
                         log_start_offset: state.log.log_start_offset(),
+                        appended_records: 0,
                     });
                 }
                 SequenceCheck::OutOfOrder { expected, found } => {
@@ -152,6 +155,7 @@ impl Partition {
             base_offset: info.base_offset,
             log_append_time: info.log_append_time,
             log_start_offset: info.log_start_offset,
+            appended_records: info.last_offset - info.base_offset + 1,
         })
     }
 
@@ -254,6 +258,8 @@ pub struct Broker {
     pub data_arrived: Notify,
     /// Failed SASL authentications since start (brute-force signal).
     pub failed_authentications: std::sync::atomic::AtomicU64,
+    /// Live Prometheus metrics (see [`crate::metrics`]; scraped with [`Broker::metrics_text`]).
+    pub(crate) metrics: crate::metrics::Metrics,
     /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
     pub tls: Option<Arc<crate::security::tls::ReloadingCert>>,
     advertised: RwLock<Vec<ListenerConfig>>,
@@ -363,6 +369,7 @@ impl Broker {
             node_id: config.node_id,
             advertised: RwLock::new(config.advertised_listeners.clone()),
             failed_authentications: std::sync::atomic::AtomicU64::new(0),
+            metrics: crate::metrics::Metrics::new(),
             tls,
             config,
             groups,

@@ -217,6 +217,11 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Committed offsets of empty groups are kept this long.",
     ),
     key(
+        "fjord.http.listener",
+        "",
+        "HOST:PORT of the HTTP endpoint serving /metrics (Prometheus), /healthz and /readyz; unset disables it, port 0 picks a free port.",
+    ),
+    key(
         "fjord.bench.sink",
         "false",
         "Benchmark only: acknowledge Produce without storing anything (the machine's ceiling).",
@@ -508,6 +513,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Where the HTTP endpoint (metrics, health probes) listens; `None` serves none. Off by
+    /// default: a fixed default port would collide between brokers on one machine.
+    pub http_listener: Option<SocketAddr>,
     /// Delay of the first rebalance of an empty group.
     pub group_initial_rebalance_delay_ms: u64,
     /// Smallest session timeout accepted.
@@ -664,6 +672,7 @@ impl BrokerConfig {
                 "socket.request.max.bytes",
             )?,
             max_connections: parse(get("max.connections"), "max.connections")?,
+            http_listener: crate::http::parse_listener(get("fjord.http.listener"))?,
             group_initial_rebalance_delay_ms: parse(
                 get("group.initial.rebalance.delay.ms"),
                 "group.initial.rebalance.delay.ms",
@@ -988,7 +997,9 @@ mod tests {
         assert_eq!(l[1].security, SecurityProtocol::SaslPlaintext);
         assert!(parse_listeners("127.0.0.1:9092", &map).is_err());
         assert!(parse_listeners("PLAINTEXT://127.0.0.1", &map).is_err());
-        let e = parse_listeners("OTHER://127.0.0.1:1", &map).unwrap_err().to_string();
+        let e = parse_listeners("OTHER://127.0.0.1:1", &map)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listener.security.protocol.map"), "{e}");
         assert!(parse_listeners("PLAINTEXT://:1,PLAINTEXT://:2", &map).is_err());
     }

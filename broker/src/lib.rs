@@ -18,6 +18,8 @@
 //!   offset index and a time index, recovery, retention.
 //! - [`group`]: the classic consumer-group coordinator; committed offsets live in the
 //!   internal compacted topic `__consumer_offsets`.
+//! - [`metrics`]: Prometheus metrics, recorded on the request path and computed at scrape
+//!   time; `http` serves them with the health probes on `fjord.http.listener`.
 //!
 //! # Request flow
 //!
@@ -35,7 +37,9 @@ pub mod error;
 pub mod fetch_session;
 pub mod group;
 pub(crate) mod handlers;
+pub(crate) mod http;
 pub mod log;
+pub mod metrics;
 pub mod producer;
 pub mod router;
 pub mod security;

@@ -3,6 +3,7 @@
 //! so an API is advertised exactly when it is routed.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -110,6 +111,7 @@ pub async fn handle_frame(
             correlation_id,
             "unsupported API or version"
         );
+        broker.metrics.unsupported_version(key);
         return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
     }
     let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
@@ -124,52 +126,60 @@ pub async fn handle_frame(
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request header: {e}")))?;
     let request = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request body: {e}")))?;
-    let request = match request {
-        RequestKind::SaslHandshake(r) => {
-            let response = ResponseKind::SaslHandshake(handlers::sasl::handshake(
-                broker, session, version, r,
-            ));
-            return encode_response(key, version, correlation_id, &response).map(Reply::Frame);
-        }
+    let started = Instant::now();
+    let (response, then) = match request {
+        RequestKind::SaslHandshake(r) => (
+            ResponseKind::SaslHandshake(handlers::sasl::handshake(broker, session, version, r)),
+            Then::Send,
+        ),
         RequestKind::SaslAuthenticate(r) => {
             let (response, close) = handlers::sasl::authenticate(broker, session, peer, r).await;
-            let frame = encode_response(
-                key,
-                version,
-                correlation_id,
-                &ResponseKind::SaslAuthenticate(response),
-            )?;
-            return Ok(if close {
-                Reply::FrameThenClose(frame)
-            } else {
-                Reply::Frame(frame)
-            });
+            let then = if close { Then::Close } else { Then::Send };
+            (ResponseKind::SaslAuthenticate(response), then)
         }
-        other => other,
+        request => {
+            let ctx = RequestContext {
+                api_version: version,
+                correlation_id,
+                client_id: header
+                    .client_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                peer,
+                listener: session.listener.clone(),
+                principal: session
+                    .principal()
+                    .cloned()
+                    .unwrap_or_else(Principal::anonymous),
+            };
+            let then = match &request {
+                RequestKind::Produce(p) if p.acks == 0 => Then::Nothing,
+                _ => Then::Send,
+            };
+            (dispatch(broker, &ctx, request).await, then)
+        }
     };
-    let ctx = RequestContext {
-        api_version: version,
-        correlation_id,
-        client_id: header
-            .client_id
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
-        peer,
-        listener: session.listener.clone(),
-        principal: session
-            .principal()
-            .cloned()
-            .unwrap_or_else(Principal::anonymous),
-    };
-    if let RequestKind::Produce(p) = &request
-        && p.acks == 0
-    {
-        let _ = dispatch(broker, &ctx, request).await;
-        return Ok(Reply::Nothing);
+    broker
+        .metrics
+        .observe_request(key, version, started.elapsed(), &response);
+    match then {
+        Then::Nothing => Ok(Reply::Nothing),
+        Then::Send => encode_response(key, version, correlation_id, &response).map(Reply::Frame),
+        Then::Close => {
+            encode_response(key, version, correlation_id, &response).map(Reply::FrameThenClose)
+        }
     }
-    let response = dispatch(broker, &ctx, request).await;
-    encode_response(key, version, correlation_id, &response).map(Reply::Frame)
+}
+
+/// What happens after a request is handled.
+enum Then {
+    /// Send the response.
+    Send,
+    /// Send the response, then close the connection (failed authentication).
+    Close,
+    /// Send nothing (Produce with acks=0).
+    Nothing,
 }
 
 async fn dispatch(

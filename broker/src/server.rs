@@ -4,17 +4,22 @@
 //! accepting, lets every connection finish the request it is working on, waits for them,
 //! and flushes every log. [`spawn`] binds, opens and runs in the background — what tests and
 //! embedders use.
+//!
+//! With `fjord.http.listener` set, [`run`] also serves the HTTP endpoint ([`crate::http`]:
+//! metrics and health probes). `/readyz` turns 503 as soon as shutdown begins and the endpoint
+//! closes only after the Kafka connections have drained and the logs are flushed.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, ListenerConfig};
@@ -25,6 +30,8 @@ use crate::security::sasl::Session;
 
 /// A client that has not finished the TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for HTTP requests in flight (a slow scrape) before dropping them.
+const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds every configured listener.
 pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListener)>> {
@@ -53,6 +60,7 @@ pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListe
 pub struct BrokerHandle {
     broker: Arc<Broker>,
     addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
 }
@@ -69,6 +77,12 @@ impl BrokerHandle {
     /// Every bound address.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Bound address of the HTTP endpoint (metrics, health probes), when
+    /// `fjord.http.listener` is set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The running broker's state.
@@ -103,6 +117,11 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
             )
         })??;
     let bound = bind(&listener_config).await?;
+    let http = match listener_config.http_listener {
+        Some(addr) => Some(crate::http::bind(addr).await?),
+        None => None,
+    };
+    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
     let addrs: Vec<SocketAddr> = bound
         .iter()
         .filter_map(|(_, l)| l.local_addr().ok())
@@ -110,24 +129,40 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
     broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
     let listeners = bound;
     let (tx, mut rx) = watch::channel(false);
-    let task = tokio::spawn(run(broker.clone(), listeners, async move {
+    let task = tokio::spawn(run(broker.clone(), listeners, http, async move {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
     Ok(BrokerHandle {
         broker,
         addrs,
+        http_addr,
         shutdown: tx,
         task,
     })
 }
 
-/// Serves `listeners` (as [`bind`] returns them) until `shutdown` completes, then shuts
-/// down gracefully.
+/// Serves `listeners` (as [`bind`] returns them) and, when given, the HTTP endpoint on `http`
+/// until `shutdown` completes, then shuts down gracefully.
 pub async fn run(
     broker: Arc<Broker>,
     listeners: Vec<(ListenerConfig, TcpListener)>,
+    http: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    // `/readyz`: true once every listener accepts, false again as soon as shutdown begins.
+    let ready = Arc::new(AtomicBool::new(false));
+    // Dropping the sender (shutdown, or an early error return) stops the endpoint.
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http_task = http.map(|listener| {
+        tokio::spawn(crate::http::serve(
+            listener,
+            broker.clone(),
+            ready.clone(),
+            async move {
+                let _ = http_stopped.await;
+            },
+        ))
+    });
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -162,7 +197,9 @@ pub async fn run(
         )));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone()));
+    ready.store(true, Ordering::Release);
     shutdown.await;
+    ready.store(false, Ordering::Release);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     for t in &accept_tasks {
         t.abort();
@@ -178,6 +215,17 @@ pub async fn run(
     tokio::task::spawn_blocking(move || b.flush_all())
         .await
         .map_err(|e| Error::io("flush task failed", std::io::Error::other(e.to_string())))??;
+    drop(stop_http);
+    if let Some(mut task) = http_task {
+        match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP endpoint failed"),
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("HTTP requests still in flight after shutdown; dropping them");
+                task.abort();
+            }
+        }
+    }
     tracing::info!("shutdown complete: logs flushed");
     Ok(())
 }
@@ -218,13 +266,15 @@ async fn accept_loop(
         let shutdown = notify_shutdown.subscribe();
         let done = done.clone();
         let runtime = runtime.clone();
+        let open = broker.metrics.connection_opened(&runtime.config.name);
         tokio::spawn(async move {
             let _ = socket.set_nodelay(true);
             let session = Session::new(runtime.config.name.clone(), runtime.config.security);
             match runtime.tls {
                 None => serve_connection(broker, socket, session, peer, shutdown).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await
+                    {
                         Ok(Ok(stream)) => {
                             serve_connection(broker, stream, session, peer, shutdown).await
                         }
@@ -233,6 +283,7 @@ async fn accept_loop(
                     }
                 }
             }
+            drop(open);
             drop(permit);
             drop(done);
         });

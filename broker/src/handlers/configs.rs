@@ -59,6 +59,7 @@ fn config_type(name: &str) -> i8 {
         | "listener.security.protocol.map"
         | "ssl.keystore.type"
         | "ssl.keystore.location"
+        | "fjord.http.listener"
         | "super.users"
         | "message.timestamp.type"
         | "log.message.timestamp.type" => TYPE_STRING,

@@ -159,6 +159,28 @@ pub(crate) async fn handle(
         }
     };
 
+    // Bytes sent to consumers are metered; a follower's fetch (replica id >= 0, once
+    // replication lands) is not. Counted per run of one topic: one label lookup each.
+    let from_consumer = req.replica_id.0 < 0 && req.replica_state.replica_id.0 < 0;
+    let mut metered: Option<(&str, u64)> = None;
+    for r in &reads {
+        if !from_consumer || r.records.is_empty() {
+            continue;
+        }
+        match &mut metered {
+            Some((topic, bytes)) if *topic == r.topic => *bytes += r.records.len() as u64,
+            _ => {
+                if let Some((topic, bytes)) = metered {
+                    broker.metrics.fetched(topic, &ctx.principal, bytes);
+                }
+                metered = Some((&r.topic, r.records.len() as u64));
+            }
+        }
+    }
+    if let Some((topic, bytes)) = metered {
+        broker.metrics.fetched(topic, &ctx.principal, bytes);
+    }
+
     for r in reads {
         if incremental && !r.changed {
             continue;

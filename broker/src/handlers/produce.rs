@@ -29,6 +29,8 @@ pub(crate) async fn handle(
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
         let found = broker.topic(topic.name.as_str());
+        // Metered once per topic, not per partition: one label lookup each.
+        let (mut bytes_in, mut records_in) = (0u64, 0u64);
         for p in topic.partition_data {
             let mut pr = PartitionProduceResponse::default();
             pr.index = p.index;
@@ -106,6 +108,10 @@ pub(crate) async fn handle(
             match partition.append_records(&records, max_batch, now) {
                 Ok(outcome) => {
                     appended = true;
+                    if outcome.appended_records > 0 {
+                        bytes_in += records.len() as u64;
+                        records_in += outcome.appended_records as u64;
+                    }
                     pr.base_offset = outcome.base_offset;
                     pr.log_append_time_ms = outcome.log_append_time;
                     if version >= 5 {
@@ -119,6 +125,9 @@ pub(crate) async fn handle(
             }
             tr.partition_responses.push(pr);
         }
+        broker
+            .metrics
+            .produced(topic.name.as_str(), &ctx.principal, bytes_in, records_in);
         resp.responses.push(tr);
     }
     if appended {

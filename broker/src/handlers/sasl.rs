@@ -14,8 +14,7 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -78,7 +77,9 @@ pub(crate) async fn authenticate(
             (resp, false)
         }
         AuthOutcome::Failed(reason) => {
-            broker.failed_authentications.fetch_add(1, Ordering::Relaxed);
+            broker
+                .failed_authentications
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(peer = %ctx_peer, listener = %session.listener, %reason, "SASL authentication failed");
             let delay = broker.config.security.failed_authentication_delay_ms;
             if delay > 0 {
@@ -112,7 +113,10 @@ pub(crate) async fn describe_scram(
     let mut resp = DescribeUserScramCredentialsResponse::default();
     if !may_manage_credentials(broker, ctx) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        resp.error_message = msg(format!("{} may not describe SCRAM credentials", ctx.principal));
+        resp.error_message = msg(format!(
+            "{} may not describe SCRAM credentials",
+            ctx.principal
+        ));
         return resp;
     }
     let users = broker.scram_users();
@@ -204,7 +208,9 @@ pub(crate) async fn alter_scram(
         let Some(mechanism) = ScramMechanism::from_kafka_type(mech) else {
             let e = ApiError::new(
                 ResponseError::UnsupportedSaslMechanism,
-                format!("unknown SCRAM mechanism {mech}; use 1 (SCRAM-SHA-256) or 2 (SCRAM-SHA-512)"),
+                format!(
+                    "unknown SCRAM mechanism {mech}; use 1 (SCRAM-SHA-256) or 2 (SCRAM-SHA-512)"
+                ),
             );
             fail(&user, e, &mut errors);
             continue;
@@ -212,7 +218,10 @@ pub(crate) async fn alter_scram(
         if !pairs.insert((user.clone(), mech)) {
             let e = ApiError::new(
                 ResponseError::DuplicateResource,
-                format!("{} of user {user:?} is changed more than once", mechanism.name()),
+                format!(
+                    "{} of user {user:?} is changed more than once",
+                    mechanism.name()
+                ),
             );
             fail(&user, e, &mut errors);
             continue;
@@ -224,8 +233,12 @@ pub(crate) async fn alter_scram(
                     fail(&user, e, &mut errors);
                     continue;
                 }
-                let credential =
-                    ScramCredential::from_salted_password(mechanism, salt.to_vec(), &salted, iterations);
+                let credential = ScramCredential::from_salted_password(
+                    mechanism,
+                    salt.to_vec(),
+                    &salted,
+                    iterations,
+                );
                 changes.push(CredentialChange::Upsert {
                     user,
                     mechanism,

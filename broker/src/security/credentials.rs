@@ -36,7 +36,12 @@ pub enum CredentialChange {
 }
 
 /// Checks an upsertion's fields as Kafka does; the error names what to fix.
-pub fn validate_upsert(user: &str, iterations: i32, salt: &[u8], salted: &[u8]) -> Result<(), ApiError> {
+pub fn validate_upsert(
+    user: &str,
+    iterations: i32,
+    salt: &[u8],
+    salted: &[u8],
+) -> Result<(), ApiError> {
     if user.is_empty() {
         return Err(ApiError::new(
             ResponseError::UnacceptableCredential,
@@ -46,7 +51,9 @@ pub fn validate_upsert(user: &str, iterations: i32, salt: &[u8], salted: &[u8]) 
     if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
         return Err(ApiError::new(
             ResponseError::UnacceptableCredential,
-            format!("iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}, got {iterations}"),
+            format!(
+                "iterations must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}, got {iterations}"
+            ),
         ));
     }
     if salt.is_empty() || salted.is_empty() {
@@ -97,7 +104,11 @@ pub(crate) fn apply_bootstrap_users(
 
 impl Broker {
     /// The stored credential of `user` for `mechanism`.
-    pub fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<ScramCredential> {
         self.lock_metadata()
             .image()
             .scram_credentials
@@ -113,7 +124,12 @@ impl Broker {
             .scram_credentials
             .iter()
             .filter(|(_, c)| !c.is_empty())
-            .map(|(u, c)| (u.clone(), c.iter().map(|(m, c)| (*m, c.iterations)).collect()))
+            .map(|(u, c)| {
+                (
+                    u.clone(),
+                    c.iter().map(|(m, c)| (*m, c.iterations)).collect(),
+                )
+            })
             .collect()
     }
 
@@ -146,7 +162,11 @@ impl Broker {
                             .get_mut(&user)
                             .and_then(|c| c.remove(&mechanism))
                             .is_some();
-                        if image.scram_credentials.get(&user).is_some_and(|c| c.is_empty()) {
+                        if image
+                            .scram_credentials
+                            .get(&user)
+                            .is_some_and(|c| c.is_empty())
+                        {
                             image.scram_credentials.remove(&user);
                         }
                         let err = (!removed).then(|| {

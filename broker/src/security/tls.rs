@@ -24,8 +24,12 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Reads a PEM keystore: one private key and the certificate chain (leaf first).
 pub fn load_certified_key(path: &Path) -> Result<CertifiedKey> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::io(format!("failed to read ssl.keystore.location {}", path.display()), e))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::io(
+            format!("failed to read ssl.keystore.location {}", path.display()),
+            e,
+        )
+    })?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| invalid(path, &format!("bad certificate PEM: {e}")))?;
