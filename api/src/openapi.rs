@@ -105,7 +105,10 @@ fn document_common_problems(doc: &mut utoipa::openapi::OpenApi) {
                     .or_insert_with(|| problem(description));
             };
             if has_body || has_params {
-                add("400", "Malformed request: the body, a path or a query parameter does not parse");
+                add(
+                    "400",
+                    "Malformed request: the body, a path or a query parameter does not parse",
+                );
             }
             if path.starts_with("/v1/") {
                 add("401", "Missing, invalid or expired access token");
@@ -114,7 +117,10 @@ fn document_common_problems(doc: &mut utoipa::openapi::OpenApi) {
                 add("415", "The body is not application/json");
                 add("422", "The body is valid JSON but not a valid request");
             } else if has_params {
-                add("422", "A parameter is out of range (e.g. limit) or an invalid cursor");
+                add(
+                    "422",
+                    "A parameter is out of range (e.g. limit) or an invalid cursor",
+                );
             }
             add("500", "Internal error; the detail is in the server's log");
         }

@@ -1,7 +1,6 @@
 //! The embedded provisioner: clusters run in-process with TLS + SASL, survive a restart of
 //! the provisioner on the same address with their data, and are removed without a trace.
 
-
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
