@@ -91,6 +91,21 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Delay before answering a failed authentication, to slow down password guessing.",
     ),
     key(
+        "authorizer.class.name",
+        "",
+        "Empty: no authorization (every principal may do everything). Set to fjord, or to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer, to enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls).",
+    ),
+    key(
+        "allow.everyone.if.no.acl.found",
+        "false",
+        "With the authorizer on: allow an operation on a resource that has no ACL at all (Kafka's escape hatch; keep false).",
+    ),
+    key(
+        "fjord.tenant.isolation",
+        "false",
+        "Principals named <tenant>.<user> may only see and touch topics, groups and transactional ids named <tenant>.*, whatever the ACLs say.",
+    ),
+    key(
         "cluster.id",
         "",
         "Cluster id; generated and persisted on first start when empty.",
@@ -634,6 +649,12 @@ impl BrokerConfig {
             failed_authentication_delay_ms: parse(
                 get("connection.failed.authentication.delay.ms"),
                 "connection.failed.authentication.delay.ms",
+            )?,
+            tenant_isolation: parse_bool(get("fjord.tenant.isolation"), "fjord.tenant.isolation")?,
+            authorizer: crate::security::parse_authorizer(get("authorizer.class.name"))?,
+            allow_if_no_acl: parse_bool(
+                get("allow.everyone.if.no.acl.found"),
+                "allow.everyone.if.no.acl.found",
             )?,
         };
         if let Some(l) = listeners.iter().find(|l| l.security.tls())

@@ -148,10 +148,12 @@ pub async fn handle_frame(
                     .unwrap_or_default(),
                 peer,
                 listener: session.listener.clone(),
-                principal: session
-                    .principal()
-                    .cloned()
-                    .unwrap_or_else(Principal::anonymous),
+                principal: broker.config.security.assign_tenant(
+                    session
+                        .principal()
+                        .cloned()
+                        .unwrap_or_else(Principal::anonymous),
+                ),
             };
             let then = match &request {
                 RequestKind::Produce(p) if p.acks == 0 => Then::Nothing,

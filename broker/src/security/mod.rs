@@ -74,6 +74,10 @@ impl fmt::Display for SecurityProtocol {
 pub struct Principal {
     /// The user name (`ANONYMOUS` when nothing authenticated the connection).
     pub name: String,
+    /// The tenant the principal belongs to, when tenant isolation is on
+    /// (`fjord.tenant.isolation`): the user name up to its first `.`. A tenant's principals
+    /// only ever see and touch topics, groups and transactional ids named `<tenant>.…`.
+    pub tenant: Option<String>,
 }
 
 impl Principal {
@@ -81,12 +85,45 @@ impl Principal {
     pub fn anonymous() -> Self {
         Principal {
             name: "ANONYMOUS".to_string(),
+            tenant: None,
         }
     }
 
-    /// A SASL-authenticated user.
+    /// A SASL-authenticated user (no tenant until [`SecurityConfig::assign_tenant`]).
     pub fn user(name: impl Into<String>) -> Self {
-        Principal { name: name.into() }
+        Principal {
+            name: name.into(),
+            tenant: None,
+        }
+    }
+
+    /// A user of `tenant` (tests and tools).
+    pub fn tenant_user(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Principal {
+            tenant: tenant_of(&name).map(str::to_string),
+            name,
+        }
+    }
+
+    /// Whether a topic, group or transactional id named `resource` lies in this principal's
+    /// tenant namespace (always true for principals without a tenant).
+    pub fn owns(&self, resource: &str) -> bool {
+        match &self.tenant {
+            None => true,
+            Some(t) => resource
+                .strip_prefix(t.as_str())
+                .is_some_and(|rest| rest.starts_with('.')),
+        }
+    }
+}
+
+/// The tenant part of a user name: everything before the first `.`, when both parts are
+/// non-empty. Names without a `.` (operators, the control plane) have no tenant.
+fn tenant_of(name: &str) -> Option<&str> {
+    match name.split_once('.') {
+        Some((tenant, user)) if !tenant.is_empty() && !user.is_empty() => Some(tenant),
+        _ => None,
     }
 }
 
@@ -137,6 +174,13 @@ pub struct SecurityConfig {
     pub bootstrap_users: Vec<(String, String)>,
     /// Delay before answering a failed authentication (brute-force brake).
     pub failed_authentication_delay_ms: u64,
+    /// `fjord.tenant.isolation`: principals named `<tenant>.<user>` are confined to
+    /// resources named `<tenant>.…`, whatever the ACLs say.
+    pub tenant_isolation: bool,
+    /// Whether ACLs are enforced (`authorizer.class.name` set).
+    pub authorizer: bool,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_if_no_acl: bool,
 }
 
 impl SecurityConfig {
@@ -145,6 +189,14 @@ impl SecurityConfig {
         self.super_users
             .iter()
             .any(|s| s.strip_prefix("User:") == Some(principal.name.as_str()))
+    }
+
+    /// Sets the principal's tenant from its name when tenant isolation is on.
+    pub fn assign_tenant(&self, mut principal: Principal) -> Principal {
+        if self.tenant_isolation {
+            principal.tenant = tenant_of(&principal.name).map(str::to_string);
+        }
+        principal
     }
 }
 
@@ -161,6 +213,20 @@ pub fn parse_mechanisms(text: &str) -> Result<Vec<SaslMechanism>> {
             })
         })
         .collect()
+}
+
+/// Parses `authorizer.class.name`: empty turns authorization off; Fjord's ACL authorizer
+/// answers to its own name and to the class names Kafka users already have in their configs.
+pub fn parse_authorizer(text: &str) -> Result<bool> {
+    match text.trim() {
+        "" => Ok(false),
+        "fjord"
+        | "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        | "kafka.security.authorizer.AclAuthorizer" => Ok(true),
+        other => Err(Error::InvalidConfig(format!(
+            "authorizer.class.name: {other:?} is not available; use fjord (ACLs) or leave it empty"
+        ))),
+    }
 }
 
 /// Parses `super.users` (`User:a;User:b`).
@@ -234,5 +300,27 @@ mod tests {
         assert!(cfg.is_super_user(&Principal::user("admin")));
         assert!(!cfg.is_super_user(&Principal::user("admin2")));
         assert!(!cfg.is_super_user(&Principal::anonymous()));
+    }
+
+    #[test]
+    fn tenants_come_from_the_name_and_confine_resources() {
+        let off = SecurityConfig::default();
+        assert_eq!(off.assign_tenant(Principal::user("acme.alice")).tenant, None);
+        let on = SecurityConfig {
+            tenant_isolation: true,
+            ..Default::default()
+        };
+        let alice = on.assign_tenant(Principal::user("acme.alice"));
+        assert_eq!(alice.tenant.as_deref(), Some("acme"));
+        assert!(alice.owns("acme.orders"));
+        assert!(!alice.owns("acme"));
+        assert!(!alice.owns("acmeorders"));
+        assert!(!alice.owns("acme-corp.orders"));
+        assert!(!alice.owns("globex.orders"));
+        for no_tenant in ["admin", ".x", "x.", "ANONYMOUS"] {
+            let p = on.assign_tenant(Principal::user(no_tenant));
+            assert_eq!(p.tenant, None, "{no_tenant}");
+            assert!(p.owns("globex.orders"));
+        }
     }
 }
