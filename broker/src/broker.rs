@@ -263,6 +263,8 @@ pub struct Broker {
     /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
     pub tls: Option<Arc<crate::security::tls::ReloadingCert>>,
     advertised: RwLock<Vec<ListenerConfig>>,
+    /// The ACLs of the metadata image, shared read-only with every authorization check.
+    pub(crate) acls: RwLock<Arc<Vec<crate::security::acl::AclBinding>>>,
     metadata: Mutex<MetadataStore>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     producer_ids: Mutex<(i64, i64)>,
@@ -368,6 +370,7 @@ impl Broker {
             cluster_id: image.cluster_id.clone(),
             node_id: config.node_id,
             advertised: RwLock::new(config.advertised_listeners.clone()),
+            acls: RwLock::new(Arc::new(store.image().acls.clone())),
             failed_authentications: std::sync::atomic::AtomicU64::new(0),
             metrics: crate::metrics::Metrics::new(),
             tls,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::security::acl::AclBinding;
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
 const FILE_NAME: &str = "metadata.json";
@@ -51,6 +52,9 @@ pub struct MetadataImage {
     /// SCRAM credentials by user and mechanism (salted keys only, never passwords).
     #[serde(default)]
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// ACLs, in creation order (CreateAcls / DeleteAcls).
+    #[serde(default)]
+    pub acls: Vec<AclBinding>,
 }
 
 /// The metadata image and the file behind it.
@@ -113,6 +117,7 @@ impl MetadataStore {
                     producer_id_reserved: 0,
                     topics: BTreeMap::new(),
                     scram_credentials: BTreeMap::new(),
+                    acls: Vec::new(),
                 };
                 let store = MetadataStore { path, image };
                 store.save()?;

@@ -25,8 +25,25 @@ use super::configs::topic_config_entries;
 use super::configs::{SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::{RequestContext, msg};
 use crate::broker::{ApiError, Broker, Topic};
+use crate::security::acl::{Operation, ResourceType};
 
 /// DescribeCluster `endpoint_type`s (KIP-919).
+/// The operations the cluster resource has (DescribeCluster reports which are allowed).
+const CLUSTER_OPERATIONS: [Operation; 7] = [
+    Operation::Create,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::ClusterAction,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+    Operation::IdempotentWrite,
+];
+
+/// The error of an authorization failure on a named resource.
+fn denied(code: ResponseError, action: &str, name: &str) -> ApiError {
+    ApiError::new(code, format!("not authorized to {action} {name:?}"))
+}
+
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
@@ -103,6 +120,13 @@ pub(crate) async fn create_topics(
         let result = (|| -> Result<(Arc<Topic>, i32), ApiError> {
             if counts.get(name).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_topic(name));
+            }
+            if !ctx.may_create_topic(broker, name) {
+                return Err(denied(
+                    ResponseError::TopicAuthorizationFailed,
+                    "create topic",
+                    name,
+                ));
             }
             let partitions = requested_partitions(t, broker.node_id, broker.config.num_partitions)?;
             let mut configs = BTreeMap::new();
@@ -214,6 +238,9 @@ pub(crate) async fn delete_topics(
                 ResponseError::InvalidRequest,
                 "give a topic name or a topic id, not both",
             )),
+            (_, Some(n)) if !ctx.may(broker, Operation::Delete, ResourceType::Topic, n) => Err(
+                denied(ResponseError::TopicAuthorizationFailed, "delete topic", n),
+            ),
             (_, Some(n)) => broker.delete_topic(n),
             (_, None) => Err(ApiError::new(
                 ResponseError::UnknownTopicId,
@@ -252,7 +279,6 @@ pub(crate) async fn create_partitions(
     ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let _ = ctx;
     let counts = name_counts(req.topics.iter().map(|t| t.name.as_str()));
     let mut resp = CreatePartitionsResponse::default();
     for t in &req.topics {
@@ -262,6 +288,13 @@ pub(crate) async fn create_partitions(
         let result = (|| {
             if counts.get(name).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_topic(name));
+            }
+            if !ctx.may(broker, Operation::Alter, ResourceType::Topic, name) {
+                return Err(denied(
+                    ResponseError::TopicAuthorizationFailed,
+                    "add partitions to",
+                    name,
+                ));
             }
             // An empty list is treated like null: no manual placement.
             if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
@@ -332,14 +365,25 @@ pub(crate) async fn delete_records(
     ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let _ = ctx;
     let mut resp = DeleteRecordsResponse::default();
     for t in req.topics {
         let mut tr = DeleteRecordsTopicResult::default();
         tr.name = t.name.clone();
+        let allowed = ctx.may(
+            broker,
+            Operation::Delete,
+            ResourceType::Topic,
+            t.name.as_str(),
+        );
         for p in t.partitions {
             let mut pr = DeleteRecordsPartitionResult::default();
             pr.partition_index = p.partition_index;
+            if !allowed {
+                pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                pr.low_watermark = -1;
+                tr.partitions.push(pr);
+                continue;
+            }
             match delete_partition_records(broker, t.name.as_str(), p.partition_index, p.offset) {
                 Ok(low) => pr.low_watermark = low,
                 Err(e) => {
@@ -360,6 +404,13 @@ pub(crate) async fn describe_cluster(
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
+    if !ctx.may_on_cluster(broker, Operation::Describe) {
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        resp.error_message =
+            msg("not authorized to describe the cluster (needs DESCRIBE on Cluster)");
+        resp.cluster_authorized_operations = i32::MIN;
+        return resp;
+    }
     // v0 requests carry no endpoint type and decode as 1 (broker).
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKER {
         resp.error_code = if req.endpoint_type == ENDPOINT_CONTROLLER {
@@ -382,8 +433,14 @@ pub(crate) async fn describe_cluster(
     b.port = port;
     b.rack = None;
     resp.brokers = vec![b];
-    // Not computed: the broker has no authorizer.
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+            .iter()
+            .filter(|op| ctx.may_on_cluster(broker, **op))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    } else {
+        i32::MIN
+    };
     resp
 }
 

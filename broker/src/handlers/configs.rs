@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{RequestContext, msg};
 use crate::broker::{ApiError, Broker};
 use crate::config::{BROKER_KEYS, BrokerConfig, TOPIC_KEYS};
+use crate::security::acl::{Operation, ResourceType};
 
 /// `config_source` of DescribeConfigs and CreateTopics v5+: a topic override.
 pub(crate) const SOURCE_TOPIC: i8 = 1;
@@ -48,7 +49,10 @@ const TYPE_PASSWORD: i8 = 9;
 /// The Kafka type of a topic or broker key (what Kafka declares for the same key).
 fn config_type(name: &str) -> i8 {
     match name {
-        "auto.create.topics.enable" | "fjord.bench.sink" => TYPE_BOOLEAN,
+        "auto.create.topics.enable"
+        | "fjord.bench.sink"
+        | "allow.everyone.if.no.acl.found"
+        | "fjord.tenant.isolation" => TYPE_BOOLEAN,
         "cleanup.policy" | "log.cleanup.policy" | "sasl.enabled.mechanisms" => TYPE_LIST,
         "fjord.bootstrap.users" => TYPE_PASSWORD,
         "node.id"
@@ -60,6 +64,7 @@ fn config_type(name: &str) -> i8 {
         | "ssl.keystore.type"
         | "ssl.keystore.location"
         | "fjord.http.listener"
+        | "authorizer.class.name"
         | "super.users"
         | "message.timestamp.type"
         | "log.message.timestamp.type" => TYPE_STRING,
@@ -350,7 +355,15 @@ pub(crate) async fn describe_configs(
         let mut r = DescribeConfigsResult::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        match resource_entries(broker, res.resource_type, res.resource_name.as_str()) {
+        let entries = authorize_config(
+            broker,
+            ctx,
+            res.resource_type,
+            res.resource_name.as_str(),
+            Operation::DescribeConfigs,
+        )
+        .and_then(|()| resource_entries(broker, res.resource_type, res.resource_name.as_str()));
+        match entries {
             Ok(entries) => {
                 // Null (or empty) asks for every key; unknown names are simply absent.
                 let wanted = res.configuration_keys.as_ref().filter(|k| !k.is_empty());
@@ -371,6 +384,38 @@ pub(crate) async fn describe_configs(
         resp.results.push(r);
     }
     resp
+}
+
+/// Checks `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config resource: the topic,
+/// or the cluster for broker and broker-logger resources. Other types fail later with their
+/// own error.
+fn authorize_config(
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Result<(), ApiError> {
+    let verb = if operation == Operation::AlterConfigs {
+        "alter"
+    } else {
+        "describe"
+    };
+    match resource_type {
+        RESOURCE_TOPIC if !ctx.may(broker, operation, ResourceType::Topic, name) => {
+            Err(ApiError::new(
+                ResponseError::TopicAuthorizationFailed,
+                format!("not authorized to {verb} the configs of topic {name:?}"),
+            ))
+        }
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !ctx.may_on_cluster(broker, operation) => {
+            Err(ApiError::new(
+                ResponseError::ClusterAuthorizationFailed,
+                format!("not authorized to {verb} broker configs (needs {operation:?} on Cluster)"),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Only topic configs can be changed; everything else is refused with a reason.
@@ -424,7 +469,6 @@ pub(crate) async fn alter_configs(
     ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let _ = ctx;
     let counts = resource_counts(
         req.resources
             .iter()
@@ -440,6 +484,13 @@ pub(crate) async fn alter_configs(
             if counts.get(&(res.resource_type, name)).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_resource(res.resource_type, name));
             }
+            authorize_config(
+                broker,
+                ctx,
+                res.resource_type,
+                name,
+                Operation::AlterConfigs,
+            )?;
             topic_only(res.resource_type)?;
             // AlterConfigs replaces the whole override set: unnamed keys, and keys given a
             // null value, revert to their defaults.
@@ -557,7 +608,6 @@ pub(crate) async fn incremental_alter_configs(
     ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let _ = ctx;
     let counts = resource_counts(
         req.resources
             .iter()
@@ -573,6 +623,13 @@ pub(crate) async fn incremental_alter_configs(
             if counts.get(&(res.resource_type, name)).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_resource(res.resource_type, name));
             }
+            authorize_config(
+                broker,
+                ctx,
+                res.resource_type,
+                name,
+                Operation::AlterConfigs,
+            )?;
             topic_only(res.resource_type)?;
             let topic = broker.topic(name).ok_or_else(|| {
                 ApiError::new(

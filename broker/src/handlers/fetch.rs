@@ -1,6 +1,7 @@
 //! Fetch: stored bytes returned as they are on disk (no re-encoding), long-polls that wake as
 //! soon as a produce lands, and KIP-227 incremental sessions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::fetch_session::{RequestedPartition, SessionRequest};
+use crate::security::acl::{Operation, ResourceType};
 
 /// Upper bound on how long one Fetch may wait, whatever the client asks.
 const MAX_WAIT_CAP_MS: i32 = 30_000;
@@ -133,6 +135,23 @@ pub(crate) async fn handle(
         resp.session_id = session_id;
     }
 
+    // Authorized once per request, not per long-poll round. A follower's fetch (replica id
+    // >= 0, once replication lands) needs CLUSTER_ACTION; a consumer's needs READ per topic.
+    let from_consumer = req.replica_id.0 < 0 && req.replica_state.replica_id.0 < 0;
+    let mut denied: HashMap<String, ResponseError> = HashMap::new();
+    if !from_consumer && !ctx.may_on_cluster(broker, Operation::ClusterAction) {
+        for w in &partitions {
+            denied.insert(w.topic.clone(), ResponseError::ClusterAuthorizationFailed);
+        }
+    }
+    for w in &partitions {
+        if !denied.contains_key(&w.topic)
+            && !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic)
+        {
+            denied.insert(w.topic.clone(), ResponseError::TopicAuthorizationFailed);
+        }
+    }
+
     let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
     let max_bytes = if req.max_bytes <= 0 {
@@ -144,7 +163,7 @@ pub(crate) async fn handle(
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let reads = read_all(broker, &partitions, max_bytes);
+        let reads = read_all(broker, &partitions, &denied, max_bytes);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let has_error = reads.iter().any(|r| r.error.is_some());
         if bytes >= req.min_bytes.max(1) as usize
@@ -159,9 +178,8 @@ pub(crate) async fn handle(
         }
     };
 
-    // Bytes sent to consumers are metered; a follower's fetch (replica id >= 0, once
-    // replication lands) is not. Counted per run of one topic: one label lookup each.
-    let from_consumer = req.replica_id.0 < 0 && req.replica_state.replica_id.0 < 0;
+    // Bytes sent to consumers are metered; a follower's fetch is not. Counted per run of one
+    // topic: one label lookup each.
     let mut metered: Option<(&str, u64)> = None;
     for r in &reads {
         if !from_consumer || r.records.is_empty() {
@@ -226,7 +244,12 @@ struct Wanted {
     last_sent: Option<(i64, i64)>,
 }
 
-fn read_all(broker: &Arc<Broker>, partitions: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
+fn read_all(
+    broker: &Arc<Broker>,
+    partitions: &[Wanted],
+    denied: &HashMap<String, ResponseError>,
+    max_bytes: usize,
+) -> Vec<PartitionRead> {
     let mut remaining = max_bytes;
     let mut out = Vec::with_capacity(partitions.len());
     for w in partitions {
@@ -240,6 +263,12 @@ fn read_all(broker: &Arc<Broker>, partitions: &[Wanted], max_bytes: usize) -> Ve
             log_start_offset: -1,
             changed: true,
         };
+        if let Some(code) = denied.get(&w.topic) {
+            read.error = Some(*code);
+            read.changed = true;
+            out.push(read);
+            continue;
+        }
         match broker.partition(&w.topic, w.partition) {
             None => read.error = Some(ResponseError::UnknownTopicOrPartition),
             Some(p) => {

@@ -22,12 +22,12 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::state::{JoinOutcome, JoinRequest, Protocol, SyncOutcome, SyncRequest};
 use crate::group::{GroupDescription, GroupListing};
+use crate::security::acl::{Operation, ResourceType};
 
 /// DescribeGroups `authorized_operations` when the client did not ask for them.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// READ (3), DELETE (6) and DESCRIBE (8) as a bit field: everything a group allows, since
-/// this broker has no ACLs.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// The operations a group has (DescribeGroups reports which of them the principal may do).
+const GROUP_OPERATIONS: [Operation; 3] = [Operation::Read, Operation::Delete, Operation::Describe];
 /// FindCoordinator key types.
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -48,47 +48,75 @@ pub(crate) async fn find_coordinator(
     } else {
         vec![req.key.to_string()]
     };
-    let key_type_ok = matches!(req.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
-    let error = (!key_type_ok).then_some(ResponseError::InvalidRequest);
-    find_coordinator_response(ctx.api_version, &keys, broker.node_id, &host, port, error)
+    let errors: Vec<Option<(ResponseError, &str)>> = keys
+        .iter()
+        .map(|key| match req.key_type {
+            KEY_TYPE_GROUP if ctx.may(broker, Operation::Describe, ResourceType::Group, key) => {
+                None
+            }
+            KEY_TYPE_GROUP => Some((
+                ResponseError::GroupAuthorizationFailed,
+                "not authorized to describe this group",
+            )),
+            KEY_TYPE_TRANSACTION
+                if ctx.may(
+                    broker,
+                    Operation::Describe,
+                    ResourceType::TransactionalId,
+                    key,
+                ) =>
+            {
+                None
+            }
+            KEY_TYPE_TRANSACTION => Some((
+                ResponseError::TransactionalIdAuthorizationFailed,
+                "not authorized to describe this transactional id",
+            )),
+            _ => Some((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
+        })
+        .collect();
+    find_coordinator_response(ctx.api_version, &keys, broker.node_id, &host, port, &errors)
 }
 
+/// Builds the answer for `keys`, with `errors[i]` the error (and message) of key `i`.
 fn find_coordinator_response(
     version: i16,
     keys: &[String],
     node_id: i32,
     host: &str,
     port: i32,
-    error: Option<ResponseError>,
+    errors: &[Option<(ResponseError, &str)>],
 ) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
-    let (node_id, host, port, code) = match error {
+    let located = |error: Option<(ResponseError, &str)>| match error {
         None => (node_id, host, port, 0),
-        Some(e) => (-1, "", -1, e.code()),
+        Some((e, _)) => (-1, "", -1, e.code()),
     };
     if version >= 4 {
         resp.coordinators = keys
             .iter()
-            .map(|k| {
+            .zip(errors)
+            .map(|(k, error)| {
+                let (node_id, host, port, code) = located(*error);
                 let mut c = Coordinator::default();
                 c.key = sb(k);
                 c.node_id = BrokerId(node_id);
                 c.host = sb(host);
                 c.port = port;
                 c.error_code = code;
-                if error.is_some() {
-                    c.error_message = Some(sb(KEY_TYPE_MESSAGE));
-                }
+                c.error_message = error.map(|(_, m)| sb(m));
                 c
             })
             .collect();
     } else {
+        let error = errors.first().copied().flatten();
+        let (node_id, host, port, code) = located(error);
         resp.error_code = code;
         resp.node_id = BrokerId(node_id);
         resp.host = sb(host);
         resp.port = port;
-        if version >= 1 && error.is_some() {
-            resp.error_message = Some(sb(KEY_TYPE_MESSAGE));
+        if version >= 1 {
+            resp.error_message = error.map(|(_, m)| sb(m));
         }
     }
     resp
@@ -100,6 +128,20 @@ pub(crate) async fn join_group(
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let v = ctx.api_version;
+    if !ctx.may(
+        broker,
+        Operation::Read,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    ) {
+        return join_group_response(
+            v,
+            Err(crate::group::requests::JoinError {
+                code: ResponseError::GroupAuthorizationFailed,
+                member_id: req.member_id.to_string(),
+            }),
+        );
+    }
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         group_instance_id: req
@@ -180,6 +222,14 @@ pub(crate) async fn sync_group(
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let v = ctx.api_version;
+    if !ctx.may(
+        broker,
+        Operation::Read,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    ) {
+        return sync_group_response(v, Err(ResponseError::GroupAuthorizationFailed));
+    }
     let sync = SyncRequest {
         member_id: req.member_id.to_string(),
         group_instance_id: req
@@ -236,6 +286,16 @@ pub(crate) async fn heartbeat(
         .as_ref()
         .map(|s| s.to_string())
         .filter(|_| ctx.api_version >= 3);
+    let mut resp = HeartbeatResponse::default();
+    if !ctx.may(
+        broker,
+        Operation::Read,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    ) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     let result = broker.groups.heartbeat(
         req.group_id.as_str(),
         req.member_id.as_str(),
@@ -243,7 +303,6 @@ pub(crate) async fn heartbeat(
         req.generation_id,
         crate::now_ms(),
     );
-    let mut resp = HeartbeatResponse::default();
     resp.error_code = result.err().map_or(0, |e| e.code());
     resp
 }
@@ -266,6 +325,16 @@ pub(crate) async fn leave_group(
     } else {
         vec![(req.member_id.to_string(), None)]
     };
+    if !ctx.may(
+        broker,
+        Operation::Read,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    ) {
+        let mut resp = LeaveGroupResponse::default();
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     let results = broker
         .groups
         .leave(req.group_id.as_str(), &members, crate::now_ms());
@@ -305,25 +374,54 @@ pub(crate) async fn describe_groups(
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let client_ops = req.include_authorized_operations;
-    let described: Vec<(String, Option<GroupDescription>)> = req
+    let described: Vec<Described> = req
         .groups
         .iter()
-        .map(|g| (g.to_string(), broker.groups.describe(g.as_str())))
+        .map(|g| {
+            let name = g.as_str();
+            let described = if ctx.may(broker, Operation::Describe, ResourceType::Group, name) {
+                let ops = GROUP_OPERATIONS
+                    .iter()
+                    .filter(|op| ctx.may(broker, **op, ResourceType::Group, name))
+                    .fold(0, |bits, op| bits | (1 << op.code()));
+                Ok((broker.groups.describe(name), ops))
+            } else {
+                Err(ResponseError::GroupAuthorizationFailed)
+            };
+            (g.to_string(), described)
+        })
         .collect();
     describe_groups_response(ctx.api_version, client_ops, described)
 }
 
+/// A group's description (None: unknown) and the operations the principal may perform on
+/// it as a bit field, or why it cannot be described.
+type Described = (
+    String,
+    Result<(Option<GroupDescription>, i32), ResponseError>,
+);
+
 fn describe_groups_response(
     version: i16,
     include_operations: bool,
-    groups: Vec<(String, Option<GroupDescription>)>,
+    groups: Vec<Described>,
 ) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
     resp.groups = groups
         .into_iter()
-        .map(|(group_id, description)| {
+        .map(|(group_id, described)| {
             let mut g = DescribedGroup::default();
             g.group_id = GroupId(sb(&group_id));
+            let (description, operations) = match described {
+                Ok(d) => d,
+                Err(code) => {
+                    g.error_code = code.code();
+                    if version >= 3 {
+                        g.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+                    }
+                    return g;
+                }
+            };
             // Kafka describes an unknown group as Dead without an error before v6.
             let d = description.unwrap_or(GroupDescription {
                 state: crate::group::state::GroupState::Dead,
@@ -352,7 +450,7 @@ fn describe_groups_response(
                 .collect();
             if version >= 3 {
                 g.authorized_operations = if include_operations {
-                    GROUP_OPERATIONS
+                    operations
                 } else {
                     AUTHORIZED_OPERATIONS_OMITTED
                 };
@@ -378,6 +476,17 @@ pub(crate) async fn list_groups(
         .list()
         .into_iter()
         .filter(|g| filter.is_empty() || filter.iter().any(|f| f == &g.state.name().to_lowercase()))
+        // Kafka lists every group to principals with DESCRIBE on the cluster, otherwise
+        // those they may describe; tenant isolation applies either way.
+        .filter(|g| {
+            (ctx.principal.tenant.is_none() && ctx.may_on_cluster(broker, Operation::Describe))
+                || ctx.may(
+                    broker,
+                    Operation::Describe,
+                    ResourceType::Group,
+                    &g.group_id,
+                )
+        })
         .collect();
     list_groups_response(ctx.api_version, groups)
 }
@@ -404,12 +513,18 @@ pub(crate) async fn delete_groups(
     ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let _ = ctx;
     let now = crate::now_ms();
     let results = req
         .groups_names
         .iter()
-        .map(|g| (g.to_string(), broker.groups.delete_group(g.as_str(), now)))
+        .map(|g| {
+            let result = if ctx.may(broker, Operation::Delete, ResourceType::Group, g.as_str()) {
+                broker.groups.delete_group(g.as_str(), now)
+            } else {
+                Err(ResponseError::GroupAuthorizationFailed)
+            };
+            (g.to_string(), result)
+        })
         .collect();
     delete_groups_response(results)
 }
@@ -458,21 +573,29 @@ mod tests {
     #[test]
     fn find_coordinator_encodes_at_every_version() {
         for v in versions(ApiKey::FindCoordinator) {
-            for error in [None, Some(ResponseError::InvalidRequest)] {
+            for error in [
+                None,
+                Some((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
+                Some((ResponseError::GroupAuthorizationFailed, "no")),
+            ] {
                 let r = find_coordinator_response(
                     v,
                     &["g".into(), "h".into()],
                     1,
                     "localhost",
                     9092,
-                    error,
+                    &[error, None],
                 );
                 encodes(ApiKey::FindCoordinator, v, ResponseKind::FindCoordinator(r));
             }
         }
-        let r = find_coordinator_response(4, &["g".into(), "h".into()], 7, "h", 1, None);
+        let denied = Some((ResponseError::GroupAuthorizationFailed, "no"));
+        let r = find_coordinator_response(4, &["g".into(), "h".into()], 7, "h", 1, &[denied, None]);
         assert_eq!(r.coordinators.len(), 2);
+        assert_eq!(r.coordinators[0].node_id, BrokerId(-1));
+        assert_eq!(r.coordinators[0].error_code, 30);
         assert_eq!(r.coordinators[1].node_id, BrokerId(7));
+        assert_eq!(r.coordinators[1].error_code, 0);
     }
 
     #[test]
@@ -577,15 +700,24 @@ mod tests {
                 let r = describe_groups_response(
                     v,
                     include,
-                    vec![("g".into(), Some(d.clone())), ("gone".into(), None)],
+                    vec![
+                        ("g".into(), Ok((Some(d.clone()), 1 << 3))),
+                        ("gone".into(), Ok((None, 0))),
+                        (
+                            "secret".into(),
+                            Err(ResponseError::GroupAuthorizationFailed),
+                        ),
+                    ],
                 );
                 encodes(ApiKey::DescribeGroups, v, ResponseKind::DescribeGroups(r));
             }
         }
-        let r = describe_groups_response(5, false, vec![("gone".into(), None)]);
+        let r = describe_groups_response(5, false, vec![("gone".into(), Ok((None, 8)))]);
         assert_eq!(r.groups[0].group_state.as_str(), "Dead");
         assert_eq!(r.groups[0].error_code, 0);
         assert_eq!(r.groups[0].authorized_operations, i32::MIN);
+        let r = describe_groups_response(5, true, vec![("g".into(), Ok((Some(d), 1 << 8)))]);
+        assert_eq!(r.groups[0].authorized_operations, 1 << 8);
     }
 
     #[test]

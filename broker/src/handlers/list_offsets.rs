@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -24,9 +25,20 @@ pub(crate) fn handle(
     for topic in req.topics {
         let mut tr = ListOffsetsTopicResponse::default();
         tr.name = topic.name.clone();
+        let describable = ctx.may(
+            broker,
+            Operation::Describe,
+            ResourceType::Topic,
+            topic.name.as_str(),
+        );
         for p in topic.partitions {
             let mut pr = ListOffsetsPartitionResponse::default();
             pr.partition_index = p.partition_index;
+            if !describable {
+                pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                tr.partitions.push(pr);
+                continue;
+            }
             match broker.partition(topic.name.as_str(), p.partition_index) {
                 None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(part) => {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use crate::broker::{Broker, Topic};
+use crate::security::acl::{Operation, ResourceType};
 
 pub(crate) fn handle(
     broker: &Arc<Broker>,
@@ -44,16 +45,40 @@ pub(crate) fn handle(
         broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     match requested {
         None => {
+            // Listing every topic shows only those the principal may describe (Kafka
+            // filters silently rather than answering TOPIC_AUTHORIZATION_FAILED).
             for topic in broker.topics() {
-                resp.topics.push(describe_topic(broker, &topic, version));
+                if ctx.may(
+                    broker,
+                    Operation::Describe,
+                    ResourceType::Topic,
+                    &topic.name,
+                ) {
+                    resp.topics.push(describe_topic(broker, &topic, version));
+                }
             }
         }
         Some(list) => {
             for t in list {
                 let entry = match &t.name {
-                    Some(name) => by_name(broker, name.as_str(), auto_create, version),
+                    Some(name) => by_name(broker, ctx, name.as_str(), auto_create, version),
                     None => match broker.topic_by_id(t.topic_id) {
-                        Some(topic) => describe_topic(broker, &topic, version),
+                        Some(topic)
+                            if ctx.may(
+                                broker,
+                                Operation::Describe,
+                                ResourceType::Topic,
+                                &topic.name,
+                            ) =>
+                        {
+                            describe_topic(broker, &topic, version)
+                        }
+                        Some(_) => error_topic(
+                            None,
+                            t.topic_id,
+                            ResponseError::TopicAuthorizationFailed,
+                            version,
+                        ),
                         None => {
                             error_topic(None, t.topic_id, ResponseError::UnknownTopicId, version)
                         }
@@ -68,12 +93,31 @@ pub(crate) fn handle(
 
 fn by_name(
     broker: &Arc<Broker>,
+    ctx: &RequestContext,
     name: &str,
     auto_create: bool,
     version: i16,
 ) -> MetadataResponseTopic {
+    // Authorization comes before existence, so a denied principal cannot probe which
+    // topics exist.
+    if !ctx.may(broker, Operation::Describe, ResourceType::Topic, name) {
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+            version,
+        );
+    }
     if let Some(topic) = broker.topic(name) {
         return describe_topic(broker, &topic, version);
+    }
+    if auto_create && !ctx.may_create_topic(broker, name) {
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+            version,
+        );
     }
     if !auto_create {
         return error_topic(

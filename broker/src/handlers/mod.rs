@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::security::Principal;
+use crate::security::acl::{Operation, ResourceType};
+use crate::security::authorizer::CLUSTER;
 
+pub(crate) mod acls;
 pub(crate) mod admin;
 pub(crate) mod api_versions;
 pub(crate) mod configs;
@@ -53,6 +56,41 @@ impl RequestContext {
             listener: "PLAINTEXT".into(),
             principal: Principal::anonymous(),
         }
+    }
+
+    /// Whether this request's principal may perform `operation` on the named resource
+    /// (tenant isolation, super users, ACLs: see [`crate::security::authorizer`]).
+    pub(crate) fn may(
+        &self,
+        broker: &crate::broker::Broker,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        broker.authorize(
+            &self.principal,
+            self.peer.ip(),
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    /// Whether this principal may perform `operation` on the cluster.
+    pub(crate) fn may_on_cluster(
+        &self,
+        broker: &crate::broker::Broker,
+        operation: Operation,
+    ) -> bool {
+        self.may(broker, operation, ResourceType::Cluster, CLUSTER)
+    }
+
+    /// Whether this principal may create topic `name`: in its tenant's namespace, with
+    /// CREATE on the cluster or on the topic (Kafka accepts either).
+    pub(crate) fn may_create_topic(&self, broker: &crate::broker::Broker, name: &str) -> bool {
+        self.principal.owns(name)
+            && (self.may_on_cluster(broker, Operation::Create)
+                || self.may(broker, Operation::Create, ResourceType::Topic, name))
     }
 
     /// The client host as DescribeGroups reports it (`/127.0.0.1`).

@@ -26,6 +26,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::codec::OffsetValue;
 use crate::group::{MAX_OFFSET_METADATA_BYTES, OffsetCommitter};
+use crate::security::acl::{Operation, ResourceType};
 
 /// Per-topic results: topic name, then (partition, error) pairs.
 type TopicResults = Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>;
@@ -33,8 +34,11 @@ type TopicResults = Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>;
 /// A partition's result decided before the coordinator (`None` = up to the coordinator).
 type PendingResult = (i32, Option<Result<(), ResponseError>>);
 
-/// What OffsetFetch answers for one partition; `None` = nothing committed.
-type FetchedTopics = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+/// What OffsetFetch answers for one partition; `Ok(None)` = nothing committed.
+type FetchedTopics = Vec<(
+    String,
+    Vec<(i32, Result<Option<OffsetValue>, ResponseError>)>,
+)>;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -60,11 +64,18 @@ pub(crate) async fn offset_commit(
             .filter(|_| v >= 7),
         generation_id: req.generation_id_or_member_epoch,
     };
+    let group_allowed = ctx.may(
+        broker,
+        Operation::Read,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    );
     // Partitions the coordinator never sees get their error here; `None` = pending.
     let mut results: Vec<(String, Vec<PendingResult>)> = Vec::new();
     let mut valid = Vec::new();
     for topic in &req.topics {
         let name = topic.name.to_string();
+        let topic_allowed = ctx.may(broker, Operation::Read, ResourceType::Topic, &name);
         let mut partitions = Vec::new();
         for p in &topic.partitions {
             let metadata = p
@@ -72,7 +83,11 @@ pub(crate) async fn offset_commit(
                 .as_ref()
                 .map(|m| m.to_string())
                 .unwrap_or_default();
-            let early = if broker.partition(&name, p.partition_index).is_none() {
+            let early = if !group_allowed {
+                Some(Err(ResponseError::GroupAuthorizationFailed))
+            } else if !topic_allowed {
+                Some(Err(ResponseError::TopicAuthorizationFailed))
+            } else if broker.partition(&name, p.partition_index).is_none() {
                 Some(Err(ResponseError::UnknownTopicOrPartition))
             } else if metadata.len() > MAX_OFFSET_METADATA_BYTES {
                 Some(Err(ResponseError::OffsetMetadataTooLarge))
@@ -94,9 +109,13 @@ pub(crate) async fn offset_commit(
         }
         results.push((name, partitions));
     }
-    let outcome = broker
-        .groups
-        .commit_offsets(req.group_id.as_str(), &committer, valid, now);
+    let outcome = if group_allowed {
+        broker
+            .groups
+            .commit_offsets(req.group_id.as_str(), &committer, valid, now)
+    } else {
+        Err(ResponseError::GroupAuthorizationFailed)
+    };
     let results: TopicResults = results
         .into_iter()
         .map(|(name, partitions)| {
@@ -135,31 +154,47 @@ fn offset_commit_response(results: TopicResults) -> OffsetCommitResponse {
 }
 
 /// Offsets of the requested partitions (`None` = every committed partition of the group).
+/// Topics the principal may not describe are answered TOPIC_AUTHORIZATION_FAILED when
+/// named, and left out when the whole group is asked for.
 fn fetch_group(
     broker: &Broker,
+    ctx: &RequestContext,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> FetchedTopics {
+    let may_describe =
+        |topic: &str| ctx.may(broker, Operation::Describe, ResourceType::Topic, topic);
     match topics {
         Some(topics) => topics
             .into_iter()
             .map(|(name, partitions)| {
+                let allowed = may_describe(&name);
                 let offsets = partitions
                     .into_iter()
-                    .map(|p| (p, broker.groups.committed_offset(group_id, &name, p)))
+                    .map(|p| {
+                        let value = if allowed {
+                            Ok(broker.groups.committed_offset(group_id, &name, p))
+                        } else {
+                            Err(ResponseError::TopicAuthorizationFailed)
+                        };
+                        (p, value)
+                    })
                     .collect();
                 (name, offsets)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<_>> = BTreeMap::new();
             for (topic, partition, value) in broker.groups.group_offsets(group_id) {
                 by_topic
                     .entry(topic)
                     .or_default()
-                    .push((partition, Some(value)));
+                    .push((partition, Ok(Some(value))));
             }
-            by_topic.into_iter().collect()
+            by_topic
+                .into_iter()
+                .filter(|(topic, _)| may_describe(topic))
+                .collect()
         }
     }
 }
@@ -175,25 +210,46 @@ pub(crate) async fn offset_fetch(
             .groups
             .iter()
             .map(|g| {
+                let id = g.group_id.as_str();
+                if !ctx.may(broker, Operation::Describe, ResourceType::Group, id) {
+                    return (id.to_string(), Err(ResponseError::GroupAuthorizationFailed));
+                }
                 let topics = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
-                (
-                    g.group_id.to_string(),
-                    fetch_group(broker, g.group_id.as_str(), topics),
-                )
+                (id.to_string(), Ok(fetch_group(broker, ctx, id, topics)))
             })
             .collect();
         return offset_fetch_response_v8(groups);
     }
-    let topics = req.topics.as_ref().map(|ts| {
+    let topics: Option<Vec<(String, Vec<i32>)>> = req.topics.as_ref().map(|ts| {
         ts.iter()
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    offset_fetch_response(v, fetch_group(broker, req.group_id.as_str(), topics))
+    let group = req.group_id.as_str();
+    if !ctx.may(broker, Operation::Describe, ResourceType::Group, group) {
+        // v1 has no top-level error: the named partitions carry it.
+        let denied = topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, parts)| {
+                let parts = parts
+                    .into_iter()
+                    .map(|p| (p, Err(ResponseError::GroupAuthorizationFailed)))
+                    .collect();
+                (name, parts)
+            })
+            .collect();
+        let mut resp = offset_fetch_response(v, denied);
+        if v >= 2 {
+            resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        }
+        return resp;
+    }
+    offset_fetch_response(v, fetch_group(broker, ctx, group, topics))
 }
 
 /// OffsetFetch v1–7: one group.
@@ -209,6 +265,10 @@ fn offset_fetch_response(version: i16, topics: FetchedTopics) -> OffsetFetchResp
                 .map(|(index, value)| {
                     let mut p = OffsetFetchResponsePartition::default();
                     p.partition_index = index;
+                    if let Err(e) = &value {
+                        p.error_code = e.code();
+                    }
+                    let value = value.ok().flatten();
                     p.committed_offset = value.as_ref().map_or(-1, |v| v.offset);
                     if version >= 5 {
                         p.committed_leader_epoch = value.as_ref().map_or(-1, |v| v.leader_epoch);
@@ -223,14 +283,23 @@ fn offset_fetch_response(version: i16, topics: FetchedTopics) -> OffsetFetchResp
     resp
 }
 
-/// OffsetFetch v8+: many groups.
-fn offset_fetch_response_v8(groups: Vec<(String, FetchedTopics)>) -> OffsetFetchResponse {
+/// OffsetFetch v8+: many groups, each with its offsets or its error.
+fn offset_fetch_response_v8(
+    groups: Vec<(String, Result<FetchedTopics, ResponseError>)>,
+) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
     resp.groups = groups
         .into_iter()
         .map(|(group_id, topics)| {
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = GroupId(sb(&group_id));
+            let topics = match topics {
+                Ok(t) => t,
+                Err(e) => {
+                    g.error_code = e.code();
+                    return g;
+                }
+            };
             g.topics = topics
                 .into_iter()
                 .map(|(name, partitions)| {
@@ -241,6 +310,10 @@ fn offset_fetch_response_v8(groups: Vec<(String, FetchedTopics)>) -> OffsetFetch
                         .map(|(index, value)| {
                             let mut p = OffsetFetchResponsePartitions::default();
                             p.partition_index = index;
+                            if let Err(e) = &value {
+                                p.error_code = e.code();
+                            }
+                            let value = value.ok().flatten();
                             p.committed_offset = value.as_ref().map_or(-1, |v| v.offset);
                             p.committed_leader_epoch =
                                 value.as_ref().map_or(-1, |v| v.leader_epoch);
@@ -263,19 +336,38 @@ pub(crate) async fn offset_delete(
     ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
-    let _ = ctx;
-    let mut requested: Vec<(String, i32, bool)> = Vec::new();
+    if !ctx.may(
+        broker,
+        Operation::Delete,
+        ResourceType::Group,
+        req.group_id.as_str(),
+    ) {
+        return offset_delete_response(Err(ResponseError::GroupAuthorizationFailed));
+    }
+    // Each partition: Ok(()) to delete, or the error that stops it here.
+    let mut requested: Vec<(String, i32, Result<(), ResponseError>)> = Vec::new();
     for t in &req.topics {
+        let readable = ctx.may(
+            broker,
+            Operation::Read,
+            ResourceType::Topic,
+            t.name.as_str(),
+        );
         for p in &t.partitions {
             let exists = broker
                 .partition(t.name.as_str(), p.partition_index)
                 .is_some();
-            requested.push((t.name.to_string(), p.partition_index, exists));
+            let check = match (readable, exists) {
+                (false, _) => Err(ResponseError::TopicAuthorizationFailed),
+                (true, false) => Err(ResponseError::UnknownTopicOrPartition),
+                (true, true) => Ok(()),
+            };
+            requested.push((t.name.to_string(), p.partition_index, check));
         }
     }
     let existing: Vec<(String, i32)> = requested
         .iter()
-        .filter(|r| r.2)
+        .filter(|r| r.2.is_ok())
         .map(|(t, p, _)| (t.clone(), *p))
         .collect();
     match broker
@@ -286,11 +378,10 @@ pub(crate) async fn offset_delete(
         Ok(outcomes) => {
             let mut outcomes = outcomes.into_iter();
             let mut results: TopicResults = Vec::new();
-            for (topic, partition, exists) in requested {
-                let result = if exists {
-                    outcomes.next().unwrap_or(Ok(()))
-                } else {
-                    Err(ResponseError::UnknownTopicOrPartition)
+            for (topic, partition, check) in requested {
+                let result = match check {
+                    Ok(()) => outcomes.next().unwrap_or(Ok(())),
+                    Err(e) => Err(e),
                 };
                 match results.last_mut() {
                     Some((name, partitions)) if *name == topic => {
@@ -343,7 +434,14 @@ mod tests {
             metadata: "m".into(),
             commit_timestamp_ms: 1,
         };
-        vec![("t".into(), vec![(0, Some(value)), (1, None)])]
+        vec![(
+            "t".into(),
+            vec![
+                (0, Ok(Some(value))),
+                (1, Ok(None)),
+                (2, Err(ResponseError::TopicAuthorizationFailed)),
+            ],
+        )]
     }
 
     #[test]
@@ -365,7 +463,10 @@ mod tests {
     fn offset_fetch_encodes_at_every_version() {
         for v in versions(ApiKey::OffsetFetch) {
             let r = if v >= 8 {
-                offset_fetch_response_v8(vec![("g".into(), fetched())])
+                offset_fetch_response_v8(vec![
+                    ("g".into(), Ok(fetched())),
+                    ("h".into(), Err(ResponseError::GroupAuthorizationFailed)),
+                ])
             } else {
                 offset_fetch_response(v, fetched())
             };
@@ -386,6 +487,8 @@ mod tests {
             (-1, -1)
         );
         assert_eq!(p[1].metadata.as_ref().map(|m| m.as_str()), Some(""));
+        assert_eq!(p[2].error_code, 29);
+        assert_eq!(p[2].committed_offset, -1);
         assert_eq!(
             offset_fetch_response(4, fetched()).topics[0].partitions[0].committed_leader_epoch,
             -1

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{RequestContext, msg};
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 /// Offsets handed out by the benchmark sink, which stores nothing.
 static SINK_OFFSET: AtomicI64 = AtomicI64::new(0);
@@ -28,7 +29,13 @@ pub(crate) async fn handle(
     for topic in req.topic_data {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
-        let found = broker.topic(topic.name.as_str());
+        let writable = ctx.may(
+            broker,
+            Operation::Write,
+            ResourceType::Topic,
+            topic.name.as_str(),
+        );
+        let found = broker.topic(topic.name.as_str()).filter(|_| writable);
         // Metered once per topic, not per partition: one label lookup each.
         let (mut bytes_in, mut records_in) = (0u64, 0u64);
         for p in topic.partition_data {
@@ -69,6 +76,15 @@ pub(crate) async fn handle(
                 tr.partition_responses.push(pr);
                 continue;
             };
+            if !writable {
+                error(
+                    &mut pr,
+                    ResponseError::TopicAuthorizationFailed,
+                    format!("not authorized to write to topic {:?}", topic.name.as_str()),
+                );
+                tr.partition_responses.push(pr);
+                continue;
+            }
             let Some(topic_ref) = &found else {
                 error(
                     &mut pr,

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::security::acl::{Operation, ResourceType};
 
 pub(crate) fn handle(
     broker: &Arc<Broker>,
@@ -18,6 +19,13 @@ pub(crate) fn handle(
     if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         tracing::debug!(client_id = %ctx.client_id, "transactional InitProducerId refused: transactions are not supported yet");
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return resp;
+    }
+    let ip = ctx.peer.ip();
+    if !ctx.may_on_cluster(broker, Operation::IdempotentWrite)
+        && !broker.authorize_any(&ctx.principal, ip, Operation::Write, ResourceType::Topic)
+    {
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return resp;
     }
     // KIP-360: an idempotent producer may ask to bump the epoch of its existing id.

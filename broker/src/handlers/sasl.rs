@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, msg};
 use crate::broker::{ApiError, Broker};
+use crate::security::acl::Operation;
 use crate::security::credentials::{CredentialChange, validate_upsert};
 use crate::security::sasl::{AuthOutcome, HandshakeOutcome, Session};
 use crate::security::scram::{ScramCredential, ScramMechanism};
@@ -98,10 +99,14 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// Until ACLs land, credential management needs a super user on authenticated listeners;
-/// a PLAINTEXT listener (no authentication configured) allows it, as Kafka without an
-/// authorizer does.
-fn may_manage_credentials(broker: &Broker, ctx: &RequestContext) -> bool {
+/// With the authorizer on, credential management needs `operation` (DESCRIBE or ALTER) on
+/// the cluster, as in Kafka. Without it, a super user is needed on authenticated listeners
+/// (so SASL users cannot mint credentials for each other), while an unauthenticated
+/// PLAINTEXT listener allows it, as Kafka without an authorizer does. Tenants never may.
+fn may_manage_credentials(broker: &Broker, ctx: &RequestContext, operation: Operation) -> bool {
+    if broker.authorizer_enabled() || ctx.principal.tenant.is_some() {
+        return ctx.may_on_cluster(broker, operation);
+    }
     ctx.principal.name == "ANONYMOUS" || broker.config.security.is_super_user(&ctx.principal)
 }
 
@@ -111,7 +116,7 @@ pub(crate) async fn describe_scram(
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     let mut resp = DescribeUserScramCredentialsResponse::default();
-    if !may_manage_credentials(broker, ctx) {
+    if !may_manage_credentials(broker, ctx, Operation::Describe) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         resp.error_message = msg(format!(
             "{} may not describe SCRAM credentials",
@@ -179,7 +184,7 @@ pub(crate) async fn alter_scram(
     let mut resp = AlterUserScramCredentialsResponse::default();
     // Every user named gets exactly one result; the first error of a user wins.
     let mut errors: Vec<(String, Option<ApiError>)> = Vec::new();
-    let allowed = may_manage_credentials(broker, ctx);
+    let allowed = may_manage_credentials(broker, ctx, Operation::Alter);
     let mut changes = Vec::new();
     let mut pairs = BTreeSet::new();
     let deletions = req

@@ -8,6 +8,8 @@
 //! - [`sasl`]: the per-connection SASL state machine that SaslHandshake and
 //!   SaslAuthenticate drive; nothing else is served on a SASL listener before it succeeds.
 
+pub mod acl;
+pub mod authorizer;
 pub mod credentials;
 pub mod sasl;
 pub mod scram;
@@ -305,7 +307,10 @@ mod tests {
     #[test]
     fn tenants_come_from_the_name_and_confine_resources() {
         let off = SecurityConfig::default();
-        assert_eq!(off.assign_tenant(Principal::user("acme.alice")).tenant, None);
+        assert_eq!(
+            off.assign_tenant(Principal::user("acme.alice")).tenant,
+            None
+        );
         let on = SecurityConfig {
             tenant_isolation: true,
             ..Default::default()
