@@ -20,6 +20,7 @@
 //! at a time. After a transport failure or timeout the client is unusable (every call fails
 //! with [`KafkaError::Connect`]): connect a new one.
 
+mod acls;
 mod credentials;
 mod sasl;
 mod topics;
@@ -235,6 +236,20 @@ impl AdminClient {
             return Ok(AdminClient { conn });
         }
         Err(last_error.unwrap_or_else(|| KafkaError::Protocol("no bootstrap address".into())))
+    }
+}
+
+impl AdminClient {
+    /// Sends any request at the highest version both sides support and returns the decoded
+    /// response, error codes included (for APIs this client has no method for, and tests).
+    pub async fn request<R: kafka_protocol::protocol::Request>(
+        &mut self,
+        request: &R,
+    ) -> Result<R::Response, KafkaError> {
+        let version = self
+            .conn
+            .version_for::<R>(R::VERSIONS.min..=R::VERSIONS.max)?;
+        self.conn.send(request, version).await
     }
 }
 

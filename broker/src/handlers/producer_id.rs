@@ -16,6 +16,12 @@ pub(crate) fn handle(
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
+    if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.is_empty())
+        && !ctx.may(broker, Operation::Write, ResourceType::TransactionalId, id.as_str())
+    {
+        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return resp;
+    }
     if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         tracing::debug!(client_id = %ctx.client_id, "transactional InitProducerId refused: transactions are not supported yet");
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();

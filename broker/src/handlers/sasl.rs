@@ -104,7 +104,11 @@ pub(crate) async fn authenticate(
 /// (so SASL users cannot mint credentials for each other), while an unauthenticated
 /// PLAINTEXT listener allows it, as Kafka without an authorizer does. Tenants never may.
 fn may_manage_credentials(broker: &Broker, ctx: &RequestContext, operation: Operation) -> bool {
-    if broker.authorizer_enabled() || ctx.principal.tenant.is_some() {
+    if ctx.principal.tenant.is_some() {
+        // Users of every tenant share the store: listing it would leak their names.
+        return false;
+    }
+    if broker.authorizer_enabled() {
         return ctx.may_on_cluster(broker, operation);
     }
     ctx.principal.name == "ANONYMOUS" || broker.config.security.is_super_user(&ctx.principal)
