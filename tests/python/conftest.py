@@ -171,21 +171,20 @@ class TlsFiles:
 ADMIN = ("admin", "admin-secret")
 
 
-@pytest.fixture
-def secure_broker(tmp_path):
-    """A broker with SASL_SSL and SASL_PLAINTEXT listeners (beside PLAINTEXT), a trustme CA
-    (``.tls.ca``) and the super user ``ADMIN``; ``.listener_ports[name]`` gives the ports."""
+def _secure_broker(tmp_path, extra_args=(), users=()):
     binary = broker_binary()
     if not binary.is_file():
         pytest.fail(f"fjord-broker binary not found at {binary}")
     for d in ("data", "logs", "tls"):
         (tmp_path / d).mkdir()
     tls = TlsFiles(tmp_path / "tls")
+    bootstrap_users = ",".join(f"{u}:{p}" for u, p in [ADMIN, *users])
     b = BrokerProcess(binary, tmp_path / "data", tmp_path / "logs",
                       extra_args=["--set", f"ssl.keystore.location={tls.keystore}",
                                   "--set", f"super.users=User:{ADMIN[0]}",
-                                  "--set", f"fjord.bootstrap.users={ADMIN[0]}:{ADMIN[1]}",
-                                  "--set", "connection.failed.authentication.delay.ms=10"],
+                                  "--set", f"fjord.bootstrap.users={bootstrap_users}",
+                                  "--set", "connection.failed.authentication.delay.ms=10",
+                                  *extra_args],
                       extra_listeners=["SASL_SSL", "SASL_PLAINTEXT"])
     b.tls = tls
     b.start()
@@ -193,6 +192,22 @@ def secure_broker(tmp_path):
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def secure_broker(tmp_path):
+    """A broker with SASL_SSL and SASL_PLAINTEXT listeners (beside PLAINTEXT), a trustme CA
+    (``.tls.ca``) and the super user ``ADMIN``; ``.listener_ports[name]`` gives the ports."""
+    yield from _secure_broker(tmp_path)
+
+
+ALICE = ("alice", "alice-secret")
+
+
+@pytest.fixture
+def acl_broker(tmp_path):
+    """``secure_broker`` with the ACL authorizer on and the ordinary user ``ALICE``."""
+    yield from _secure_broker(tmp_path, ["--set", "authorizer.class.name=fjord"], [ALICE])
 
 
 @pytest.fixture
