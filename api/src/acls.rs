@@ -1,8 +1,7 @@
-//! Kafka ACLs of a cluster, kept in the database: create, list, delete.
-//!
-//! TODO(issue 4): push ACLs to the brokers (CreateAcls/DeleteAcls through the admin client)
-//! once the broker enforces ACLs. Until then these rows are the desired state only; the
-//! brokers let every authenticated principal do everything except manage SCRAM users.
+//! Kafka ACLs of a cluster: create, list, delete. Each is stored in the database and pushed
+//! to the cluster's brokers (CreateAcls / DeleteAcls through the admin client as the
+//! control plane's super user); the brokers enforce them (`authorizer.class.name`), so a new
+//! credential may do nothing until an ACL allows it.
 
 use axum::Router;
 use axum::extract::State;
@@ -12,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::{OpenApi, ToSchema};
+
+use fjord_broker::security::acl::{self as kafka, AclBinding, Operation, Permission};
 
 use crate::auth::{Action, Principal};
 use crate::clusters;
@@ -147,6 +148,42 @@ pub struct Acl {
     pub created_at: String,
 }
 
+/// The broker's form of an ACL (from every host).
+fn binding(acl: &Acl) -> AclBinding {
+    AclBinding {
+        resource_type: match acl.resource_type {
+            ResourceType::Topic => kafka::ResourceType::Topic,
+            ResourceType::Group => kafka::ResourceType::Group,
+            ResourceType::Cluster => kafka::ResourceType::Cluster,
+            ResourceType::TransactionalId => kafka::ResourceType::TransactionalId,
+        },
+        resource_name: acl.resource_name.clone(),
+        pattern_type: match acl.pattern_type {
+            PatternType::Literal => kafka::PatternType::Literal,
+            PatternType::Prefixed => kafka::PatternType::Prefixed,
+        },
+        principal: acl.principal.clone(),
+        host: "*".into(),
+        operation: match acl.operation {
+            AclOperation::All => Operation::All,
+            AclOperation::Read => Operation::Read,
+            AclOperation::Write => Operation::Write,
+            AclOperation::Create => Operation::Create,
+            AclOperation::Delete => Operation::Delete,
+            AclOperation::Alter => Operation::Alter,
+            AclOperation::Describe => Operation::Describe,
+            AclOperation::ClusterAction => Operation::ClusterAction,
+            AclOperation::DescribeConfigs => Operation::DescribeConfigs,
+            AclOperation::AlterConfigs => Operation::AlterConfigs,
+            AclOperation::IdempotentWrite => Operation::IdempotentWrite,
+        },
+        permission: match acl.permission {
+            AclPermission::Allow => Permission::Allow,
+            AclPermission::Deny => Permission::Deny,
+        },
+    }
+}
+
 /// The stored name of an enum value (its JSON string).
 fn stored<T: Serialize>(value: &T) -> Result<String> {
     match serde_json::to_value(value) {
@@ -178,7 +215,7 @@ fn from_row(row: &AnyRow) -> Result<(i64, Acl)> {
     ))
 }
 
-/// Create an ACL (stored; enforced by brokers once they support ACLs).
+/// Create an ACL on the cluster (it takes effect on the brokers before this answers).
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/clusters/{cluster_id}/acls", tag = "acls",
     security(("bearer" = [])),
     params(("tenant_id" = String, Path, description = "Tenant id"),
@@ -196,7 +233,7 @@ async fn create_acl(
     Path((tenant_id, cluster_id)): Path<(String, String)>,
     Json(body): Json<CreateAcl>,
 ) -> Result<(StatusCode, Json<Acl>)> {
-    let row = clusters::authorized(
+    let row = clusters::serving(
         &state,
         &principal,
         &tenant_id,
@@ -216,40 +253,52 @@ async fn create_acl(
             "resource_name must hold 1 to 255 characters".into(),
         ));
     }
-    let id = new_id();
     let now = now_ms();
+    let acl = Acl {
+        id: new_id(),
+        cluster_id: row.id,
+        principal: body.principal,
+        resource_type: body.resource_type,
+        pattern_type: body.pattern_type,
+        resource_name: body.resource_name,
+        operation: body.operation,
+        permission: body.permission,
+        created_at: rfc3339(now),
+    };
+    // The broker's own rules (the cluster resource is `kafka-cluster`, no PREFIXED `*`).
+    binding(&acl).validate().map_err(ApiError::Validation)?;
     sqlx::query(
         "INSERT INTO acls (id, cluster_id, tenant_id, principal, resource_type, pattern_type, \
          resource_name, operation, permission, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(&id)
-    .bind(&row.id)
+    .bind(&acl.id)
+    .bind(&acl.cluster_id)
     .bind(&tenant_id)
-    .bind(&body.principal)
-    .bind(stored(&body.resource_type)?)
-    .bind(stored(&body.pattern_type)?)
-    .bind(&body.resource_name)
-    .bind(stored(&body.operation)?)
-    .bind(stored(&body.permission)?)
+    .bind(&acl.principal)
+    .bind(stored(&acl.resource_type)?)
+    .bind(stored(&acl.pattern_type)?)
+    .bind(&acl.resource_name)
+    .bind(stored(&acl.operation)?)
+    .bind(stored(&acl.permission)?)
     .bind(now)
     .execute(&state.db)
     .await?;
-    // TODO(issue 4): CreateAcls on the cluster here.
-    Ok((
-        StatusCode::CREATED,
-        Json(Acl {
-            id,
-            cluster_id: row.id,
-            principal: body.principal,
-            resource_type: body.resource_type,
-            pattern_type: body.pattern_type,
-            resource_name: body.resource_name,
-            operation: body.operation,
-            permission: body.permission,
-            created_at: rfc3339(now),
-        }),
-    ))
+    let pushed = async {
+        let mut admin = state.provisioner.admin(&acl.cluster_id).await?;
+        admin.create_acls(&[binding(&acl)]).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(e) = pushed {
+        sqlx::query("DELETE FROM acls WHERE id = $1")
+            .bind(&acl.id)
+            .execute(&state.db)
+            .await?;
+        return Err(e);
+    }
+    tracing::info!(cluster_id = %acl.cluster_id, acl = %binding(&acl), "created ACL");
+    Ok((StatusCode::CREATED, Json(acl)))
 }
 
 /// List the cluster's ACLs.
@@ -314,7 +363,7 @@ async fn delete_acl(
     principal: Principal,
     Path((tenant_id, cluster_id, acl_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode> {
-    let row = clusters::authorized(
+    let row = clusters::serving(
         &state,
         &principal,
         &tenant_id,
@@ -322,14 +371,24 @@ async fn delete_acl(
         Action::WriteClusterData,
     )
     .await?;
-    let deleted = sqlx::query("DELETE FROM acls WHERE id = $1 AND cluster_id = $2")
+    let stored = sqlx::query(
+        "SELECT id, cluster_id, principal, resource_type, pattern_type, resource_name, \
+         operation, permission, created_at FROM acls WHERE id = $1 AND cluster_id = $2",
+    )
+    .bind(&acl_id)
+    .bind(&row.id)
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("ACL {acl_id} not found")))?;
+    let (_, acl) = from_row(&stored)?;
+    // The cluster first: if it cannot be reached the row stays, and a retry deletes both.
+    let mut admin = state.provisioner.admin(&row.id).await?;
+    admin.delete_acl(&binding(&acl)).await?;
+    sqlx::query("DELETE FROM acls WHERE id = $1 AND cluster_id = $2")
         .bind(&acl_id)
         .bind(&row.id)
         .execute(&state.db)
         .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(ApiError::NotFound(format!("ACL {acl_id} not found")));
-    }
-    // TODO(issue 4): DeleteAcls on the cluster here.
+    tracing::info!(cluster_id = %row.id, acl = %binding(&acl), "deleted ACL");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,7 +25,7 @@ db_tests!(
     topics_are_created_described_altered_grown_and_deleted,
     partition_limits_and_cluster_readiness_are_enforced,
     scram_credentials_work_on_the_cluster_until_revoked,
-    acls_are_stored_listed_and_deleted,
+    acls_are_pushed_to_the_cluster_listed_and_deleted,
     cluster_lists_paginate,
 );
 
@@ -610,7 +610,7 @@ async fn scram_credentials_work_on_the_cluster_until_revoked(backend: Backend) {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
 }
 
-async fn acls_are_stored_listed_and_deleted(backend: Backend) {
+async fn acls_are_pushed_to_the_cluster_listed_and_deleted(backend: Backend) {
     let t = TestApp::new(backend).await;
     let tenant = t.tenant("acme").await;
     let token = t.member_token(&tenant, "dev", "developer").await;
@@ -623,6 +623,18 @@ async fn acls_are_stored_listed_and_deleted(backend: Backend) {
     let created = t.post(&acls, &token, acl.clone()).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
     assert_eq!(created.body["operation"], "read");
+    let on_broker = t.provisioner.broker_acls().await;
+    assert!(
+        on_broker.iter().any(|b| b.principal == "User:acme.app"
+            && b.resource_name == "orders"
+            && b.operation == fjord_broker::security::acl::Operation::Read),
+        "the broker enforces it: {on_broker:?}"
+    );
+    let mut bad = acl.clone();
+    bad["resource_type"] = json!("cluster");
+    t.post(&acls, &token, bad)
+        .await
+        .assert_problem(422, "validation");
     let mut bad = acl.clone();
     bad["principal"] = json!("acme.app");
     t.post(&acls, &token, bad)
@@ -641,6 +653,14 @@ async fn acls_are_stored_listed_and_deleted(backend: Backend) {
     assert_eq!(
         t.delete(&format!("{acls}/{id}"), &token).await.status,
         StatusCode::NO_CONTENT
+    );
+    assert!(
+        !t.provisioner
+            .broker_acls()
+            .await
+            .iter()
+            .any(|b| b.principal == "User:acme.app"),
+        "removed from the broker too"
     );
     t.delete(&format!("{acls}/{id}"), &token)
         .await

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from conftest import REPO_ROOT, free_port
 
@@ -164,10 +164,13 @@ def kafka_config(cluster, credential, ca_path, mechanism="SCRAM-SHA-512"):
 
 
 def produce(config, topic, values):
-    p = Producer({**config, "acks": "all"})
+    """Produces `values`; returns the delivery errors (asserting there are none unless asked)."""
+    errors = []
+    p = Producer({**config, "acks": "all", "message.timeout.ms": 10000})
     for v in values:
-        p.produce(topic, value=v.encode())
-    assert p.flush(TIMEOUT_S) == 0, "every record delivered"
+        p.produce(topic, value=v.encode(), on_delivery=lambda err, _m: err and errors.append(err))
+    assert p.flush(TIMEOUT_S) == 0, "every record reported"
+    return errors
 
 
 def consume(config, topic, n, group):
@@ -181,6 +184,16 @@ def consume(config, topic, n, group):
     c.close()
     return got
 
+
+
+def grant(dev, token, path, credential, topic):
+    """ACLs through the API: write and read `topic`, read any group."""
+    for resource_type, name, operation in [("topic", topic, "write"), ("topic", topic, "read"),
+                                           ("group", "*", "read")]:
+        ok(request(dev, "POST", f"{path}/acls",
+                   {"principal": f"User:{credential['username']}", "resource_type": resource_type,
+                    "pattern_type": "literal", "resource_name": name, "operation": operation,
+                    "permission": "allow"}, token), 201)
 
 def test_sign_up_to_records_over_tls_and_scram_then_delete(fjord_dev, tmp_path, unique):
     dev = fjord_dev
@@ -200,10 +213,15 @@ def test_sign_up_to_records_over_tls_and_scram_then_delete(fjord_dev, tmp_path, 
     topic = ok(request(dev, "GET", f"{path}/topics/payments", token=token), 200)
     assert topic["partitions"] == 3 and topic["configs"]["retention.ms"] == "3600000", topic
     credential = ok(request(dev, "POST", f"{path}/credentials", {"name": "app"}, token), 201)
+    config = kafka_config(cluster, credential, ca)
+    # The brokers enforce ACLs: nothing is allowed until the tenant grants it.
+    refused = produce(config, "payments", ["denied"])
+    assert [e.code() for e in refused] == [KafkaError.TOPIC_AUTHORIZATION_FAILED], refused
+    grant(dev, token, path, credential, "payments")
 
     config = kafka_config(cluster, credential, ca)
     values = [f"payment-{i}" for i in range(30)]
-    produce(config, "payments", values)
+    assert produce(config, "payments", values) == []
     assert sorted(consume(config, "payments", 30, "g1")) == sorted(values)
 
     if KCAT:
@@ -246,8 +264,9 @@ def test_api_restart_keeps_clusters_and_their_data(fjord_dev, tmp_path, unique):
     ok(request(dev, "POST", f"{path}/topics", {"name": "ledger", "partitions": 1}, token,
                headers={"Idempotency-Key": unique("idem")}), 201)
     credential = ok(request(dev, "POST", f"{path}/credentials", {"name": "svc"}, token), 201)
+    grant(dev, token, path, credential, "ledger")
     config = kafka_config(cluster, credential, ca, "SCRAM-SHA-256")
-    produce(config, "ledger", ["before-restart"])
+    assert produce(config, "ledger", ["before-restart"]) == []
 
     dev.stop()
     dev.start()
@@ -257,7 +276,7 @@ def test_api_restart_keeps_clusters_and_their_data(fjord_dev, tmp_path, unique):
     again = wait_for_state(dev, token, path, "ready")
     assert again["bootstrap"] == cluster["bootstrap"]
     assert again["ca_cert_pem"] == cluster["ca_cert_pem"]
-    produce(config, "ledger", ["after-restart"])
+    assert produce(config, "ledger", ["after-restart"]) == []
     assert consume(config, "ledger", 2, "g-restart") == ["before-restart", "after-restart"]
 
 

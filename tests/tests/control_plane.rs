@@ -221,6 +221,25 @@ async fn sign_up_to_records_over_tls_and_scram_survives_an_api_restart() {
         )
         .await;
 
+    // The brokers enforce ACLs: the credential may do nothing until they allow it.
+    let principal = format!("User:{}", credential["username"].as_str().unwrap());
+    for (resource_type, name, operation) in [
+        ("topic", "payments", "write"),
+        ("topic", "payments", "read"),
+        ("group", "*", "read"),
+    ] {
+        cp.ok(
+            Method::POST,
+            &format!("{path}/acls"),
+            &token,
+            Some(json!({
+                "principal": principal, "resource_type": resource_type,
+                "pattern_type": "literal", "resource_name": name,
+                "operation": operation, "permission": "allow"
+            })),
+        )
+        .await;
+    }
     let config = kafka_config(&cluster, &credential, &ca);
     let cfg = config.clone();
     tokio::task::spawn_blocking(move || produce(&cfg, "payments", &["one", "two"]))

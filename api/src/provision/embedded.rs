@@ -486,6 +486,8 @@ fn broker_config(
             "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN".into(),
         );
         set("super.users", format!("User:{CONTROL_USER}"));
+        // Tenants' credentials may do only what their cluster's ACLs allow.
+        set("authorizer.class.name", "fjord".into());
         set(
             "fjord.bootstrap.users",
             format!("{CONTROL_USER}:{password}"),

@@ -100,6 +100,7 @@ impl TestProvisioner {
             set("log.dirs", dir.path().join("data").display().to_string());
             set("listeners", "SASL_PLAINTEXT://127.0.0.1:0".into());
             set("super.users", format!("User:{ADMIN_USER}"));
+            set("authorizer.class.name", "fjord".into());
             set(
                 "fjord.bootstrap.users",
                 format!("{ADMIN_USER}:{ADMIN_PASSWORD}"),
@@ -110,6 +111,11 @@ impl TestProvisioner {
             *broker = Some((handle, dir));
         }
         broker.as_ref().unwrap().0.bootstrap()
+    }
+
+    /// The ACLs stored on the broker.
+    pub async fn broker_acls(&self) -> Vec<fjord_broker::security::acl::AclBinding> {
+        self.admin("any").await.unwrap().list_acls().await.unwrap()
     }
 
     /// Connects to the broker as `user`.

@@ -17,7 +17,12 @@ pub(crate) fn handle(
 ) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.is_empty())
-        && !ctx.may(broker, Operation::Write, ResourceType::TransactionalId, id.as_str())
+        && !ctx.may(
+            broker,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id.as_str(),
+        )
     {
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
         return resp;
