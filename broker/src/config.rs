@@ -91,6 +91,26 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Delay before answering a failed authentication, to slow down password guessing.",
     ),
     key(
+        "ssl.client.auth",
+        "none",
+        "Client certificates on TLS listeners: none, requested (optional) or required. On SSL listeners the certificate's subject is the principal.",
+    ),
+    key(
+        "ssl.truststore.type",
+        "PEM",
+        "Format of ssl.truststore.location; only PEM.",
+    ),
+    key(
+        "ssl.truststore.location",
+        "",
+        "PEM file of the CA certificates that client certificates must chain to (needed when ssl.client.auth is not none).",
+    ),
+    key(
+        "ssl.principal.mapping.rules",
+        "DEFAULT",
+        "How a client certificate's subject (RFC 2253, e.g. CN=alice,O=acme) becomes the principal name: RULE:pattern/replacement/[LU],...,DEFAULT as in Kafka.",
+    ),
+    key(
         "authorizer.class.name",
         "",
         "Empty: no authorization (every principal may do everything). Set to fjord, or to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer, to enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls).",
@@ -656,7 +676,25 @@ impl BrokerConfig {
                 get("allow.everyone.if.no.acl.found"),
                 "allow.everyone.if.no.acl.found",
             )?,
+            client_auth: crate::security::mtls::ClientAuth::parse(get("ssl.client.auth"))?,
+            truststore: Some(PathBuf::from(get("ssl.truststore.location")))
+                .filter(|p| !p.as_os_str().is_empty()),
+            principal_mapping: crate::security::mtls::PrincipalMapping::parse(get(
+                "ssl.principal.mapping.rules",
+            ))?,
         };
+        if get("ssl.truststore.type") != "PEM" {
+            return Err(Error::InvalidConfig(
+                "ssl.truststore.type: only PEM is supported".into(),
+            ));
+        }
+        if security.client_auth != crate::security::mtls::ClientAuth::None
+            && security.truststore.is_none()
+        {
+            return Err(Error::InvalidConfig(
+                "ssl.client.auth is set but ssl.truststore.location is not: give the CA file client certificates must chain to".into(),
+            ));
+        }
         if let Some(l) = listeners.iter().find(|l| l.security.tls())
             && security.keystore.is_none()
         {

@@ -21,6 +21,8 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::security::mtls::ClientAuth;
+
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, ListenerConfig};
 use crate::connection::Connection;
@@ -167,20 +169,35 @@ pub async fn run(
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    // Two acceptors: SSL listeners ask for client certificates per `ssl.client.auth`;
+    // SASL_SSL listeners authenticate with SASL and never do (Kafka's KIP-684 rule).
+    let security = &broker.config.security;
     let tls = match &broker.tls {
-        Some(cert) => Some(crate::security::tls::acceptor(cert.clone())?),
+        Some(cert) => Some((
+            crate::security::tls::acceptor(
+                cert.clone(),
+                security.client_auth,
+                security.truststore.as_deref(),
+            )?,
+            crate::security::tls::acceptor(cert.clone(), ClientAuth::None, None)?,
+        )),
         None => None,
     };
     let mut accept_tasks = Vec::new();
     for (config, listener) in listeners {
         let addr = listener.local_addr().ok();
         let tls = if config.security.tls() {
-            Some(tls.clone().ok_or_else(|| {
+            let (ssl, sasl_ssl) = tls.clone().ok_or_else(|| {
                 Error::InvalidConfig(format!(
                     "listener {} needs TLS but ssl.keystore.location is not set",
                     config.name
                 ))
-            })?)
+            })?;
+            Some(if config.security.sasl() {
+                sasl_ssl
+            } else {
+                ssl
+            })
         } else {
             None
         };
@@ -276,7 +293,10 @@ async fn accept_loop(
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(broker, stream, session, peer, shutdown).await
+                            let mut session = session;
+                            if certificate_principal(&broker, &stream, &mut session, peer) {
+                                serve_connection(broker, stream, session, peer, shutdown).await
+                            }
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
@@ -287,6 +307,42 @@ async fn accept_loop(
             drop(permit);
             drop(done);
         });
+    }
+}
+
+/// Sets the principal of an SSL connection from its client certificate; false (and a log
+/// line) when the certificate cannot be read or no mapping rule applies to its subject.
+fn certificate_principal<S>(
+    broker: &Broker,
+    stream: &tokio_rustls::server::TlsStream<S>,
+    session: &mut Session,
+    peer: SocketAddr,
+) -> bool {
+    let Some(cert) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    else {
+        return true;
+    };
+    let dn = match crate::security::mtls::subject_dn(cert) {
+        Ok(dn) => dn,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "unreadable client certificate; closing");
+            return false;
+        }
+    };
+    match broker.config.security.principal_mapping.map(&dn) {
+        Some(name) => {
+            tracing::debug!(%peer, subject = %dn, principal = %name, "client certificate");
+            session.set_certificate_principal(name);
+            true
+        }
+        None => {
+            tracing::info!(%peer, subject = %dn, "no ssl.principal.mapping.rules rule applies; closing");
+            false
+        }
     }
 }
 

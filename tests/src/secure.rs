@@ -178,3 +178,63 @@ impl Drop for SecureBroker {
         }
     }
 }
+
+/// A CA for client certificates (mutual TLS): its certificate is the broker's
+/// `ssl.truststore.location`; [`ClientCa::issue`] writes a client certificate and key.
+pub struct ClientCa {
+    dir: tempfile::TempDir,
+    /// The CA certificate (PEM).
+    pub ca: PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for ClientCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCa")
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCa {
+    /// A fresh client CA named `name`.
+    pub fn generate(name: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("fjord-client-ca-")
+            .tempdir()?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key)?;
+        let ca = dir.path().join("client-ca.pem");
+        std::fs::write(&ca, cert.pem())?;
+        Ok(ClientCa {
+            dir,
+            ca,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// A client certificate with subject `CN=<cn>,O=<org>`: (certificate, key) PEM paths.
+    pub fn issue(&self, cn: &str, org: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let cert_path = self.dir.path().join(format!("{cn}.crt"));
+        let key_path = self.dir.path().join(format!("{cn}.key"));
+        std::fs::write(&cert_path, cert.pem())?;
+        std::fs::write(&key_path, key.serialize_pem())?;
+        Ok((cert_path, key_path))
+    }
+}

@@ -65,6 +65,10 @@ fn config_type(name: &str) -> i8 {
         | "ssl.keystore.location"
         | "fjord.http.listener"
         | "authorizer.class.name"
+        | "ssl.client.auth"
+        | "ssl.truststore.type"
+        | "ssl.truststore.location"
+        | "ssl.principal.mapping.rules"
         | "super.users"
         | "message.timestamp.type"
         | "log.message.timestamp.type" => TYPE_STRING,

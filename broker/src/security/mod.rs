@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod authorizer;
 pub mod credentials;
+pub mod mtls;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
@@ -183,6 +184,12 @@ pub struct SecurityConfig {
     pub authorizer: bool,
     /// `allow.everyone.if.no.acl.found`.
     pub allow_if_no_acl: bool,
+    /// Whether TLS listeners ask for client certificates (`ssl.client.auth`).
+    pub client_auth: mtls::ClientAuth,
+    /// PEM CA certificates client certificates must chain to (`ssl.truststore.location`).
+    pub truststore: Option<std::path::PathBuf>,
+    /// How a client certificate's subject becomes a principal name.
+    pub principal_mapping: mtls::PrincipalMapping,
 }
 
 impl SecurityConfig {

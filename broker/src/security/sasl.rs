@@ -74,6 +74,14 @@ impl Session {
         }
     }
 
+    /// On an SSL listener, the principal named by the client certificate (mutual TLS); on
+    /// SASL listeners the SASL identity wins and this does nothing.
+    pub fn set_certificate_principal(&mut self, name: String) {
+        if !self.protocol.sasl() {
+            self.principal = Some(Principal::user(name));
+        }
+    }
+
     /// Who the connection is, once authenticated (always, on non-SASL listeners).
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()

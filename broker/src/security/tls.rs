@@ -14,10 +14,11 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
+use super::mtls::ClientAuth;
 use crate::error::{Error, Result};
 
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -123,12 +124,39 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// Builds the acceptor shared by every TLS listener.
-pub fn acceptor(cert: Arc<ReloadingCert>) -> Result<TlsAcceptor> {
-    let config = ServerConfig::builder_with_provider(provider())
+/// Builds the acceptor shared by every TLS listener; with `client_auth` other than none,
+/// client certificates are verified against the PEM trust store at `truststore`.
+pub fn acceptor(
+    cert: Arc<ReloadingCert>,
+    client_auth: ClientAuth,
+    truststore: Option<&Path>,
+) -> Result<TlsAcceptor> {
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::InvalidConfig(format!("TLS configuration: {e}")))?
-        .with_no_client_auth()
-        .with_cert_resolver(cert);
-    Ok(TlsAcceptor::from(Arc::new(config)))
+        .map_err(|e| Error::InvalidConfig(format!("TLS configuration: {e}")))?;
+    let builder = match (client_auth, truststore) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => {
+            return Err(Error::InvalidConfig(
+                "ssl.client.auth asks for client certificates but ssl.truststore.location is not set"
+                    .into(),
+            ));
+        }
+        (auth, Some(path)) => {
+            let roots = Arc::new(super::mtls::load_trust_store(path)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+            let verifier = if auth == ClientAuth::Requested {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| Error::InvalidConfig(format!("client certificate verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    Ok(TlsAcceptor::from(Arc::new(
+        builder.with_cert_resolver(cert),
+    )))
 }
