@@ -262,6 +262,8 @@ pub struct Broker {
     pub(crate) metrics: crate::metrics::Metrics,
     /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
     pub tls: Option<Arc<crate::security::tls::ReloadingCert>>,
+    /// OAUTHBEARER's key set, when that mechanism is enabled.
+    pub oauth: Option<Arc<crate::security::oauth::JwksCache>>,
     advertised: RwLock<Vec<ListenerConfig>>,
     /// The ACLs of the metadata image, shared read-only with every authorization check.
     pub(crate) acls: RwLock<Arc<Vec<crate::security::acl::AclBinding>>>,
@@ -374,6 +376,11 @@ impl Broker {
             failed_authentications: std::sync::atomic::AtomicU64::new(0),
             metrics: crate::metrics::Metrics::new(),
             tls,
+            oauth: config
+                .security
+                .sasl_mechanisms
+                .contains(&crate::security::SaslMechanism::OAuthBearer)
+                .then(|| crate::security::oauth::JwksCache::new(config.security.oauth.clone())),
             config,
             groups,
             fetch_sessions: FetchSessionCache::default(),

@@ -111,6 +111,41 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "How a client certificate's subject (RFC 2253, e.g. CN=alice,O=acme) becomes the principal name: RULE:pattern/replacement/[LU],...,DEFAULT as in Kafka.",
     ),
     key(
+        "sasl.oauthbearer.jwks.endpoint.url",
+        "",
+        "Where OAUTHBEARER's signing keys are: a JWKS file (file:/path or /path) or an http:// URL (e.g. the control plane's /.well-known/jwks.json). Needed when sasl.enabled.mechanisms has OAUTHBEARER.",
+    ),
+    key(
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        "3600000",
+        "How often the JWKS is re-read (also when a token names an unknown key, at most every 10 s).",
+    ),
+    key(
+        "sasl.oauthbearer.expected.audience",
+        "",
+        "Comma-separated accepted aud claims; empty: aud is not checked.",
+    ),
+    key(
+        "sasl.oauthbearer.expected.issuer",
+        "",
+        "Required iss claim; empty: iss is not checked.",
+    ),
+    key(
+        "sasl.oauthbearer.sub.claim.name",
+        "sub",
+        "The JWT claim that names the principal.",
+    ),
+    key(
+        "sasl.oauthbearer.clock.skew.seconds",
+        "30",
+        "Clock difference allowed when checking exp and nbf.",
+    ),
+    key(
+        "connections.max.reauth.ms",
+        "0",
+        "When positive, SASL sessions end after this long unless the client re-authenticates (KIP-368); OAUTHBEARER sessions always end at the token's expiry.",
+    ),
+    key(
         "authorizer.class.name",
         "",
         "Empty: no authorization (every principal may do everything). Set to fjord, or to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer, to enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls).",
@@ -682,7 +717,40 @@ impl BrokerConfig {
             principal_mapping: crate::security::mtls::PrincipalMapping::parse(get(
                 "ssl.principal.mapping.rules",
             ))?,
+            oauth: crate::security::oauth::OAuthConfig {
+                jwks_url: get("sasl.oauthbearer.jwks.endpoint.url").to_string(),
+                refresh: std::time::Duration::from_millis(parse(
+                    get("sasl.oauthbearer.jwks.endpoint.refresh.ms"),
+                    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+                )?),
+                expected_audience: get("sasl.oauthbearer.expected.audience")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                expected_issuer: Some(get("sasl.oauthbearer.expected.issuer").to_string())
+                    .filter(|s| !s.is_empty()),
+                sub_claim: get("sasl.oauthbearer.sub.claim.name").to_string(),
+                clock_skew_s: parse(
+                    get("sasl.oauthbearer.clock.skew.seconds"),
+                    "sasl.oauthbearer.clock.skew.seconds",
+                )?,
+            },
+            max_reauth_ms: parse(
+                get("connections.max.reauth.ms"),
+                "connections.max.reauth.ms",
+            )?,
         };
+        if security
+            .sasl_mechanisms
+            .contains(&crate::security::SaslMechanism::OAuthBearer)
+            && security.oauth.jwks_url.is_empty()
+        {
+            return Err(Error::InvalidConfig(
+                "sasl.enabled.mechanisms has OAUTHBEARER but sasl.oauthbearer.jwks.endpoint.url is not set: give the JWKS file or http:// URL that signs the tokens".into(),
+            ));
+        }
         if get("ssl.truststore.type") != "PEM" {
             return Err(Error::InvalidConfig(
                 "ssl.truststore.type: only PEM is supported".into(),

@@ -118,6 +118,15 @@ pub async fn handle_frame(
         return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
     }
     let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
+    if session.expired(crate::now_ms())
+        && !matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+    {
+        // KIP-368: past its session lifetime a connection may only re-authenticate.
+        return Err(Error::Malformed(format!(
+            "{key:?} request after the SASL session expired on listener {} (the client did not re-authenticate)",
+            session.listener
+        )));
+    }
     if !session.may_serve(key) {
         // Kafka closes such connections too ("unexpected request during SASL handshake").
         return Err(Error::Malformed(format!(
@@ -136,7 +145,8 @@ pub async fn handle_frame(
             Then::Send,
         ),
         RequestKind::SaslAuthenticate(r) => {
-            let (response, close) = handlers::sasl::authenticate(broker, session, peer, r).await;
+            let (response, close) =
+                handlers::sasl::authenticate(broker, session, peer, version, r).await;
             let then = if close { Then::Close } else { Then::Send };
             (ResponseKind::SaslAuthenticate(response), then)
         }

@@ -183,6 +183,16 @@ pub async fn run(
         )),
         None => None,
     };
+    // OAUTHBEARER's keys are loaded before the first connection is accepted.
+    let jwks_refresh = match &broker.oauth {
+        Some(jwks) => {
+            jwks.refresh().await.map_err(|e| {
+                Error::InvalidConfig(format!("cannot load the OAUTHBEARER key set: {e}"))
+            })?;
+            Some(tokio::spawn(jwks.clone().refresh_forever()))
+        }
+        None => None,
+    };
     let mut accept_tasks = Vec::new();
     for (config, listener) in listeners {
         let addr = listener.local_addr().ok();
@@ -228,6 +238,9 @@ pub async fn run(
     drop(done_tx);
     let _ = done_rx.recv().await;
     housekeeping.abort();
+    if let Some(task) = jwks_refresh {
+        task.abort();
+    }
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.flush_all())
         .await

@@ -69,6 +69,10 @@ fn config_type(name: &str) -> i8 {
         | "ssl.truststore.type"
         | "ssl.truststore.location"
         | "ssl.principal.mapping.rules"
+        | "sasl.oauthbearer.jwks.endpoint.url"
+        | "sasl.oauthbearer.expected.audience"
+        | "sasl.oauthbearer.expected.issuer"
+        | "sasl.oauthbearer.sub.claim.name"
         | "super.users"
         | "message.timestamp.type"
         | "log.message.timestamp.type" => TYPE_STRING,
@@ -91,8 +95,11 @@ fn config_type(name: &str) -> i8 {
         | "group.max.session.timeout.ms"
         | "offsets.topic.num.partitions"
         | "offsets.retention.minutes"
-        | "connection.failed.authentication.delay.ms" => TYPE_INT,
+        | "connection.failed.authentication.delay.ms"
+        | "sasl.oauthbearer.clock.skew.seconds" => TYPE_INT,
         "log.roll.ms"
+        | "sasl.oauthbearer.jwks.endpoint.refresh.ms"
+        | "connections.max.reauth.ms"
         | "segment.ms"
         | "log.retention.ms"
         | "retention.ms"

@@ -58,13 +58,18 @@ pub(crate) async fn authenticate(
     broker: &Arc<Broker>,
     session: &mut Session,
     ctx_peer: std::net::SocketAddr,
+    version: i16,
     req: SaslAuthenticateRequest,
 ) -> (SaslAuthenticateResponse, bool) {
     let lookup_broker = broker.clone();
+    let now = crate::now_ms();
     let outcome = session
-        .authenticate(&req.auth_bytes, move |user, m| {
-            lookup_broker.scram_credential(user, m)
-        })
+        .authenticate(
+            &req.auth_bytes,
+            move |user, m| lookup_broker.scram_credential(user, m),
+            broker.oauth.as_deref(),
+            now,
+        )
         .await;
     let mut resp = SaslAuthenticateResponse::default();
     match outcome {
@@ -73,8 +78,13 @@ pub(crate) async fn authenticate(
             (resp, false)
         }
         AuthOutcome::Done(bytes) => {
-            tracing::debug!(peer = %ctx_peer, principal = ?session.principal().map(|p| p.to_string()), "authenticated");
+            let lifetime = session.start_session(now, broker.config.security.max_reauth_ms);
+            tracing::debug!(peer = %ctx_peer, principal = ?session.principal().map(|p| p.to_string()), session_lifetime_ms = lifetime, "authenticated");
             resp.auth_bytes = bytes;
+            // v0 cannot say it; such clients are simply disconnected at expiry.
+            if version >= 1 {
+                resp.session_lifetime_ms = lifetime;
+            }
             (resp, false)
         }
         AuthOutcome::Failed(reason) => {

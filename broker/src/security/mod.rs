@@ -12,6 +12,7 @@ pub mod acl;
 pub mod authorizer;
 pub mod credentials;
 pub mod mtls;
+pub mod oauth;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
@@ -143,6 +144,8 @@ pub enum SaslMechanism {
     Plain,
     /// RFC 5802 / 7677.
     Scram(scram::ScramMechanism),
+    /// RFC 7628: a JWT checked against the configured JWKS.
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -150,6 +153,7 @@ impl SaslMechanism {
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "PLAIN" => Some(SaslMechanism::Plain),
+            "OAUTHBEARER" => Some(SaslMechanism::OAuthBearer),
             n => scram::ScramMechanism::from_name(n).map(SaslMechanism::Scram),
         }
     }
@@ -158,6 +162,7 @@ impl SaslMechanism {
     pub fn name(self) -> &'static str {
         match self {
             SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
             SaslMechanism::Scram(m) => m.name(),
         }
     }
@@ -190,6 +195,11 @@ pub struct SecurityConfig {
     pub truststore: Option<std::path::PathBuf>,
     /// How a client certificate's subject becomes a principal name.
     pub principal_mapping: mtls::PrincipalMapping,
+    /// OAUTHBEARER token checks (used when OAUTHBEARER is enabled).
+    pub oauth: oauth::OAuthConfig,
+    /// `connections.max.reauth.ms`: when positive, every SASL session ends after this long
+    /// unless the client re-authenticates (KIP-368).
+    pub max_reauth_ms: i64,
 }
 
 impl SecurityConfig {
@@ -217,7 +227,7 @@ pub fn parse_mechanisms(text: &str) -> Result<Vec<SaslMechanism>> {
         .map(|name| {
             SaslMechanism::from_name(name).ok_or_else(|| {
                 Error::InvalidConfig(format!(
-                    "sasl.enabled.mechanisms: {name:?} is not supported; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                    "sasl.enabled.mechanisms: {name:?} is not supported; use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"
                 ))
             })
         })

@@ -4,10 +4,16 @@
 //! (one for PLAIN, two for SCRAM) → `Authenticated` with a [`Principal`]. On a SASL listener
 //! nothing but ApiVersions, SaslHandshake and SaslAuthenticate is served before that; a
 //! failed exchange is answered with SASL_AUTHENTICATION_FAILED and the connection closed.
+//!
+//! KIP-368: a session may carry an expiry (an OAUTHBEARER token's `exp`, or
+//! `connections.max.reauth.ms`). The client re-authenticates on the same connection before
+//! it (SaslHandshake and SaslAuthenticate again, same mechanism, same principal); once it has
+//! passed, nothing but re-authentication is served and the connection is closed.
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
+use super::oauth::JwksCache;
 use super::scram::{ScramCredential, ScramMechanism, ScramServer};
 use super::{Principal, SaslMechanism, SecurityProtocol};
 
@@ -27,6 +33,14 @@ pub struct Session {
     pub protocol: SecurityProtocol,
     principal: Option<Principal>,
     state: SaslState,
+    /// The mechanism of the last successful authentication.
+    mechanism: Option<SaslMechanism>,
+    /// During re-authentication: who the connection was (it must stay the same).
+    reauth_of: Option<Principal>,
+    /// When the session ends unless re-authenticated (ms since the epoch).
+    expires_ms: Option<i64>,
+    /// The expiry of the OAUTHBEARER token just verified.
+    token_expires_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -71,7 +85,28 @@ impl Session {
             protocol,
             principal: (!protocol.sasl()).then(Principal::anonymous),
             state: SaslState::Start,
+            mechanism: None,
+            reauth_of: None,
+            expires_ms: None,
+            token_expires_ms: None,
         }
+    }
+
+    /// Whether the session has passed its expiry without re-authenticating.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_some_and(|e| now_ms >= e)
+    }
+
+    /// After a successful SaslAuthenticate: fixes the session's expiry — the token's, and
+    /// at most `max_reauth_ms` (when positive) from now — and returns the lifetime to send
+    /// (`session_lifetime_ms`; 0 = none).
+    pub fn start_session(&mut self, now_ms: i64, max_reauth_ms: i64) -> i64 {
+        let by_config = (max_reauth_ms > 0).then(|| now_ms.saturating_add(max_reauth_ms));
+        self.expires_ms = match (self.token_expires_ms.take(), by_config) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.expires_ms.map_or(0, |e| (e - now_ms).max(1))
     }
 
     /// On an SSL listener, the principal named by the client certificate (mutual TLS); on
@@ -90,7 +125,7 @@ impl Session {
     /// Whether `key` may be served now: everything once authenticated, else only the APIs
     /// that lead to authentication.
     pub fn may_serve(&self, key: ApiKey) -> bool {
-        self.principal.is_some()
+        (self.principal.is_some() && self.reauth_of.is_none())
             || matches!(
                 key,
                 ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
@@ -99,11 +134,17 @@ impl Session {
 
     /// Handles SaslHandshake for `mechanism` given the enabled ones.
     pub fn handshake(&mut self, mechanism: &str, enabled: &[SaslMechanism]) -> HandshakeOutcome {
-        if !self.protocol.sasl() || !matches!(self.state, SaslState::Start) {
+        let reauth = matches!(self.state, SaslState::Authenticated);
+        if !self.protocol.sasl() || !(matches!(self.state, SaslState::Start) || reauth) {
             return HandshakeOutcome::IllegalState;
         }
         match SaslMechanism::from_name(mechanism).filter(|m| enabled.contains(m)) {
+            // KIP-368: re-authentication keeps the mechanism.
+            Some(m) if reauth && self.mechanism != Some(m) => HandshakeOutcome::IllegalState,
             Some(m) => {
+                if reauth {
+                    self.reauth_of = self.principal.clone();
+                }
                 self.state = SaslState::Handshaken(m);
                 HandshakeOutcome::Accepted
             }
@@ -112,14 +153,29 @@ impl Session {
     }
 
     /// Handles one SaslAuthenticate round. `lookup` finds a user's stored credential; PLAIN's
-    /// password check (PBKDF2) runs on the blocking pool.
-    pub async fn authenticate<F>(&mut self, auth_bytes: &[u8], lookup: F) -> AuthOutcome
+    /// password check (PBKDF2) runs on the blocking pool; `oauth` verifies OAUTHBEARER tokens.
+    pub async fn authenticate<F>(
+        &mut self,
+        auth_bytes: &[u8],
+        lookup: F,
+        oauth: Option<&JwksCache>,
+        now_ms: i64,
+    ) -> AuthOutcome
     where
         F: Fn(&str, ScramMechanism) -> Option<ScramCredential> + Send + 'static,
     {
         let state = std::mem::replace(&mut self.state, SaslState::Failed);
+        let mechanism = match &state {
+            SaslState::Handshaken(m) => Some(*m),
+            SaslState::Scram(s) => Some(SaslMechanism::Scram(s.mechanism())),
+            _ => None,
+        };
         let outcome = match state {
             SaslState::Handshaken(SaslMechanism::Plain) => self.plain(auth_bytes, lookup).await,
+            SaslState::Handshaken(SaslMechanism::OAuthBearer) => match oauth {
+                None => AuthOutcome::Failed("OAUTHBEARER: no JWKS is configured".into()),
+                Some(jwks) => self.oauth_bearer(auth_bytes, jwks, now_ms).await,
+            },
             SaslState::Handshaken(SaslMechanism::Scram(m)) => {
                 let mut server = ScramServer::new(m);
                 match server.client_first(auth_bytes, |user| lookup(user, m)) {
@@ -146,9 +202,39 @@ impl Session {
             }
         };
         if matches!(outcome, AuthOutcome::Done(_)) {
+            if let Some(before) = self.reauth_of.take()
+                && self.principal.as_ref().map(|p| &p.name) != Some(&before.name)
+            {
+                let now = self.principal.replace(before.clone());
+                return AuthOutcome::Failed(format!(
+                    "re-authentication as {} on a connection of {before}",
+                    now.map(|p| p.to_string()).unwrap_or_default()
+                ));
+            }
             self.state = SaslState::Authenticated;
+            self.mechanism = mechanism;
         }
         outcome
+    }
+
+    async fn oauth_bearer(
+        &mut self,
+        auth_bytes: &[u8],
+        jwks: &JwksCache,
+        now_ms: i64,
+    ) -> AuthOutcome {
+        let token = match super::oauth::parse_client_response(auth_bytes) {
+            Ok(t) => t,
+            Err(e) => return AuthOutcome::Failed(format!("OAUTHBEARER: {e}")),
+        };
+        match jwks.verify(&token, now_ms).await {
+            Ok(v) => {
+                self.principal = Some(Principal::user(v.principal));
+                self.token_expires_ms = Some(v.expires_ms);
+                AuthOutcome::Done(Bytes::new())
+            }
+            Err(e) => AuthOutcome::Failed(format!("OAUTHBEARER: {e}")),
+        }
     }
 
     async fn plain<F>(&mut self, auth_bytes: &[u8], lookup: F) -> AuthOutcome
@@ -204,7 +290,7 @@ mod tests {
             .map(|m| (m, ScramCredential::from_password(m, "pw", 4096)))
             .collect();
         move |user: &str, m: ScramMechanism| {
-            (user == "alice")
+            (user == "alice" || user == "bob")
                 .then(|| {
                     creds
                         .iter()
@@ -227,18 +313,56 @@ mod tests {
         assert!(s.may_serve(ApiKey::ApiVersions));
         assert!(!s.may_serve(ApiKey::Metadata));
         assert_eq!(
-            s.authenticate(b"\0alice\0pw", store()).await,
+            s.authenticate(b"\0alice\0pw", store(), None, 0).await,
             AuthOutcome::IllegalState
         );
         assert_eq!(s.handshake("PLAIN", ALL), HandshakeOutcome::Accepted);
         assert_eq!(
-            s.authenticate(b"\0alice\0pw", store()).await,
+            s.authenticate(b"\0alice\0pw", store(), None, 0).await,
             AuthOutcome::Done(Bytes::new())
         );
         assert!(s.may_serve(ApiKey::Metadata));
         assert_eq!(s.principal(), Some(&Principal::user("alice")));
-        // No re-authentication (KIP-368) yet: a second handshake is refused.
-        assert_eq!(s.handshake("PLAIN", ALL), HandshakeOutcome::IllegalState);
+        assert_eq!(
+            s.start_session(1_000, 0),
+            0,
+            "no expiry without a token or limit"
+        );
+        assert!(!s.expired(i64::MAX));
+    }
+
+    #[tokio::test]
+    async fn reauthentication_keeps_mechanism_and_principal_and_resets_the_expiry() {
+        let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
+        s.handshake("PLAIN", ALL);
+        s.authenticate(b"\0alice\0pw", store(), None, 0).await;
+        assert_eq!(s.start_session(1_000, 5_000), 5_000);
+        assert!(!s.expired(5_999) && s.expired(6_000));
+        // Another mechanism is not a re-authentication.
+        assert_eq!(
+            s.handshake("SCRAM-SHA-256", ALL),
+            HandshakeOutcome::IllegalState
+        );
+        assert_eq!(s.handshake("PLAIN", ALL), HandshakeOutcome::Accepted);
+        assert!(
+            !s.may_serve(ApiKey::Metadata),
+            "only re-authentication meanwhile"
+        );
+        assert_eq!(
+            s.authenticate(b"\0alice\0pw", store(), None, 5_500).await,
+            AuthOutcome::Done(Bytes::new())
+        );
+        assert_eq!(s.start_session(5_500, 5_000), 5_000);
+        assert!(!s.expired(6_000) && s.expired(10_500));
+        assert!(s.may_serve(ApiKey::Metadata));
+        // Re-authenticating as someone else fails and keeps the old principal.
+        let mut both = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
+        both.handshake("PLAIN", ALL);
+        both.authenticate(b"\0alice\0pw", store(), None, 0).await;
+        both.handshake("PLAIN", ALL);
+        let other = both.authenticate(b"\0bob\0pw", store(), None, 0).await;
+        assert!(matches!(other, AuthOutcome::Failed(_)), "{other:?}");
+        assert_eq!(both.principal(), Some(&Principal::user("alice")));
     }
 
     #[tokio::test]
@@ -254,7 +378,10 @@ mod tests {
             let mut s = Session::new("SASL_PLAINTEXT", SecurityProtocol::SaslPlaintext);
             s.handshake("PLAIN", ALL);
             assert!(
-                matches!(s.authenticate(msg, store()).await, AuthOutcome::Failed(_)),
+                matches!(
+                    s.authenticate(msg, store(), None, 0).await,
+                    AuthOutcome::Failed(_)
+                ),
                 "{msg:?}"
             );
             assert!(s.principal().is_none());
@@ -268,14 +395,15 @@ mod tests {
             let mut s = Session::new("SASL_SSL", SecurityProtocol::SaslSsl);
             assert_eq!(s.handshake(m.name(), ALL), HandshakeOutcome::Accepted);
             let mut client = ScramClient::new(m, "alice", "pw");
-            let AuthOutcome::Continue(first) =
-                s.authenticate(&client.client_first(), store()).await
+            let AuthOutcome::Continue(first) = s
+                .authenticate(&client.client_first(), store(), None, 0)
+                .await
             else {
                 panic!("expected server-first");
             };
             assert!(s.principal().is_none());
             let fin = client.client_final(&first).unwrap();
-            let AuthOutcome::Done(last) = s.authenticate(&fin, store()).await else {
+            let AuthOutcome::Done(last) = s.authenticate(&fin, store(), None, 0).await else {
                 panic!("expected server-final");
             };
             client.verify_server_final(&last).unwrap();

@@ -239,6 +239,11 @@ impl ScramServer {
         }
     }
 
+    /// The mechanism of this exchange.
+    pub fn mechanism(&self) -> ScramMechanism {
+        self.mechanism
+    }
+
     /// The user named in client-first, once it has been received.
     pub fn user(&self) -> Option<&str> {
         match &self.state {
