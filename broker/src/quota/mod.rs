@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::entity::{Client, EntityName, QuotaEntity, QuotaTable, QuotaType};
 use self::entity::{SensorKey, resolve};
+use self::rate::SampledRate;
 pub use self::rate::WindowConfig;
-use self::rate::{SampledRate, throttle_ms};
 use crate::broker::{ApiError, Broker};
 use crate::error::Result;
 use crate::handlers::RequestContext;
@@ -146,12 +146,7 @@ impl ClientQuotas {
         let rate = state.rates.entry(applied.sensor).or_default();
         let was_idle = rate.is_idle(now_ms, window);
         rate.record(value, now_ms, window);
-        let throttle_ms = throttle_ms(
-            rate.rate(now_ms, window),
-            applied.bound,
-            rate.span_ms(now_ms, window),
-            window.max_throttle_ms(),
-        );
+        let throttle_ms = rate.throttle_ms(applied.bound, now_ms, window);
         Recorded {
             throttle_ms,
             was_idle,
@@ -347,7 +342,10 @@ mod tests {
         assert_eq!(first.throttle_ms, 0);
         assert!(first.was_idle);
         let second = q.record_at(QuotaType::Produce, alice(), 700.0, 100);
-        assert_eq!(second.throttle_ms, 500, "1500 B in a 1 s span at 1000 B/s");
+        assert_eq!(
+            second.throttle_ms, 1400,
+            "1500 B at 1000 B/s: 1.5 s after the first"
+        );
         assert!(!second.was_idle);
         let bob = Client {
             user: "bob",

@@ -72,26 +72,46 @@ impl SampledRate {
         }
     }
 
+    /// Time since the start of the oldest kept window (0 with none).
+    fn elapsed_ms(&self, now_ms: i64, config: WindowConfig) -> i64 {
+        self.windows
+            .iter()
+            .find(|w| !expired(w, now_ms, config))
+            .map_or(0, |w| (now_ms - w.start_ms).max(0))
+    }
+
     /// The time the rate is measured over at `now_ms`: from the start of the oldest kept
     /// window, at least one window (see the module docs for why not Kafka's `num - 1`).
     pub fn span_ms(&self, now_ms: i64, config: WindowConfig) -> i64 {
-        let oldest = self
-            .windows
+        self.elapsed_ms(now_ms, config).max(config.size_ms).max(1)
+    }
+
+    /// Everything recorded in the kept windows.
+    fn total(&self, now_ms: i64, config: WindowConfig) -> f64 {
+        self.windows
             .iter()
-            .find(|w| !expired(w, now_ms, config))
-            .map_or(now_ms, |w| w.start_ms);
-        (now_ms - oldest).max(config.size_ms).max(1)
+            .filter(|w| !expired(w, now_ms, config))
+            .map(|w| w.total)
+            .sum()
     }
 
     /// Units per second at `now_ms`.
     pub fn rate(&self, now_ms: i64, config: WindowConfig) -> f64 {
-        let total: f64 = self
-            .windows
-            .iter()
-            .filter(|w| !expired(w, now_ms, config))
-            .map(|w| w.total)
-            .sum();
-        total * 1000.0 / self.span_ms(now_ms, config) as f64
+        self.total(now_ms, config) * 1000.0 / self.span_ms(now_ms, config) as f64
+    }
+
+    /// How long the client must stay silent from `now_ms` for this rate to be back within
+    /// `quota`, capped at [`WindowConfig::max_throttle_ms`]; 0 within the quota. This is
+    /// Kafka's `(rate - quota) / quota × span` once a window has passed; within the first
+    /// window the one-window floor of the span would make that too short, so the wait is
+    /// computed exactly: `total / quota - elapsed`, which equals Kafka's formula afterwards.
+    pub fn throttle_ms(&self, quota: f64, now_ms: i64, config: WindowConfig) -> i64 {
+        if quota.is_nan() || quota <= 0.0 || self.rate(now_ms, config) <= quota {
+            return 0;
+        }
+        let wait =
+            self.total(now_ms, config) / quota * 1000.0 - self.elapsed_ms(now_ms, config) as f64;
+        (wait.round() as i64).clamp(0, config.max_throttle_ms())
     }
 
     /// Whether nothing recorded is still inside the sampled span (the rate is 0 for good).
@@ -112,17 +132,6 @@ impl SampledRate {
 
 fn expired(w: &Window, now_ms: i64, config: WindowConfig) -> bool {
     now_ms - w.start_ms >= config.size_ms * config.num as i64
-}
-
-/// Kafka's throttle time: how long the client must stay silent for the rate over the sampled
-/// span to fall back to the quota, `(rate - quota) / quota × span`, capped at `max_ms`. Zero
-/// while the rate is within the quota.
-pub fn throttle_ms(rate: f64, quota: f64, span_ms: i64, max_ms: i64) -> i64 {
-    if quota.is_nan() || quota <= 0.0 || rate <= quota {
-        return 0;
-    }
-    let ms = ((rate - quota) / quota * span_ms as f64).round();
-    (ms as i64).clamp(0, max_ms)
 }
 
 #[cfg(test)]
@@ -173,16 +182,23 @@ mod tests {
 
     #[test]
     fn throttle_is_the_time_to_fall_back_to_the_quota_and_is_capped() {
-        assert_eq!(throttle_ms(900.0, 1000.0, 10_000, 11_000), 0);
-        assert_eq!(throttle_ms(1000.0, 1000.0, 10_000, 11_000), 0);
-        // 20% over for 10 s: 2 s of silence brings the average back to the quota.
-        assert_eq!(throttle_ms(1200.0, 1000.0, 10_000, 11_000), 2_000);
-        assert_eq!(throttle_ms(1e9, 1000.0, 10_000, 11_000), 11_000);
-        assert_eq!(
-            throttle_ms(5.0, 0.0, 1_000, 11_000),
-            0,
-            "no quota, no throttle"
-        );
+        let mut r = SampledRate::default();
+        r.record(9_000.0, 0, C);
+        assert_eq!(r.throttle_ms(1000.0, 10_000, C), 0, "under quota");
+        r.record(1_000.0, 10_000, C);
+        assert_eq!(r.throttle_ms(1000.0, 10_000, C), 0, "at quota");
+        // 20% over for 10 s: 2 s of silence brings the average back to the quota, Kafka's
+        // (rate - quota) / quota * span.
+        r.record(2_000.0, 10_000, C);
+        assert_eq!(r.rate(10_000, C), 1200.0);
+        assert_eq!(r.throttle_ms(1000.0, 10_000, C), 2_000);
+        assert_eq!(r.throttle_ms(1.0, 10_000, C), 11_000, "capped");
+        assert_eq!(r.throttle_ms(0.0, 10_000, C), 0, "no quota, no throttle");
+        // Within the first window the wait counts from the first recording: 1500 units at
+        // 1000/s are paid for 1.5 s after it, not 0.5 s after the floor's end.
+        let mut r = SampledRate::default();
+        r.record(1_500.0, 0, C);
+        assert_eq!(r.throttle_ms(1000.0, 200, C), 1_300);
     }
 
     /// A client that sends `request` bytes as often as its throttle allows, over 20 s: the
@@ -193,13 +209,7 @@ mod tests {
         while now < duration_ms {
             r.record(request, now, C);
             sent += request;
-            let wait = throttle_ms(
-                r.rate(now, C),
-                quota,
-                r.span_ms(now, C),
-                C.max_throttle_ms(),
-            );
-            now += wait.max(1);
+            now += r.throttle_ms(quota, now, C).max(1);
         }
         sent * 1000.0 / duration_ms as f64
     }
