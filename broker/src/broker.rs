@@ -258,6 +258,8 @@ pub struct Broker {
     pub data_arrived: Notify,
     /// Failed SASL authentications since start (brute-force signal).
     pub failed_authentications: std::sync::atomic::AtomicU64,
+    /// Client quotas and the rates measured against them (see [`crate::quota`]).
+    pub quotas: crate::quota::ClientQuotas,
     /// Live Prometheus metrics (see [`crate::metrics`]; scraped with [`Broker::metrics_text`]).
     pub(crate) metrics: crate::metrics::Metrics,
     /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
@@ -367,6 +369,8 @@ impl Broker {
             None => None,
         };
         crate::security::credentials::apply_bootstrap_users(&mut store, &config.security)?;
+        let quotas =
+            crate::quota::ClientQuotas::new(config.quota_window, &store.image().client_quotas);
         tracing::info!(cluster_id = %image.cluster_id, node_id = config.node_id, topics = topics.len(), dir = %dir.display(), "broker opened");
         Ok(Arc::new(Broker {
             cluster_id: image.cluster_id.clone(),
@@ -375,6 +379,7 @@ impl Broker {
             acls: RwLock::new(Arc::new(store.image().acls.clone())),
             failed_authentications: std::sync::atomic::AtomicU64::new(0),
             metrics: crate::metrics::Metrics::new(),
+            quotas,
             tls,
             oauth: config
                 .security
@@ -515,6 +520,8 @@ impl Broker {
                 format!("topic {name:?} already exists"),
             ));
         }
+        self.check_partition_limit(&topics, partitions as u64)
+            .inspect_err(|e| tracing::info!(topic = name, reason = %e.message, "topic refused"))?;
         let id = Uuid::new_v4();
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -623,6 +630,12 @@ impl Broker {
                 format!("{total} partitions is more than this broker allows (100000)"),
             ));
         }
+        // Held to the end, so that concurrent topic changes cannot pass the limit together.
+        let topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        self.check_partition_limit(&topics, (total - current) as u64)
+            .inspect_err(
+                |e| tracing::info!(topic = name, reason = %e.message, "partitions refused"),
+            )?;
         if validate_only {
             return Ok(());
         }
@@ -641,6 +654,28 @@ impl Broker {
                 t.partitions = total;
             }
         })?;
+        drop(topics);
+        Ok(())
+    }
+
+    /// Refuses `adding` partitions when they would pass `fjord.max.partitions` (internal
+    /// topics are not counted). The caller holds the topics lock across check and change.
+    fn check_partition_limit(
+        &self,
+        topics: &BTreeMap<String, Arc<Topic>>,
+        adding: u64,
+    ) -> Result<(), ApiError> {
+        let Some(limit) = self.config.max_partitions else {
+            return Ok(());
+        };
+        let current: u64 = topics
+            .values()
+            .filter(|t| !t.internal)
+            .map(|t| t.partition_count() as u64)
+            .sum();
+        if current + adding > limit {
+            return Err(crate::quota::partition_limit_error(current, adding, limit));
+        }
         Ok(())
     }
 
@@ -875,6 +910,28 @@ mod tests {
         drop(b);
         let b = open(dir.path());
         assert!(b.next_producer_id().unwrap() > first);
+    }
+
+    #[test]
+    fn partitions_beyond_the_cluster_ceiling_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = BTreeMap::new();
+        m.insert("log.dirs".to_string(), dir.path().display().to_string());
+        m.insert("fjord.max.partitions".to_string(), "5".to_string());
+        let b = Broker::open(BrokerConfig::from_map(m).unwrap()).unwrap();
+        b.create_topic("a", 3, 1, BTreeMap::new(), false).unwrap();
+        let e = b
+            .create_topic("b", 3, 1, BTreeMap::new(), false)
+            .unwrap_err();
+        assert_eq!(e.code, ResponseError::PolicyViolation);
+        assert!(e.message.contains("fjord.max.partitions"), "{}", e.message);
+        assert!(b.topic("b").is_none());
+        b.create_topic("b", 2, 1, BTreeMap::new(), false).unwrap();
+        let e = b.create_partitions("a", 4, false).unwrap_err();
+        assert_eq!(e.code, ResponseError::PolicyViolation);
+        assert_eq!(b.topic("a").unwrap().partition_count(), 3);
+        b.delete_topic("b").unwrap();
+        b.create_partitions("a", 5, false).unwrap();
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Cluster metadata of a single node: cluster id, node id, topics (ids, partition counts,
-//! config overrides) and the producer-id high-water mark.
+//! config overrides), the producer-id high-water mark, SCRAM credentials and client quotas.
 //!
 //! Persisted as `metadata.json` in the data directory, rewritten atomically (temp file,
 //! fsync, rename) on every change. The Raft metadata quorum of the replication issue replaces
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::quota::ClientQuotaRecord;
 use crate::security::acl::AclBinding;
 use crate::security::scram::{ScramCredential, ScramMechanism};
 
@@ -36,8 +37,8 @@ pub struct TopicRecord {
     pub internal: bool,
 }
 
-/// The persisted metadata image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The persisted metadata image. (`PartialEq` only: quota values are floating point.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetadataImage {
     /// File format version.
     pub version: u32,
@@ -55,6 +56,9 @@ pub struct MetadataImage {
     /// ACLs, in creation order (CreateAcls / DeleteAcls).
     #[serde(default)]
     pub acls: Vec<AclBinding>,
+    /// Client quotas (AlterClientQuotas), one record per entity, sorted by entity.
+    #[serde(default)]
+    pub client_quotas: Vec<ClientQuotaRecord>,
 }
 
 /// The metadata image and the file behind it.
@@ -118,6 +122,7 @@ impl MetadataStore {
                     topics: BTreeMap::new(),
                     scram_credentials: BTreeMap::new(),
                     acls: Vec::new(),
+                    client_quotas: Vec::new(),
                 };
                 let store = MetadataStore { path, image };
                 store.save()?;

@@ -192,8 +192,23 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
     ),
     key(
         "max.connections",
-        "10000",
-        "Connections served at once; further accepts wait.",
+        "",
+        "Client connections this broker serves at once; a connection beyond it is closed as soon as it is accepted, with the reason logged. Empty or 0: unlimited.",
+    ),
+    key(
+        "fjord.max.partitions",
+        "",
+        "Ceiling on the partitions of all topics together (internal topics not counted); CreateTopics, CreatePartitions and auto-creation beyond it fail with POLICY_VIOLATION. Empty or 0: unlimited.",
+    ),
+    key(
+        "quota.window.num",
+        "11",
+        "Sampling windows kept to measure client quota rates (producer_byte_rate, consumer_byte_rate, request_percentage).",
+    ),
+    key(
+        "quota.window.size.seconds",
+        "1",
+        "Length of one client quota sampling window.",
     ),
     key(
         "log.segment.bytes",
@@ -581,8 +596,13 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Largest request frame.
     pub socket_request_max_bytes: usize,
-    /// Connections served at once.
-    pub max_connections: usize,
+    /// Client connections served at once (`max.connections`); `None` is unlimited.
+    pub max_connections: Option<usize>,
+    /// Ceiling on partitions of non-internal topics (`fjord.max.partitions`); `None` is
+    /// unlimited.
+    pub max_partitions: Option<u64>,
+    /// How client quota rates are sampled (`quota.window.num`, `quota.window.size.seconds`).
+    pub quota_window: crate::quota::WindowConfig,
     /// Where the HTTP endpoint (metrics, health probes) listens; `None` serves none. Off by
     /// default: a fixed default port would collide between brokers on one machine.
     pub http_listener: Option<SocketAddr>,
@@ -798,7 +818,21 @@ impl BrokerConfig {
                 get("socket.request.max.bytes"),
                 "socket.request.max.bytes",
             )?,
-            max_connections: parse(get("max.connections"), "max.connections")?,
+            max_connections: limit(get("max.connections"), "max.connections")?,
+            max_partitions: limit(get("fjord.max.partitions"), "fjord.max.partitions")?,
+            quota_window: crate::quota::WindowConfig {
+                num: positive(
+                    parse(get("quota.window.num"), "quota.window.num")?,
+                    "quota.window.num",
+                )?,
+                size_ms: positive::<i64>(
+                    parse(
+                        get("quota.window.size.seconds"),
+                        "quota.window.size.seconds",
+                    )?,
+                    "quota.window.size.seconds",
+                )? * 1000,
+            },
             http_listener: crate::http::parse_listener(get("fjord.http.listener"))?,
             group_initial_rebalance_delay_ms: parse(
                 get("group.initial.rebalance.delay.ms"),
@@ -1000,6 +1034,15 @@ fn parse<T: std::str::FromStr>(value: &str, key: &str) -> Result<T> {
     })
 }
 
+/// An optional ceiling: empty or 0 is unlimited (`None`).
+fn limit<T: std::str::FromStr + PartialEq + Default>(value: &str, key: &str) -> Result<Option<T>> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: T = parse(value, key)?;
+    Ok((v != T::default()).then_some(v))
+}
+
 fn parse_bool(value: &str, key: &str) -> Result<bool> {
     match value.trim() {
         "true" => Ok(true),
@@ -1129,6 +1172,25 @@ mod tests {
             .to_string();
         assert!(e.contains("listener.security.protocol.map"), "{e}");
         assert!(parse_listeners("PLAINTEXT://:1,PLAINTEXT://:2", &map).is_err());
+    }
+
+    #[test]
+    fn ceilings_are_unlimited_unless_set_and_quota_windows_must_be_positive() {
+        let cfg = BrokerConfig::from_map(BTreeMap::new()).unwrap();
+        assert_eq!(cfg.max_connections, None);
+        assert_eq!(cfg.max_partitions, None);
+        assert_eq!(cfg.quota_window, crate::quota::WindowConfig::default());
+        let mut m = BTreeMap::new();
+        m.insert("max.connections".to_string(), "0".to_string());
+        m.insert("fjord.max.partitions".to_string(), "100".to_string());
+        m.insert("quota.window.size.seconds".to_string(), "2".to_string());
+        let cfg = BrokerConfig::from_map(m.clone()).unwrap();
+        assert_eq!(cfg.max_connections, None);
+        assert_eq!(cfg.max_partitions, Some(100));
+        assert_eq!(cfg.quota_window.size_ms, 2000);
+        m.insert("quota.window.num".to_string(), "0".to_string());
+        let e = BrokerConfig::from_map(m).unwrap_err().to_string();
+        assert!(e.contains("quota.window.num"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //!   offset index and a time index, recovery, retention.
 //! - [`group`]: the classic consumer-group coordinator; committed offsets live in the
 //!   internal compacted topic `__consumer_offsets`.
+//! - [`quota`]: client quotas (byte rates, request time) enforced with throttle times and
+//!   channel muting; the per-cluster partition and connection ceilings.
 //! - [`metrics`]: Prometheus metrics, recorded on the request path and computed at scrape
 //!   time; `http` serves them with the health probes on `fjord.http.listener`.
 //!
@@ -41,6 +43,7 @@ pub(crate) mod http;
 pub mod log;
 pub mod metrics;
 pub mod producer;
+pub mod quota;
 pub mod router;
 pub mod security;
 pub mod server;

@@ -18,6 +18,7 @@
 //! Counter names end in `_total` there; the registered name is without it.
 
 use std::fmt::{self, Write};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
@@ -30,6 +31,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::broker::Broker;
+use crate::quota::QuotaType;
 use crate::security::Principal;
 
 /// Content type of [`Broker::metrics_text`].
@@ -119,6 +121,13 @@ struct TrafficLabels {
     principal: String,
 }
 
+/// Throttles are counted per quota type and principal (who was slowed, and by which quota).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ThrottleLabels {
+    quota: &'static str,
+    principal: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
@@ -144,6 +153,9 @@ pub struct Metrics {
     records_in: Family<TrafficLabels, Counter>,
     connections: Family<ListenerLabels, Gauge>,
     connections_accepted: Family<ListenerLabels, Counter>,
+    connections_refused: Family<ListenerLabels, Counter>,
+    throttled_requests: Family<ThrottleLabels, Counter>,
+    throttle_time: Family<ThrottleLabels, Counter<f64, AtomicU64>>,
 }
 
 impl fmt::Debug for Metrics {
@@ -214,8 +226,30 @@ impl Metrics {
             "Client connections accepted since start, by listener",
             Family::clone(&connections_accepted),
         );
+        let connections_refused = Family::default();
+        registry.register(
+            "fjord_connections_refused",
+            "Client connections closed at accept because max.connections were open, by listener",
+            Family::clone(&connections_refused),
+        );
+        let throttled_requests = Family::default();
+        registry.register(
+            "fjord_throttled_requests",
+            "Responses that carried a throttle time because a client quota was exceeded, by quota (produce, fetch, request) and principal",
+            Family::clone(&throttled_requests),
+        );
+        let throttle_time: Family<ThrottleLabels, Counter<f64, AtomicU64>> = Family::default();
+        registry.register_with_unit(
+            "fjord_throttle_time",
+            "Throttle time handed to clients over their quota (the channel is muted that long), by quota and principal",
+            Unit::Seconds,
+            Family::clone(&throttle_time),
+        );
         Metrics {
             registry,
+            connections_refused,
+            throttled_requests,
+            throttle_time,
             requests,
             request_errors,
             request_duration,
@@ -280,6 +314,27 @@ impl Metrics {
         self.bytes_out
             .get_or_create(&traffic_labels(topic, principal))
             .inc_by(bytes);
+    }
+
+    /// Counts a throttle of `throttle_ms` handed to `principal` for `quota`.
+    pub(crate) fn throttled(&self, quota: QuotaType, principal: &Principal, throttle_ms: i64) {
+        let labels = ThrottleLabels {
+            quota: quota.label(),
+            principal: principal.to_string(),
+        };
+        self.throttled_requests.get_or_create(&labels).inc();
+        self.throttle_time
+            .get_or_create(&labels)
+            .inc_by(throttle_ms as f64 / 1000.0);
+    }
+
+    /// Counts a connection closed at accept because `max.connections` were open.
+    pub(crate) fn connection_refused(&self, listener: &str) {
+        self.connections_refused
+            .get_or_create(&ListenerLabels {
+                listener: listener.to_string(),
+            })
+            .inc();
     }
 
     /// Counts an accepted connection; it is open until the guard is dropped.
@@ -467,6 +522,8 @@ fn each_error_code(response: &ResponseKind, mut f: impl FnMut(i16)) {
             r.results.iter().for_each(|u| f(u.error_code));
         }
         R::AlterUserScramCredentials(r) => r.results.iter().for_each(|u| f(u.error_code)),
+        R::DescribeClientQuotas(r) => f(r.error_code),
+        R::AlterClientQuotas(r) => r.entries.iter().for_each(|e| f(e.error_code)),
         _ => {}
     }
 }
@@ -597,6 +654,23 @@ mod tests {
             !text.contains(r#"fjord_bytes_out_total{topic="orders",principal="User:alice"}"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn throttles_are_counted_per_quota_and_principal() {
+        let m = Metrics::new();
+        let alice = Principal::user("alice");
+        m.throttled(QuotaType::Produce, &alice, 250);
+        m.throttled(QuotaType::Produce, &alice, 500);
+        m.throttled(QuotaType::Request, &Principal::anonymous(), 1000);
+        let text = live_text(&m);
+        for line in [
+            r#"fjord_throttled_requests_total{quota="produce",principal="User:alice"} 2"#,
+            r#"fjord_throttle_time_seconds_total{quota="produce",principal="User:alice"} 0.75"#,
+            r#"fjord_throttle_time_seconds_total{quota="request",principal="User:ANONYMOUS"} 1.0"#,
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 
     #[test]

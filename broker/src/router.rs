@@ -2,8 +2,10 @@
 //! dispatches to its handler and encodes the response. The same table answers ApiVersions,
 //! so an API is advertised exactly when it is routed.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -69,6 +71,8 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::DescribeAcls, 1, 3),
     api(ApiKey::CreateAcls, 1, 3),
     api(ApiKey::DeleteAcls, 1, 3),
+    api(ApiKey::DescribeClientQuotas, 0, 1),
+    api(ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -76,7 +80,26 @@ pub fn supported(key: ApiKey) -> Option<SupportedApi> {
     SUPPORTED.iter().copied().find(|a| a.key == key)
 }
 
-/// What the connection should do after a frame.
+/// What the connection should do after a frame: reply, then stay muted for `throttle`.
+#[derive(Debug)]
+pub struct Handled {
+    /// What to send.
+    pub reply: Reply,
+    /// How long to read no further request from this client after the reply (KIP-219
+    /// channel muting for a client over its quota); zero almost always.
+    pub throttle: Duration,
+}
+
+impl From<Reply> for Handled {
+    fn from(reply: Reply) -> Self {
+        Handled {
+            reply,
+            throttle: Duration::ZERO,
+        }
+    }
+}
+
+/// What to send after a frame.
 #[derive(Debug)]
 pub enum Reply {
     /// Write this response frame (length prefix included).
@@ -94,7 +117,7 @@ pub async fn handle_frame(
     session: &mut Session,
     peer: std::net::SocketAddr,
     mut frame: Bytes,
-) -> Result<Reply> {
+) -> Result<Handled> {
     if frame.len() < 8 {
         return Err(Error::Malformed(format!(
             "a request header needs 8 bytes, got {}",
@@ -115,7 +138,7 @@ pub async fn handle_frame(
             "unsupported API or version"
         );
         broker.metrics.unsupported_version(key);
-        return Ok(Reply::Frame(unsupported_version(key, correlation_id)));
+        return Ok(Reply::Frame(unsupported_version(key, correlation_id)).into());
     }
     let key = key.ok_or_else(|| Error::Malformed("unknown api key".into()))?;
     if session.expired(crate::now_ms())
@@ -139,6 +162,7 @@ pub async fn handle_frame(
     let request = RequestKind::decode(key, &mut frame, version)
         .map_err(|e| Error::Malformed(format!("bad {key:?} v{version} request body: {e}")))?;
     let started = Instant::now();
+    let mut throttle_ms = 0;
     let (response, then) = match request {
         RequestKind::SaslHandshake(r) => (
             ResponseKind::SaslHandshake(handlers::sasl::handshake(broker, session, version, r)),
@@ -172,19 +196,80 @@ pub async fn handle_frame(
                 RequestKind::Produce(p) if p.acks == 0 => Then::Nothing,
                 _ => Then::Send,
             };
-            (dispatch(broker, &ctx, request).await, then)
+            // Handler time for the request quota: only while the handler runs, not while it
+            // waits (a Fetch long-poll, a JoinGroup rebalance), as Kafka counts thread time.
+            let mut busy = started.elapsed();
+            let mut handler = pin!(dispatch(broker, &ctx, request));
+            let mut response = poll_fn(|cx| {
+                let polled = Instant::now();
+                let out = handler.as_mut().poll(cx);
+                busy += polled.elapsed();
+                out
+            })
+            .await;
+            if key != ApiKey::ApiVersions {
+                throttle_ms = broker.record_request_time(&ctx, busy);
+            }
+            if let Some(field) = throttle_time_ms(&mut response) {
+                throttle_ms = throttle_ms.max(i64::from(*field));
+                *field = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
+            }
+            (response, then)
         }
     };
+    let throttle = Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0));
     broker
         .metrics
         .observe_request(key, version, started.elapsed(), &response);
-    match then {
-        Then::Nothing => Ok(Reply::Nothing),
-        Then::Send => encode_response(key, version, correlation_id, &response).map(Reply::Frame),
+    let reply = match then {
+        Then::Nothing => Reply::Nothing,
+        Then::Send => Reply::Frame(encode_response(key, version, correlation_id, &response)?),
         Then::Close => {
-            encode_response(key, version, correlation_id, &response).map(Reply::FrameThenClose)
+            Reply::FrameThenClose(encode_response(key, version, correlation_id, &response)?)
         }
-    }
+    };
+    Ok(Handled { reply, throttle })
+}
+
+/// The `throttle_time_ms` field of a response, for the APIs whose time counts against the
+/// request quota (every routed API but ApiVersions and SASL, which Kafka exempts too).
+fn throttle_time_ms(response: &mut ResponseKind) -> Option<&mut i32> {
+    use ResponseKind as R;
+    Some(match response {
+        R::Produce(r) => &mut r.throttle_time_ms,
+        R::Fetch(r) => &mut r.throttle_time_ms,
+        R::ListOffsets(r) => &mut r.throttle_time_ms,
+        R::Metadata(r) => &mut r.throttle_time_ms,
+        R::OffsetCommit(r) => &mut r.throttle_time_ms,
+        R::OffsetFetch(r) => &mut r.throttle_time_ms,
+        R::FindCoordinator(r) => &mut r.throttle_time_ms,
+        R::JoinGroup(r) => &mut r.throttle_time_ms,
+        R::Heartbeat(r) => &mut r.throttle_time_ms,
+        R::LeaveGroup(r) => &mut r.throttle_time_ms,
+        R::SyncGroup(r) => &mut r.throttle_time_ms,
+        R::DescribeGroups(r) => &mut r.throttle_time_ms,
+        R::ListGroups(r) => &mut r.throttle_time_ms,
+        R::CreateTopics(r) => &mut r.throttle_time_ms,
+        R::DeleteTopics(r) => &mut r.throttle_time_ms,
+        R::DeleteRecords(r) => &mut r.throttle_time_ms,
+        R::InitProducerId(r) => &mut r.throttle_time_ms,
+        R::DescribeConfigs(r) => &mut r.throttle_time_ms,
+        R::AlterConfigs(r) => &mut r.throttle_time_ms,
+        R::CreatePartitions(r) => &mut r.throttle_time_ms,
+        R::DeleteGroups(r) => &mut r.throttle_time_ms,
+        R::IncrementalAlterConfigs(r) => &mut r.throttle_time_ms,
+        R::OffsetDelete(r) => &mut r.throttle_time_ms,
+        R::DescribeCluster(r) => &mut r.throttle_time_ms,
+        R::DescribeUserScramCredentials(r) => &mut r.throttle_time_ms,
+        R::AlterUserScramCredentials(r) => &mut r.throttle_time_ms,
+        R::DescribeClientQuotas(r) => &mut r.throttle_time_ms,
+        R::AlterClientQuotas(r) => &mut r.throttle_time_ms,
+        R::CreateAcls(r) => &mut r.throttle_time_ms,
+        R::DescribeAcls(r) => &mut r.throttle_time_ms,
+        R::DeleteAcls(r) => &mut r.throttle_time_ms,
+        // A newly routed API without an entry here is still muted, just not told why.
+        _ => return None,
+    })
 }
 
 /// What happens after a request is handled.
@@ -285,6 +370,12 @@ async fn dispatch(
         }
         RequestKind::DeleteAcls(r) => {
             ResponseKind::DeleteAcls(acls::delete_acls(broker, ctx, r).await)
+        }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(quotas::describe_client_quotas(broker, ctx, r).await)
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(quotas::alter_client_quotas(broker, ctx, r).await)
         }
         other => {
             // Unreachable: handle_frame only decodes keys present in SUPPORTED.

@@ -168,7 +168,10 @@ pub async fn run(
     let (notify_shutdown, _) = broadcast::channel::<()>(1);
     // Every connection task holds a sender; when all are dropped, recv() returns None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+    let limit = broker
+        .config
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n)));
     // Two acceptors: SSL listeners ask for client certificates per `ssl.client.auth`;
     // SASL_SSL listeners authenticate with SASL and never do (Kafka's KIP-684 rule).
     let security = &broker.config.security;
@@ -271,15 +274,12 @@ async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
     runtime: ListenerRuntime,
-    limit: Arc<Semaphore>,
+    limit: Option<Arc<Semaphore>>,
     notify_shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
 ) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            return;
-        };
         let (socket, peer) = match listener.accept().await {
             Ok(s) => {
                 backoff = Duration::from_millis(10);
@@ -291,6 +291,20 @@ async fn accept_loop(
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
+        };
+        // `max.connections`: a connection beyond it is closed at once rather than left
+        // waiting in the accept backlog, so the client fails fast and retries elsewhere.
+        let permit = match &limit {
+            None => None,
+            Some(limit) => match limit.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    tracing::warn!(%peer, listener = %runtime.config.name, limit = broker.config.max_connections, "connection refused: max.connections reached; raise max.connections or close idle clients");
+                    broker.metrics.connection_refused(&runtime.config.name);
+                    drop(socket);
+                    continue;
+                }
+            },
         };
         let broker = broker.clone();
         let shutdown = notify_shutdown.subscribe();
@@ -381,22 +395,33 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 break;
             }
         };
-        match router::handle_frame(&broker, &mut session, peer, frame).await {
-            Ok(Reply::Frame(bytes)) => {
+        let handled = match router::handle_frame(&broker, &mut session, peer, frame).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection after a malformed request");
+                break;
+            }
+        };
+        match handled.reply {
+            Reply::Frame(bytes) => {
                 if let Err(e) = conn.write_frame(&bytes).await {
                     tracing::debug!(%peer, error = %e, "client went away");
                     break;
                 }
             }
-            Ok(Reply::FrameThenClose(bytes)) => {
+            Reply::FrameThenClose(bytes) => {
                 let _ = conn.write_frame(&bytes).await;
                 conn.shutdown().await;
                 break;
             }
-            Ok(Reply::Nothing) => {}
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection after a malformed request");
-                break;
+            Reply::Nothing => {}
+        }
+        // KIP-219: a client over its quota is muted (nothing more is read from it) for the
+        // throttle time its response announced.
+        if !handled.throttle.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(handled.throttle) => {}
+                _ = shutdown.recv() => break,
             }
         }
     }
@@ -414,6 +439,7 @@ async fn housekeeping(broker: Arc<Broker>) {
         let now = crate::now_ms();
         broker.groups.tick(now);
         if now - last_logs >= 1000 {
+            broker.quotas.expire_idle();
             let retention = now - last_retention >= retention_every;
             if retention {
                 last_retention = now;

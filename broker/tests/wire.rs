@@ -1,6 +1,7 @@
 //! Wire-level tests: the real server on 127.0.0.1:0 spoken to with raw Kafka frames, for
 //! behaviour real clients depend on but rarely exercise (unsupported versions, pipelining,
-//! oversized and malformed frames, idempotent sequences, long-poll wake-up, fetch sessions).
+//! oversized and malformed frames, idempotent sequences, long-poll wake-up, fetch sessions,
+//! quota throttling and channel muting).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -601,6 +602,11 @@ fn default_request(key: ApiKey) -> RequestKind {
         ApiKey::AlterUserScramCredentials => {
             RequestKind::AlterUserScramCredentials(Default::default())
         }
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(Default::default()),
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(Default::default()),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(Default::default()),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(Default::default()),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(Default::default()),
         other => panic!("add {other:?} to default_request"),
     }
 }
@@ -634,4 +640,157 @@ async fn a_frame_claiming_two_billion_array_elements_does_not_kill_the_broker() 
     )
     .await;
     assert_eq!(ok.error_code, 0, "the broker is alive");
+}
+
+/// Sets `key` to `value` on the client id these tests send (`wire-test`).
+async fn set_client_quota(stream: &mut TcpStream, key: &'static str, value: f64) {
+    let entity = alter_client_quotas_request::EntityData::default()
+        .with_entity_type(StrBytes::from_static_str("client-id"))
+        .with_entity_name(Some(StrBytes::from_static_str("wire-test")));
+    let op = alter_client_quotas_request::OpData::default()
+        .with_key(StrBytes::from_static_str(key))
+        .with_value(value);
+    let req = AlterClientQuotasRequest::default().with_entries(vec![
+        alter_client_quotas_request::EntryData::default()
+            .with_entity(vec![entity])
+            .with_ops(vec![op]),
+    ]);
+    let resp: AlterClientQuotasResponse = call(stream, ApiKey::AlterClientQuotas, 1, &req).await;
+    assert_eq!(resp.entries[0].error_code, 0, "{resp:?}");
+}
+
+#[tokio::test]
+async fn a_client_over_its_quota_is_told_to_wait_and_its_connection_muted_that_long() {
+    let b = start(&[]).await;
+    let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    create_topic(&mut s, "muted", 1).await;
+    set_client_quota(&mut s, "producer_byte_rate", 1000.0).await;
+    let value = "x".repeat(2900);
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce_request("muted", batch(-1, -1, -1, &[&value])),
+    )
+    .await;
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    // About 3 KB at 1 KB/s: the bytes are kept, and the client owes about 2 s.
+    let throttle = resp.throttle_time_ms;
+    assert!(
+        (2_500..=3_100).contains(&throttle),
+        "throttle {throttle} ms"
+    );
+    let sent = Instant::now();
+    let _: ApiVersionsResponse = call(
+        &mut s,
+        ApiKey::ApiVersions,
+        0,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    let muted = sent.elapsed();
+    assert!(
+        muted >= Duration::from_millis(throttle as u64 - 100),
+        "the next request was read after {muted:?}, not after the {throttle} ms throttle"
+    );
+    // Muting is per connection; the same client elsewhere is served at once.
+    let mut other = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    let sent = Instant::now();
+    let _: ApiVersionsResponse = call(
+        &mut other,
+        ApiKey::ApiVersions,
+        0,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    assert!(sent.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_fetch_over_its_quota_returns_no_records_until_the_throttle_passes() {
+    let b = start(&[]).await;
+    let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    create_topic(&mut s, "fetch-quota", 1).await;
+    let value = "y".repeat(330);
+    for _ in 0..3 {
+        let r = produce(&mut s, "fetch-quota", batch(-1, -1, -1, &[&value])).await;
+        assert_eq!(r.error_code, 0);
+    }
+    set_client_quota(&mut s, "consumer_byte_rate", 1000.0).await;
+    // One response never carries more than one window of the quota: two batches of ~400 B.
+    let resp: FetchResponse = call(
+        &mut s,
+        ApiKey::Fetch,
+        12,
+        &fetch_request("fetch-quota", 0, 0),
+    )
+    .await;
+    let got = values(resp.responses[0].partitions[0].records.as_ref().unwrap());
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(resp.throttle_time_ms, 0);
+    // The third batch would pass 1000 B/s: no records, and a throttle.
+    let resp: FetchResponse = call(
+        &mut s,
+        ApiKey::Fetch,
+        12,
+        &fetch_request("fetch-quota", 2, 0),
+    )
+    .await;
+    let p = &resp.responses[0].partitions[0];
+    assert!(p.records.as_ref().is_none_or(|r| r.is_empty()), "{p:?}");
+    assert_eq!(p.high_watermark, 3);
+    assert!(resp.throttle_time_ms > 500, "{}", resp.throttle_time_ms);
+    let started = Instant::now();
+    // Once it has passed (the connection is muted until then), the records come.
+    loop {
+        let resp: FetchResponse = call(
+            &mut s,
+            ApiKey::Fetch,
+            12,
+            &fetch_request("fetch-quota", 2, 0),
+        )
+        .await;
+        let records = resp.responses[0].partitions[0].records.clone();
+        if records.as_ref().is_some_and(|r| !r.is_empty()) {
+            assert_eq!(values(&records.unwrap()).len(), 1);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no records within 5 s"
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn handler_time_over_request_percentage_throttles_any_api() {
+    let b = start(&[]).await;
+    let mut admin = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    // A millionth of a thread: any request is over it.
+    set_client_quota(&mut admin, "request_percentage", 0.0001).await;
+    let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    let meta: MetadataResponse = call(
+        &mut s,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
+    .await;
+    assert!(meta.throttle_time_ms > 0, "{}", meta.throttle_time_ms);
+    assert!(
+        meta.throttle_time_ms <= 11_000,
+        "capped at quota.window.num windows"
+    );
+    // ApiVersions is exempt (and has no other way to tell a client to wait): a fresh
+    // connection gets its answer at once.
+    let mut fresh = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    let versions: ApiVersionsResponse = call(
+        &mut fresh,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    assert_eq!(versions.throttle_time_ms, 0);
 }

@@ -13,6 +13,8 @@
 //!
 //! - [`secure`]: a broker with SSL, SASL_SSL and SASL_PLAINTEXT listeners, a test CA made
 //!   with rcgen, and SCRAM users; client configs for each security protocol.
+//! - [`wire`]: a minimal Kafka wire client (typed `kafka-protocol` requests, optional
+//!   SASL/PLAIN) for APIs librdkafka's admin client lacks, such as client quotas.
 //!
 //! Every test gets its own broker on a free port and its own unique topic names, so tests are
 //! independent and run in parallel.
@@ -34,6 +36,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 
 pub mod secure;
+pub mod wire;
 
 /// How long a test waits for any single broker or client step before failing.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);

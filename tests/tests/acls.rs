@@ -727,6 +727,36 @@ async fn attack(acme: &mut AdminClient, key: ApiKey, their_topic_id: uuid::Uuid)
                 .unwrap();
             assert!(denied(r.filter_results[0].error_code), "{who}");
         }
+        ApiKey::DescribeClientQuotas => {
+            let r = acme
+                .request(&DescribeClientQuotasRequest::default())
+                .await
+                .unwrap();
+            assert!(
+                denied(r.error_code),
+                "{who}: quotas name other tenants' users"
+            );
+            assert!(r.entries.as_ref().is_none_or(|e| e.is_empty()), "{who}");
+        }
+        ApiKey::AlterClientQuotas => {
+            let r = acme
+                .request(&AlterClientQuotasRequest::default().with_entries(vec![
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(vec![
+                            alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(s("user"))
+                                .with_entity_name(Some(s(GLOBEX.0))),
+                        ])
+                        .with_ops(vec![
+                            alter_client_quotas_request::OpData::default()
+                                .with_key(s("producer_byte_rate"))
+                                .with_value(1.0),
+                        ]),
+                ]))
+                .await
+                .unwrap();
+            assert!(denied(r.entries[0].error_code), "{who}: throttle a rival");
+        }
         other => {
             panic!("{other:?} is served but has no tenant-isolation case here: add one to `attack`")
         }

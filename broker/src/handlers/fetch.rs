@@ -1,5 +1,5 @@
 //! Fetch: stored bytes returned as they are on disk (no re-encoding), long-polls that wake as
-//! soon as a produce lands, and KIP-227 incremental sessions.
+//! soon as a produce lands, KIP-227 incremental sessions, and `consumer_byte_rate`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::fetch_session::{RequestedPartition, SessionRequest};
+use crate::quota::{QuotaType, client_of};
 use crate::security::acl::{Operation, ResourceType};
 
 /// Upper bound on how long one Fetch may wait, whatever the client asks.
@@ -154,12 +155,20 @@ pub(crate) async fn handle(
 
     let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
-    let max_bytes = if req.max_bytes <= 0 {
+    let mut max_bytes = if req.max_bytes <= 0 {
         i32::MAX
     } else {
         req.max_bytes
     } as usize;
-    let reads = loop {
+    // Bytes sent to consumers are metered and count against consumer_byte_rate; a follower's
+    // fetch (replica id >= 0, once replication lands) does neither.
+    if from_consumer && let Some(bound) = broker.quotas.bound(QuotaType::Fetch, client_of(ctx)) {
+        // As Kafka does: never more than one window of the quota in one response, or a
+        // throttled client could never be sent anything.
+        let window = broker.quotas.window().size_ms as f64 / 1000.0;
+        max_bytes = max_bytes.min((bound * window).max(1.0) as usize);
+    }
+    let mut reads = loop {
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -178,8 +187,11 @@ pub(crate) async fn handle(
         }
     };
 
-    // Bytes sent to consumers are metered; a follower's fetch is not. Counted per run of one
-    // topic: one label lookup each.
+    if from_consumer {
+        resp.throttle_time_ms = apply_fetch_quota(broker, ctx, &mut reads);
+    }
+
+    // Metered per run of one topic: one label lookup each.
     let mut metered: Option<(&str, u64)> = None;
     for r in &reads {
         if !from_consumer || r.records.is_empty() {
@@ -231,6 +243,27 @@ pub(crate) async fn handle(
         push_partition(&mut resp, version, "", id, pd);
     }
     resp
+}
+
+/// Counts the bytes read against `consumer_byte_rate`. Over the quota, Kafka sends no
+/// records and takes the recording back, so the client fetches the same offsets once its
+/// throttle has passed; here too, except for a client with no recent traffic (a response
+/// larger than the quota allows at once must still reach it some time). Returns the throttle.
+fn apply_fetch_quota(broker: &Broker, ctx: &RequestContext, reads: &mut [PartitionRead]) -> i32 {
+    let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
+    if bytes == 0 {
+        return 0;
+    }
+    let recorded = broker.record_quota(QuotaType::Fetch, ctx, bytes as f64);
+    if recorded.throttle_ms > 0 && !recorded.was_idle {
+        broker
+            .quotas
+            .unrecord(QuotaType::Fetch, client_of(ctx), bytes as f64);
+        for r in reads.iter_mut() {
+            r.records = Bytes::new();
+        }
+    }
+    i32::try_from(recorded.throttle_ms).unwrap_or(i32::MAX)
 }
 
 /// A partition this fetch reads, with what its session last sent (None: a full fetch, so it

@@ -24,6 +24,7 @@ pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
+pub(crate) mod quotas;
 pub(crate) mod sasl;
 
 /// What a handler knows about the request besides its body.

@@ -1,5 +1,6 @@
 //! Produce: validate each partition's batches, check idempotent sequences, append the bytes
-//! as received (base offset stamped), wake long-polling fetches.
+//! as received (base offset stamped), wake long-polling fetches, and count the bytes against
+//! the client's `producer_byte_rate`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,6 +11,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{RequestContext, msg};
 use crate::broker::Broker;
+use crate::quota::QuotaType;
 use crate::security::acl::{Operation, ResourceType};
 
 /// Offsets handed out by the benchmark sink, which stores nothing.
@@ -26,6 +28,7 @@ pub(crate) async fn handle(
     let acks_valid = matches!(req.acks, -1..=1);
     let transactional = req.transactional_id.as_ref().is_some_and(|t| !t.is_empty());
     let mut appended = false;
+    let mut accepted_bytes = 0u64;
     for topic in req.topic_data {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
@@ -141,6 +144,7 @@ pub(crate) async fn handle(
             }
             tr.partition_responses.push(pr);
         }
+        accepted_bytes += bytes_in;
         broker
             .metrics
             .produced(topic.name.as_str(), &ctx.principal, bytes_in, records_in);
@@ -148,6 +152,12 @@ pub(crate) async fn handle(
     }
     if appended {
         broker.data_arrived.notify_waiters();
+    }
+    // producer_byte_rate: the bytes are kept either way; a client over its quota is told to
+    // wait, and its connection is muted that long (see `crate::quota`).
+    if accepted_bytes > 0 {
+        let recorded = broker.record_quota(QuotaType::Produce, ctx, accepted_bytes as f64);
+        resp.throttle_time_ms = i32::try_from(recorded.throttle_ms).unwrap_or(i32::MAX);
     }
     resp
 }
