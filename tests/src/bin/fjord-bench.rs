@@ -67,6 +67,11 @@ struct Args {
     #[arg(long, value_name = "HOST:PORT", requires = "bootstrap")]
     sink_bootstrap: Option<String>,
 
+    /// How clients reach the in-process real broker: plaintext, or sasl_ssl (TLS with a
+    /// test CA and SCRAM-SHA-256), to measure what security costs. The sink stays plaintext.
+    #[arg(long, default_value = "plaintext", value_parser = ["plaintext", "sasl_ssl"], conflicts_with = "bootstrap")]
+    security: String,
+
     /// Skip the sink phase (and do not start the in-process sink broker).
     #[arg(long)]
     no_sink: bool,
@@ -497,9 +502,18 @@ impl BrokerHost {
     }
 }
 
+/// The user `--security sasl_ssl` clients authenticate as.
+const BENCH_USER: (&str, &str) = ("bench", "bench-secret");
+
+/// Extra client settings for a bootstrap address (`--security sasl_ssl` adds TLS and SCRAM
+/// for the real broker's address; the sink has none).
+static CLIENT_SECURITY: std::sync::OnceLock<(String, Vec<(String, String)>)> =
+    std::sync::OnceLock::new();
+
 fn broker_config(
     dir: &std::path::Path,
     sink: bool,
+    tls: Option<&fjord_tests::secure::TlsFiles>,
 ) -> anyhow::Result<fjord_broker::config::BrokerConfig> {
     let mut map = BTreeMap::new();
     map.insert("log.dirs".to_string(), dir.display().to_string());
@@ -507,6 +521,17 @@ fn broker_config(
         "listeners".to_string(),
         "PLAINTEXT://127.0.0.1:0".to_string(),
     );
+    if let Some(tls) = tls {
+        map.insert("listeners".into(), "SASL_SSL://127.0.0.1:0".into());
+        map.insert(
+            "ssl.keystore.location".into(),
+            tls.keystore.display().to_string(),
+        );
+        map.insert(
+            "fjord.bootstrap.users".into(),
+            format!("{}:{}", BENCH_USER.0, BENCH_USER.1),
+        );
+    }
     map.insert(
         "group.initial.rebalance.delay.ms".to_string(),
         "0".to_string(),
@@ -522,6 +547,11 @@ fn broker_config(
 fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
     let threads = args.broker_threads.max(1);
     let with_sink = !args.no_sink;
+    let tls = match args.security.as_str() {
+        "sasl_ssl" => Some(fjord_tests::secure::TlsFiles::generate()?),
+        _ => None,
+    };
+    let ca = tls.as_ref().map(|t| t.ca.display().to_string());
     let (ready_tx, ready_rx) =
         std::sync::mpsc::channel::<anyhow::Result<(Option<String>, String)>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -539,17 +569,24 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
                     let real_dir = tempfile::Builder::new()
                         .prefix("fjord-bench-real-")
                         .tempdir()?;
-                    let real = fjord_broker::server::spawn(broker_config(real_dir.path(), false)?)
-                        .await
-                        .map_err(|e| anyhow!("failed to start the real broker: {e}"))?;
+                    let real = fjord_broker::server::spawn(broker_config(
+                        real_dir.path(),
+                        false,
+                        tls.as_ref(),
+                    )?)
+                    .await
+                    .map_err(|e| anyhow!("failed to start the real broker: {e}"))?;
                     let sink = if with_sink {
                         let sink_dir = tempfile::Builder::new()
                             .prefix("fjord-bench-sink-")
                             .tempdir()?;
-                        let sink =
-                            fjord_broker::server::spawn(broker_config(sink_dir.path(), true)?)
-                                .await
-                                .map_err(|e| anyhow!("failed to start the sink broker: {e}"))?;
+                        let sink = fjord_broker::server::spawn(broker_config(
+                            sink_dir.path(),
+                            true,
+                            None,
+                        )?)
+                        .await
+                        .map_err(|e| anyhow!("failed to start the sink broker: {e}"))?;
                         Some((sink_dir, sink))
                     } else {
                         None
@@ -601,6 +638,17 @@ fn start_brokers(args: &Args, timeout: Duration) -> anyhow::Result<Brokers> {
             });
         }
     };
+    if let Some(ca) = ca {
+        let settings = [
+            ("security.protocol", "SASL_SSL"),
+            ("ssl.ca.location", ca.as_str()),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", BENCH_USER.0),
+            ("sasl.password", BENCH_USER.1),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let _ = CLIENT_SECURITY.set((real.clone(), settings.to_vec()));
+    }
     Ok(Brokers {
         sink,
         real,
@@ -651,6 +699,13 @@ fn client_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("client.id", "fjord-bench");
+    if let Some((addr, settings)) = CLIENT_SECURITY.get()
+        && addr == bootstrap
+    {
+        for (k, v) in settings {
+            c.set(k, v);
+        }
+    }
     // rust-rdkafka applies this level, not the `log_level` property.
     c.set_log_level(RDKafkaLogLevel::Warning);
     if let Some(Some(debug)) = RDKAFKA_DEBUG.get() {
