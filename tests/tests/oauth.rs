@@ -12,17 +12,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use fjord_tests::secure::SecureBroker;
+use fjord_tests::wire::WireClient;
 use fjord_tests::{STEP_TIMEOUT, unique_name};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// An Ed25519 signing key and the JWKS file that publishes it.
 struct Issuer {
@@ -187,68 +186,35 @@ fn connections_accepted(b: &SecureBroker) -> u64 {
 // ---------------------------------------------------------------------------------------
 // A raw client: the refusals and the disconnect at expiry.
 
-async fn call<R: Encodable + kafka_protocol::protocol::HeaderVersion, S: Decodable>(
-    s: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    body: &R,
-) -> Option<S> {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("raw")))
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let mut frame = BytesMut::new();
-    frame.put_i32(buf.len() as i32);
-    frame.extend_from_slice(&buf);
-    s.write_all(&frame).await.ok()?;
-    let len = tokio::time::timeout(STEP_TIMEOUT, s.read_i32())
-        .await
-        .ok()?
-        .ok()?;
-    let mut resp = vec![0u8; len as usize];
-    s.read_exact(&mut resp).await.ok()?;
-    let mut resp = Bytes::from(resp);
-    ResponseHeader::decode(&mut resp, key.response_header_version(version)).unwrap();
-    Some(S::decode(&mut resp, version).unwrap())
-}
-
 /// Handshake + SaslAuthenticate v2 with `token` on SASL_PLAINTEXT.
-async fn authenticate(b: &SecureBroker, token: &str) -> (TcpStream, SaslAuthenticateResponse) {
-    let mut s = TcpStream::connect(b.addr("SASL_PLAINTEXT")).await.unwrap();
-    let hs: SaslHandshakeResponse = call(
-        &mut s,
-        ApiKey::SaslHandshake,
-        1,
-        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("OAUTHBEARER")),
-    )
-    .await
-    .unwrap();
+async fn authenticate(b: &SecureBroker, token: &str) -> (WireClient, SaslAuthenticateResponse) {
+    let mut c = WireClient::connect(&b.addr("SASL_PLAINTEXT"))
+        .await
+        .unwrap();
+    let hs = c
+        .send(
+            &SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_static_str("OAUTHBEARER")),
+            1,
+        )
+        .await
+        .unwrap();
     assert_eq!(hs.error_code, 0);
     let msg = format!("n,,\x01auth=Bearer {token}\x01\x01");
-    let auth: SaslAuthenticateResponse = call(
-        &mut s,
-        ApiKey::SaslAuthenticate,
-        2,
-        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(msg)),
-    )
-    .await
-    .unwrap();
-    (s, auth)
+    let auth = c
+        .send(
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(msg)),
+            2,
+        )
+        .await
+        .unwrap();
+    (c, auth)
 }
 
-async fn metadata(s: &mut TcpStream) -> Option<MetadataResponse> {
-    call(
-        s,
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default().with_topics(None),
-    )
-    .await
+async fn metadata(c: &mut WireClient) -> Option<MetadataResponse> {
+    c.send(&MetadataRequest::default().with_topics(None), 12)
+        .await
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
