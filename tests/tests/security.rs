@@ -90,6 +90,13 @@ async fn tls_only_listener_works_and_an_untrusted_ca_does_not() {
         result.is_err(),
         "certificate of an unknown CA must be refused"
     );
+    // A plaintext client on the TLS port gets nothing either (its ApiVersions is not a
+    // TLS ClientHello), and the broker keeps serving TLS clients afterwards.
+    let plaintext = fjord_tests::client_config(&b.addr("SSL"));
+    let result = metadata(plaintext, Duration::from_secs(3)).await;
+    assert!(result.is_err(), "plaintext on a TLS port must fail");
+    let cfg = b.ssl_config(&b.tls.ca);
+    assert!(metadata(cfg, Duration::from_secs(5)).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]
