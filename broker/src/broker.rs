@@ -264,6 +264,8 @@ pub struct Broker {
     pub(crate) metrics: crate::metrics::Metrics,
     /// The TLS certificate of SSL/SASL_SSL listeners, when configured.
     pub tls: Option<Arc<crate::security::tls::ReloadingCert>>,
+    /// Usage counters for billing, written to `__fjord_usage` (see [`crate::metering`]).
+    pub(crate) usage: crate::metering::UsageMeter,
     /// OAUTHBEARER's key set, when that mechanism is enabled.
     pub oauth: Option<Arc<crate::security::oauth::JwksCache>>,
     advertised: RwLock<Vec<ListenerConfig>>,
@@ -320,6 +322,26 @@ impl Broker {
         })?;
         remove_retired_dirs(&dir);
         let mut store = MetadataStore::open(&dir, config.node_id, config.cluster_id.as_deref())?;
+        if !store
+            .image()
+            .topics
+            .contains_key(crate::metering::USAGE_TOPIC)
+        {
+            let retention = config.usage_retention_ms.to_string();
+            store.update(|i| {
+                let mut configs = BTreeMap::new();
+                configs.insert("retention.ms".to_string(), retention);
+                i.topics.insert(
+                    crate::metering::USAGE_TOPIC.to_string(),
+                    TopicRecord {
+                        id: Uuid::new_v4(),
+                        partitions: 1,
+                        configs,
+                        internal: true,
+                    },
+                );
+            })?;
+        }
         if !store.image().topics.contains_key(OFFSETS_TOPIC) {
             let partitions = config.offsets_topic_num_partitions;
             store.update(|i| {
@@ -381,6 +403,7 @@ impl Broker {
             metrics: crate::metrics::Metrics::new(),
             quotas,
             tls,
+            usage: crate::metering::UsageMeter::default(),
             oauth: config
                 .security
                 .sasl_mechanisms

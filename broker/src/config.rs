@@ -146,6 +146,16 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "When positive, SASL sessions end after this long unless the client re-authenticates (KIP-368); OAUTHBEARER sessions always end at the token's expiry.",
     ),
     key(
+        "fjord.usage.interval.ms",
+        "60000",
+        "How often usage records (bytes and records in and out per tenant, principal and topic; bytes stored per topic) are appended to the internal topic __fjord_usage.",
+    ),
+    key(
+        "fjord.usage.retention.ms",
+        "604800000",
+        "retention.ms of __fjord_usage when it is created (7 days): how long a collector may fall behind.",
+    ),
+    key(
         "authorizer.class.name",
         "",
         "Empty: no authorization (every principal may do everything). Set to fjord, or to Kafka's org.apache.kafka.metadata.authorizer.StandardAuthorizer or kafka.security.authorizer.AclAuthorizer, to enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls).",
@@ -601,6 +611,10 @@ pub struct BrokerConfig {
     /// Ceiling on partitions of non-internal topics (`fjord.max.partitions`); `None` is
     /// unlimited.
     pub max_partitions: Option<u64>,
+    /// How often usage records are written (`fjord.usage.interval.ms`).
+    pub usage_interval_ms: u64,
+    /// `retention.ms` of `__fjord_usage` when created (`fjord.usage.retention.ms`).
+    pub usage_retention_ms: i64,
     /// How client quota rates are sampled (`quota.window.num`, `quota.window.size.seconds`).
     pub quota_window: crate::quota::WindowConfig,
     /// Where the HTTP endpoint (metrics, health probes) listens; `None` serves none. Off by
@@ -820,6 +834,12 @@ impl BrokerConfig {
             )?,
             max_connections: limit(get("max.connections"), "max.connections")?,
             max_partitions: limit(get("fjord.max.partitions"), "fjord.max.partitions")?,
+            usage_interval_ms: parse::<u64>(
+                get("fjord.usage.interval.ms"),
+                "fjord.usage.interval.ms",
+            )?
+            .max(100),
+            usage_retention_ms: parse(get("fjord.usage.retention.ms"), "fjord.usage.retention.ms")?,
             quota_window: crate::quota::WindowConfig {
                 num: positive(
                     parse(get("quota.window.num"), "quota.window.num")?,

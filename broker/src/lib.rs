@@ -41,6 +41,7 @@ pub mod group;
 pub(crate) mod handlers;
 pub(crate) mod http;
 pub mod log;
+pub mod metering;
 pub mod metrics;
 pub mod producer;
 pub mod quota;

@@ -227,6 +227,7 @@ pub async fn run(
         )));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone()));
+    let usage = tokio::spawn(write_usage_periodically(broker.clone()));
     ready.store(true, Ordering::Release);
     shutdown.await;
     ready.store(false, Ordering::Release);
@@ -243,6 +244,15 @@ pub async fn run(
     housekeeping.abort();
     if let Some(task) = jwks_refresh {
         task.abort();
+    }
+    // The partial window, so a restart loses no usage (and, continuing from it, repeats none).
+    usage.abort();
+    let _ = usage.await;
+    let b = broker.clone();
+    match tokio::task::spawn_blocking(move || b.write_usage(crate::now_ms())).await {
+        Ok(Ok(n)) => tracing::debug!(records = n, "wrote the last usage window"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not write the last usage window"),
+        Err(e) => tracing::warn!(error = %e, "usage task failed"),
     }
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.flush_all())
@@ -426,6 +436,24 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Appends a usage window to `__fjord_usage` at every multiple of `fjord.usage.interval.ms`.
+async fn write_usage_periodically(broker: Arc<Broker>) {
+    let interval = broker.config.usage_interval_ms.max(1) as i64;
+    loop {
+        let now = crate::now_ms();
+        let next = (now / interval + 1) * interval;
+        tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)).await;
+        let b = broker.clone();
+        match tokio::task::spawn_blocking(move || b.write_usage(crate::now_ms())).await {
+            Ok(Ok(n)) => tracing::debug!(records = n, "usage window written"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not write usage; the counts carry over to the next window")
+            }
+            Err(e) => tracing::warn!(error = %e, "usage task failed"),
+        }
+    }
 }
 
 async fn housekeeping(broker: Arc<Broker>) {

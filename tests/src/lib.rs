@@ -143,6 +143,14 @@ impl TestBroker {
         self.data_dir.path()
     }
 
+    /// The running broker's state (logs, counters).
+    pub fn broker(&self) -> anyhow::Result<&std::sync::Arc<fjord_broker::Broker>> {
+        self.handle
+            .as_ref()
+            .map(|h| h.broker())
+            .ok_or_else(|| anyhow::anyhow!("broker stopped"))
+    }
+
     /// Graceful shutdown, then a fresh start on the same data directory and port.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await?;

@@ -101,6 +101,8 @@ fn config_type(name: &str) -> i8 {
         | "connection.failed.authentication.delay.ms"
         | "sasl.oauthbearer.clock.skew.seconds" => TYPE_INT,
         "log.roll.ms"
+        | "fjord.usage.interval.ms"
+        | "fjord.usage.retention.ms"
         | "sasl.oauthbearer.jwks.endpoint.refresh.ms"
         | "connections.max.reauth.ms"
         | "segment.ms"

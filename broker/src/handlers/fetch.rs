@@ -192,23 +192,34 @@ pub(crate) async fn handle(
     }
 
     // Metered per run of one topic: one label lookup each.
-    let mut metered: Option<(&str, u64)> = None;
+    let mut metered: Option<(&str, u64, u64)> = None;
+    let count = |topic: &str, bytes: u64, records: u64| {
+        broker.metrics.fetched(topic, &ctx.principal, bytes);
+        broker.usage.fetched(&ctx.principal, topic, bytes, records);
+    };
     for r in &reads {
         if !from_consumer || r.records.is_empty() {
             continue;
         }
+        let (bytes, records) = (
+            r.records.len() as u64,
+            crate::metering::count_records(&r.records),
+        );
         match &mut metered {
-            Some((topic, bytes)) if *topic == r.topic => *bytes += r.records.len() as u64,
+            Some((topic, b, n)) if *topic == r.topic => {
+                *b += bytes;
+                *n += records;
+            }
             _ => {
-                if let Some((topic, bytes)) = metered {
-                    broker.metrics.fetched(topic, &ctx.principal, bytes);
+                if let Some((topic, b, n)) = metered {
+                    count(topic, b, n);
                 }
-                metered = Some((&r.topic, r.records.len() as u64));
+                metered = Some((&r.topic, bytes, records));
             }
         }
     }
-    if let Some((topic, bytes)) = metered {
-        broker.metrics.fetched(topic, &ctx.principal, bytes);
+    if let Some((topic, b, n)) = metered {
+        count(topic, b, n);
     }
 
     for r in reads {

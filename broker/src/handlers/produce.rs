@@ -97,6 +97,20 @@ pub(crate) async fn handle(
                 tr.partition_responses.push(pr);
                 continue;
             };
+            if topic_ref.internal {
+                // Kafka refuses client writes to internal topics: they hold the broker's own
+                // records (offsets, usage), which a client must not be able to forge.
+                error(
+                    &mut pr,
+                    ResponseError::InvalidTopicException,
+                    format!(
+                        "topic {:?} is internal; only the broker writes to it",
+                        topic.name.as_str()
+                    ),
+                );
+                tr.partition_responses.push(pr);
+                continue;
+            }
             let Some(partition) = topic_ref.partition(p.index) else {
                 error(
                     &mut pr,
@@ -148,6 +162,9 @@ pub(crate) async fn handle(
         broker
             .metrics
             .produced(topic.name.as_str(), &ctx.principal, bytes_in, records_in);
+        broker
+            .usage
+            .produced(&ctx.principal, topic.name.as_str(), bytes_in, records_in);
         resp.responses.push(tr);
     }
     if appended {
