@@ -756,9 +756,9 @@ mod tests {
         );
         let text = broker.metrics_text().unwrap();
         for line in [
-            // `orders` and `__consumer_offsets` (one partition by default).
-            "fjord_topics 2",
-            "fjord_partitions 3",
+            // `orders`, `__consumer_offsets` and `__fjord_usage` (one partition each here).
+            "fjord_topics 3",
+            "fjord_partitions 4",
             &format!(
                 r#"fjord_log_size_bytes{{topic="orders"}} {}"#,
                 records.len()
