@@ -1,6 +1,7 @@
 //! The embedded provisioner: clusters run in-process with TLS + SASL, survive a restart of
 //! the provisioner on the same address with their data, and are removed without a trace.
 
+use fjord_broker::security::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
@@ -69,6 +70,24 @@ async fn clusters_run_securely_and_tenants_connect_with_scram_over_tls() {
         )),
     };
     let mut client = AdminClient::connect(&tenant).await.unwrap();
+    // The brokers enforce ACLs: the tenant sees nothing until it is allowed to.
+    assert!(client.list_topics().await.unwrap().is_empty());
+    let allow = |operation| AclBinding {
+        resource_type: ResourceType::Topic,
+        resource_name: "orders".into(),
+        pattern_type: PatternType::Literal,
+        principal: "User:tenant-app".into(),
+        host: "*".into(),
+        operation,
+        permission: Permission::Allow,
+    };
+    admin
+        .create_acls(&[
+            allow(Operation::Describe),
+            allow(Operation::DescribeConfigs),
+        ])
+        .await
+        .unwrap();
     let names: Vec<String> = client
         .list_topics()
         .await
