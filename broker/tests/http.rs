@@ -2,44 +2,17 @@
 //! raw Kafka frames by exactly the bytes sent and received, and the health probes through a
 //! graceful shutdown. HTTP is spoken by hand over a TcpStream (no HTTP client dependency).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use fjord_broker::config::BrokerConfig;
-use fjord_broker::server::{self, BrokerHandle};
+use common::*;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const ANONYMOUS: &str = "User:ANONYMOUS";
-
-struct TestBroker {
-    handle: BrokerHandle,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(extra: &[(&str, &str)]) -> TestBroker {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut map = BTreeMap::new();
-    map.insert("log.dirs".to_string(), dir.path().display().to_string());
-    map.insert(
-        "listeners".to_string(),
-        "PLAINTEXT://127.0.0.1:0".to_string(),
-    );
-    for (k, v) in extra {
-        map.insert(k.to_string(), v.to_string());
-    }
-    let handle = server::spawn(BrokerConfig::from_map(map).expect("config"))
-        .await
-        .expect("broker starts");
-    TestBroker { handle, _dir: dir }
-}
 
 async fn start_with_http() -> (TestBroker, SocketAddr) {
     let b = start(&[("fjord.http.listener", "127.0.0.1:0")]).await;
@@ -92,132 +65,11 @@ fn sample(metrics: &str, series: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, body: &R) -> BytesMut {
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("http-test")))
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    let len = (buf.len() - 4) as i32;
-    buf[0..4].copy_from_slice(&len.to_be_bytes());
-    buf
-}
-
-async fn read_response<Resp: Decodable>(stream: &mut TcpStream, key: ApiKey, version: i16) -> Resp {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await.expect("a response");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).await.expect("a response body");
-    let mut body = Bytes::from(body);
-    ResponseHeader::decode(&mut body, key.response_header_version(version)).expect("header");
-    Resp::decode(&mut body, version).expect("response body")
-}
-
-async fn call<Req: Encodable + HeaderVersion, Resp: Decodable>(
-    stream: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    req: &Req,
-) -> Resp {
-    stream
-        .write_all(&frame(key, version, req))
-        .await
-        .expect("write");
-    read_response(stream, key, version).await
-}
-
-fn batch(producer_id: i64, base_sequence: i32, values: &[&str]) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch: if producer_id < 0 { -1 } else { 0 },
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_sequence.max(0) + i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: None,
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
-}
-
-async fn create_topic(stream: &mut TcpStream, name: &str) {
-    let mut t = create_topics_request::CreatableTopic::default();
-    t.name = TopicName(StrBytes::from_string(name.to_string()));
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 5000;
-    let resp: CreateTopicsResponse = call(stream, ApiKey::CreateTopics, 5, &req).await;
-    assert_eq!(resp.topics[0].error_code, 0);
-}
-
-async fn produce(
-    stream: &mut TcpStream,
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-) -> produce_response::PartitionProduceResponse {
-    let mut p = produce_request::PartitionProduceData::default();
-    p.index = partition;
-    p.records = Some(records);
-    let mut t = produce_request::TopicProduceData::default();
-    t.name = TopicName(StrBytes::from_string(topic.to_string()));
-    t.partition_data = vec![p];
-    let mut req = ProduceRequest::default();
-    req.acks = -1;
-    req.timeout_ms = 5000;
-    req.topic_data = vec![t];
-    let resp: ProduceResponse = call(stream, ApiKey::Produce, 9, &req).await;
-    resp.responses[0].partition_responses[0].clone()
-}
-
-fn fetch_request(topic: &str, max_wait_ms: i32) -> FetchRequest {
-    let mut p = fetch_request::FetchPartition::default();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    let mut t = fetch_request::FetchTopic::default();
-    t.topic = TopicName(StrBytes::from_string(topic.to_string()));
-    t.partitions = vec![p];
-    let mut req = FetchRequest::default();
-    req.max_wait_ms = max_wait_ms;
-    req.min_bytes = 1;
-    req.max_bytes = 1 << 20;
-    req.session_epoch = -1;
-    req.topics = vec![t];
-    req
-}
-
 #[tokio::test]
 async fn metrics_move_by_exactly_the_bytes_produced_and_fetched() {
     let (b, http) = start_with_http().await;
     let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
-    create_topic(&mut s, "metered").await;
+    create_topic(&mut s, "metered", 1).await;
     let pid: InitProducerIdResponse = call(
         &mut s,
         ApiKey::InitProducerId,
@@ -225,30 +77,30 @@ async fn metrics_move_by_exactly_the_bytes_produced_and_fetched() {
         &InitProducerIdRequest::default().with_transaction_timeout_ms(60000),
     )
     .await;
-    let idempotent = batch(*pid.producer_id, 0, &["a", "b", "c"]);
-    let plain = batch(-1, -1, &["d", "e"]);
+    let idempotent = batch(*pid.producer_id, 0, 0, &["a", "b", "c"]);
+    let plain = batch(-1, -1, -1, &["d", "e"]);
     assert_eq!(
-        produce(&mut s, "metered", 0, idempotent.clone())
+        produce_to(&mut s, "metered", 0, idempotent.clone())
             .await
             .error_code,
         0
     );
-    let retry = produce(&mut s, "metered", 0, idempotent.clone()).await;
+    let retry = produce_to(&mut s, "metered", 0, idempotent.clone()).await;
     assert_eq!(
         (retry.error_code, retry.base_offset),
         (0, 0),
         "a deduplicated retry"
     );
     assert_eq!(
-        produce(&mut s, "metered", 0, plain.clone())
+        produce_to(&mut s, "metered", 0, plain.clone())
             .await
             .error_code,
         0
     );
-    let missing = produce(&mut s, "metered", 7, plain.clone()).await;
+    let missing = produce_to(&mut s, "metered", 7, plain.clone()).await;
     assert_eq!(missing.error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     let fetched: FetchResponse =
-        call(&mut s, ApiKey::Fetch, 12, &fetch_request("metered", 0)).await;
+        call(&mut s, ApiKey::Fetch, 12, &fetch_request("metered", 0, 0)).await;
     let records = fetched.responses[0].partitions[0].records.clone().unwrap();
     let produced = (idempotent.len() + plain.len()) as u64;
     assert_eq!(
@@ -334,11 +186,16 @@ async fn probes_answer_and_readyz_fails_while_draining_then_the_endpoint_closes(
 
     // A long-poll in flight keeps the broker draining for a while after shutdown begins.
     let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
-    create_topic(&mut s, "quiet").await;
+    create_topic(&mut s, "quiet", 1).await;
     let wait_ms = 2000;
-    s.write_all(&frame(ApiKey::Fetch, 12, &fetch_request("quiet", wait_ms)))
-        .await
-        .unwrap();
+    s.write_all(&frame(
+        ApiKey::Fetch,
+        12,
+        7,
+        &fetch_request("quiet", 0, wait_ms),
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
     let shutdown = tokio::spawn(b.handle.shutdown());
@@ -359,7 +216,7 @@ async fn probes_answer_and_readyz_fails_while_draining_then_the_endpoint_closes(
         200,
         "alive while draining"
     );
-    let resp: FetchResponse = read_response(&mut s, ApiKey::Fetch, 12).await;
+    let resp: FetchResponse = read_typed(&mut s, ApiKey::Fetch, 12).await;
     assert_eq!(
         resp.responses[0].partitions[0].error_code, 0,
         "the long-poll finished"
