@@ -1010,30 +1010,82 @@ fn consume(
         .with_context(|| format!("metadata for {topic} failed"))?;
     let n = args.records;
     let deadline = Instant::now() + timeout;
+    let consumer = std::sync::Arc::new(consumer);
     let start = Instant::now();
     consumer.assign(&tpl).context("assign failed")?;
-    let mut count = 0u64;
-    let mut bytes = 0u64;
-    let mut last = start;
-    let mut first = None;
-    while count < n {
-        if Instant::now() > deadline {
+    // One librdkafka partition queue per partition, each drained by its own thread (the
+    // usual way to consume fast with librdkafka); the main queue still serves callbacks.
+    let queues = (0..args.partitions)
+        .map(|p| {
+            consumer
+                .split_partition_queue(topic, p)
+                .ok_or_else(|| anyhow!("no queue for partition {p}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let bytes = std::sync::Arc::new(AtomicU64::new(0));
+    let last_ns = std::sync::Arc::new(AtomicU64::new(0));
+    let first_ns = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+    let failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let workers: Vec<_> = queues
+        .into_iter()
+        .map(|queue| {
+            let (count, bytes, last_ns, first_ns, failure) = (
+                count.clone(),
+                bytes.clone(),
+                last_ns.clone(),
+                first_ns.clone(),
+                failure.clone(),
+            );
+            std::thread::spawn(move || {
+                while count.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+                    match queue.poll(Duration::from_millis(50)) {
+                        Some(Ok(m)) => {
+                            bytes.fetch_add(m.payload_len() as u64, Ordering::Relaxed);
+                            let at = start.elapsed().as_nanos() as u64;
+                            first_ns.fetch_min(at, Ordering::Relaxed);
+                            last_ns.fetch_max(at, Ordering::Relaxed);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Err(e)) => {
+                            *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(e.to_string());
+                            return;
+                        }
+                        None => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    while count.load(Ordering::Relaxed) < n {
+        if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
             bail!(
-                "consume exceeded --timeout-secs ({} s): {count} of {n} records received",
-                timeout.as_secs()
+                "consumer error after {} of {n} records: {e}",
+                count.load(Ordering::Relaxed)
             );
         }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                count += 1;
-                bytes += m.payload_len() as u64;
-                last = Instant::now();
-                first.get_or_insert(last);
-            }
-            Some(Err(e)) => bail!("consumer error after {count} of {n} records: {e}"),
-            None => {}
+        if Instant::now() > deadline {
+            bail!(
+                "consume exceeded --timeout-secs ({} s): {} of {n} records received",
+                timeout.as_secs(),
+                count.load(Ordering::Relaxed)
+            );
+        }
+        if let Some(Err(e)) = consumer.poll(Duration::from_millis(10)) {
+            bail!("consumer error: {e}");
         }
     }
+    for w in workers {
+        let _ = w.join();
+    }
+    let count = count.load(Ordering::Relaxed);
+    let bytes = bytes.load(Ordering::Relaxed);
+    let last = start + Duration::from_nanos(last_ns.load(Ordering::Relaxed));
+    let first = match first_ns.load(Ordering::Relaxed) {
+        u64::MAX => None,
+        ns => Some(start + Duration::from_nanos(ns)),
+    };
     Ok(ConsumeResult {
         rate: Rate {
             records: count,
