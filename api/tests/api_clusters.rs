@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 db_tests!(
     clusters_go_through_their_life_cycle_and_record_every_transition,
     failed_provisioning_is_recorded_and_retried_by_an_update,
+    failed_clusters_are_retried_automatically_with_backoff_then_left_alone,
     a_restarted_api_resumes_in_flight_and_ready_clusters,
     idempotency_keys_replay_the_first_response,
     topics_are_created_described_altered_grown_and_deleted,
@@ -206,6 +207,69 @@ async fn failed_provisioning_is_recorded_and_retried_by_an_update(backend: Backe
     t.provisioner.fail_ensure.store(false, Ordering::SeqCst);
     let retry = t.patch(&path, &token, json!({"limits": {}})).await;
     assert_eq!(retry.body["state"], "updating");
+    reconciler::run_once(&t.state).await.unwrap();
+    assert_eq!(t.get(&path, &token).await.body["state"], "ready");
+}
+
+async fn failed_clusters_are_retried_automatically_with_backoff_then_left_alone(backend: Backend) {
+    let t = TestApp::new(backend).await;
+    let tenant = t.tenant("acme").await;
+    let token = t.member_token(&tenant, "owner", "tenant-admin").await;
+    t.provisioner.fail_ensure.store(true, Ordering::SeqCst);
+    let created = t
+        .post(
+            &format!("/v1/tenants/{tenant}/clusters"),
+            &token,
+            json!({"name": "flaky"}),
+        )
+        .await;
+    let path = format!(
+        "/v1/tenants/{tenant}/clusters/{}",
+        created.body["id"].as_str().unwrap()
+    );
+    reconciler::run_once(&t.state).await.unwrap();
+    assert_eq!(t.get(&path, &token).await.body["state"], "failed");
+    let now = fjord_api::db::now_ms();
+    let second = 1000;
+    assert_eq!(
+        reconciler::retry_failed(&t.state, now + 10 * second)
+            .await
+            .unwrap(),
+        0,
+        "not before the first backoff"
+    );
+    // Each retry fails again and waits longer; the total is bounded.
+    let mut at = now;
+    for (attempt, wait) in reconciler::RETRY_BACKOFF.iter().enumerate() {
+        at += wait.as_millis() as i64 + second;
+        assert_eq!(
+            reconciler::retry_failed(&t.state, at).await.unwrap(),
+            1,
+            "retry {attempt}"
+        );
+        let retrying = t.get(&path, &token).await;
+        assert_eq!(retrying.body["state"], "updating");
+        assert!(
+            retrying.body["state_reason"]
+                .as_str()
+                .unwrap()
+                .contains("automatic retry"),
+            "{:#}",
+            retrying.body
+        );
+        reconciler::run_once(&t.state).await.unwrap();
+        assert_eq!(t.get(&path, &token).await.body["state"], "failed");
+    }
+    assert_eq!(
+        reconciler::retry_failed(&t.state, at + 3_600_000)
+            .await
+            .unwrap(),
+        0,
+        "given up after the last backoff"
+    );
+    // A user's update still retries, and this time it works.
+    t.provisioner.fail_ensure.store(false, Ordering::SeqCst);
+    t.patch(&path, &token, json!({"limits": {}})).await;
     reconciler::run_once(&t.state).await.unwrap();
     assert_eq!(t.get(&path, &token).await.body["state"], "ready");
 }

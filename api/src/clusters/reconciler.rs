@@ -8,6 +8,11 @@
 //! (after a change) or from a periodic tick (work left by another replica or a crash).
 //! Each cluster is worked on by one task at a time; saves are compare-and-set, so a change
 //! made meanwhile (a new limit) is noticed and reconciled again.
+//!
+//! A `Failed` cluster is retried automatically after [`RETRY_BACKOFF`] (30 s, then 1, 2, 4
+//! and 8 minutes): the step that failed — ensuring the brokers, or deleting them — is fed
+//! again as an update or delete request. After the last retry it stays `Failed` until a user
+//! updates or deletes it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -23,6 +28,59 @@ use crate::state::AppState;
 /// How often the reconciler looks for work without being woken.
 pub const TICK: Duration = Duration::from_secs(5);
 
+/// The waits before each automatic retry of a failed cluster; then it gives up.
+pub const RETRY_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+    Duration::from_secs(240),
+    Duration::from_secs(480),
+];
+
+/// What a `Failed` cluster with these events (oldest first) is due at `now_ms`: the event
+/// that retries the failed step and the attempt number, or `None` (not yet, or given up).
+pub fn retry_due(events: &[store::EventRow], now_ms: i64) -> Option<(Event, usize)> {
+    let last = events
+        .last()
+        .filter(|e| e.to_state == ClusterState::Failed.as_str())?;
+    // Failures since the cluster last became Ready (or since it was created).
+    let failures = events
+        .iter()
+        .rev()
+        .take_while(|e| e.to_state != ClusterState::Ready.as_str())
+        .filter(|e| e.to_state == ClusterState::Failed.as_str())
+        .count();
+    let wait = RETRY_BACKOFF.get(failures.checked_sub(1)?)?;
+    if now_ms - last.created_at < i64::try_from(wait.as_millis()).unwrap_or(i64::MAX) {
+        return None;
+    }
+    let event = if last.from_state.as_deref() == Some(ClusterState::Deleting.as_str()) {
+        Event::DeleteRequested
+    } else {
+        Event::UpdateRequested
+    };
+    Some((event, failures))
+}
+
+/// Feeds the due automatic retries of failed clusters to the state machine (the next pass
+/// then works them). Returns how many were retried.
+pub async fn retry_failed(state: &AppState, now_ms: i64) -> Result<usize> {
+    let mut retried = 0;
+    for row in store::in_states(&state.db, &[ClusterState::Failed]).await? {
+        let events = store::recent_events(&state.db, &row.id, 100).await?;
+        if let Some((event, attempt)) = retry_due(&events, now_ms) {
+            let reason = format!(
+                "automatic retry {attempt} of {} after the failure",
+                RETRY_BACKOFF.len()
+            );
+            tracing::info!(cluster_id = %row.id, attempt, ?event, "retrying a failed cluster");
+            apply(state, &row, event, &reason, None).await?;
+            retried += 1;
+        }
+    }
+    Ok(retried)
+}
+
 /// Runs the reconciler until `shutdown` resolves: first [`resume`], then [`run_once`] on
 /// every wake-up or tick.
 pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()>) {
@@ -33,6 +91,9 @@ pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()
     }
     let mut tasks = JoinSet::new();
     loop {
+        if let Err(e) = retry_failed(&state, crate::db::now_ms()).await {
+            tracing::warn!(error = %e, "retrying failed clusters failed");
+        }
         if let Err(e) = spawn_work(&state, &busy, &mut tasks).await {
             tracing::warn!(error = %e, "reconciler pass failed");
         }
@@ -189,4 +250,54 @@ async fn apply(
         tracing::debug!(cluster_id = %row.id, "cluster changed while reconciling; will look again");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(from: Option<&str>, to: &str, at: i64) -> store::EventRow {
+        store::EventRow {
+            id: format!("e{at}"),
+            from_state: from.map(str::to_string),
+            to_state: to.into(),
+            reason: String::new(),
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn retries_repeat_the_failed_step_after_a_growing_wait() {
+        let failed_delete = [
+            event(None, "provisioning", 0),
+            event(Some("provisioning"), "ready", 1),
+            event(Some("ready"), "deleting", 2),
+            event(Some("deleting"), "failed", 10),
+        ];
+        assert_eq!(retry_due(&failed_delete, 10 + 29_999), None);
+        assert_eq!(
+            retry_due(&failed_delete, 10 + 30_000),
+            Some((Event::DeleteRequested, 1))
+        );
+        // A failure before ever being Ready counts from creation; an earlier Ready resets.
+        let mut history = vec![
+            event(Some("provisioning"), "failed", 1),
+            event(Some("failed"), "updating", 2),
+            event(Some("updating"), "ready", 3),
+            event(Some("ready"), "updating", 4),
+            event(Some("updating"), "failed", 5),
+            event(Some("failed"), "updating", 6),
+            event(Some("updating"), "failed", 7),
+        ];
+        assert_eq!(
+            retry_due(&history, 7 + 60_000),
+            Some((Event::UpdateRequested, 2))
+        );
+        for i in 0..4 {
+            history.push(event(Some("failed"), "updating", 8 + 2 * i));
+            history.push(event(Some("updating"), "failed", 9 + 2 * i));
+        }
+        assert_eq!(retry_due(&history, i64::MAX / 2), None, "given up after 5");
+        assert_eq!(retry_due(&history[..3], i64::MAX / 2), None, "not failed");
+    }
 }

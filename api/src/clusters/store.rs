@@ -302,6 +302,34 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
+/// The newest `limit` events of a cluster, oldest first.
+pub async fn recent_events(db: &Db, cluster_id: &str, limit: u32) -> Result<Vec<EventRow>> {
+    let rows = sqlx::query(
+        "SELECT id, from_state, to_state, reason, created_at FROM cluster_events \
+         WHERE cluster_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(cluster_id)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?;
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    events.reverse();
+    Ok(events)
+}
+
+fn event_from_row(r: &sqlx::any::AnyRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: r.try_get("id")?,
+        from_state: r.try_get("from_state")?,
+        to_state: r.try_get("to_state")?,
+        reason: r.try_get("reason")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 /// A page of a cluster's events, oldest first.
 pub async fn events(
     db: &Db,
@@ -320,15 +348,5 @@ pub async fn events(
     .bind(i64::from(limit) + 1)
     .fetch_all(db)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventRow {
-                id: r.try_get("id")?,
-                from_state: r.try_get("from_state")?,
-                to_state: r.try_get("to_state")?,
-                reason: r.try_get("reason")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(event_from_row).collect()
 }
