@@ -21,11 +21,14 @@ pub type Db = AnyPool;
 /// `macros` feature, which builds every driver (bundled SQLite's C code included) a second
 /// time for the proc-macro. The checksums are the same as the macro's (SHA-384 of the SQL).
 /// Add a line here with each new file.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "control plane",
-    include_str!("../migrations/0001_control_plane.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "control plane",
+        include_str!("../migrations/0001_control_plane.sql"),
+    ),
+    (2, "usage", include_str!("../migrations/0002_usage.sql")),
+];
 
 /// [`MIGRATIONS`] as a sqlx migration source.
 #[derive(Debug)]

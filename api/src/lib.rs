@@ -41,6 +41,7 @@ pub mod provision;
 pub mod state;
 pub mod tenants;
 pub mod topics;
+pub mod usage;
 pub mod validate;
 
 use std::future::Future;
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(topics::router())
         .merge(credentials::router())
         .merge(acls::router())
+        .merge(usage::router())
         .route("/openapi.json", get(openapi::serve_spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -159,6 +159,10 @@ async fn run(
     let reconciler = tokio::spawn(clusters::reconciler::run(state.clone(), async move {
         let _ = reconciler_stop.changed().await;
     }));
+    let mut collector_stop = stop_rx.clone();
+    let collector = tokio::spawn(fjord_api::usage::run(state.clone(), async move {
+        let _ = collector_stop.changed().await;
+    }));
     let mut server_stop = stop_rx;
     let server = fjord_api::serve(listener, state, async move {
         let _ = server_stop.changed().await;
@@ -171,6 +175,7 @@ async fn run(
     let served = server.await;
     signals.abort();
     let _ = reconciler.await;
+    let _ = collector.await;
     // Brokers run in this process: stop them cleanly (their data stays for the next start).
     provisioner.shutdown().await;
     served.context("the server failed")

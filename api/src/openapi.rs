@@ -14,7 +14,7 @@ use crate::extract::Json;
 #[openapi(
     info(
         title = "Fjord control plane",
-        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics, SASL credentials and ACLs. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
+        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics, SASL credentials, ACLs and usage. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerAuth),
@@ -27,6 +27,7 @@ use crate::extract::Json;
         (name = "topics", description = "Topics of a cluster"),
         (name = "credentials", description = "SASL/SCRAM credentials of a cluster"),
         (name = "acls", description = "Access control lists of a cluster"),
+        (name = "usage", description = "Metered usage per tenant, cluster and topic"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -62,6 +63,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     doc.merge(crate::topics::TopicsApi::openapi());
     doc.merge(crate::credentials::CredentialsApi::openapi());
     doc.merge(crate::acls::AclsApi::openapi());
+    doc.merge(crate::usage::UsageApi::openapi());
     document_common_problems(&mut doc);
     doc
 }

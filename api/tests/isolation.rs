@@ -149,6 +149,7 @@ async fn every_route_hides_other_tenants_resources(backend: Backend) {
         (Method::GET, format!("{cb}/acls"), Value::Null),
         (Method::POST, format!("{cb}/acls"), acl_body),
         (Method::DELETE, format!("{cb}/acls/{b_acl}"), Value::Null),
+        (Method::GET, format!("{tb}/usage"), Value::Null),
         // B's ids under A's own tenant and cluster.
         (
             Method::GET,

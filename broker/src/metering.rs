@@ -261,7 +261,9 @@ fn encode(records: &[UsageRecord], now_ms: i64) -> Result<BytesMut> {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // Contiguous sequences keep kafka-protocol's encoder from starting a new batch
+                // per record: a window must be ONE batch to be appended all-or-nothing.
+                sequence: i32::try_from(i).unwrap_or(i32::MAX),
                 timestamp: now_ms,
                 key: Some(Bytes::from(key)),
                 value: Some(Bytes::from(
@@ -293,9 +295,10 @@ impl Broker {
             .partition(USAGE_TOPIC, 0)
             .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC} is missing")))?;
         let (end, start) = partition.offsets();
-        // The very first window starts when the broker did.
+        // The very first window starts when the broker did. An empty log that had records
+        // continues at its end offset (one sequence number per record), never at 0 again.
         let first = Position {
-            next_sequence: 0,
+            next_sequence: u64::try_from(end).unwrap_or(0),
             window_start_ms: self.usage.opened_ms.min(now_ms),
         };
         if end <= start {
@@ -442,8 +445,12 @@ mod tests {
             bytes_stored: None,
             partitions: None,
         };
+        let batch = encode(&[r(7), r(8), r(9)], 1).unwrap();
+        assert_eq!(count_records(&batch), 3);
+        let header = BatchHeader::parse(&batch).unwrap();
+        assert_eq!(header.total_size(), batch.len(), "a window is one batch");
+        assert_eq!(header.last_offset_delta, 2);
         let batch = encode(&[r(7), r(8)], 1).unwrap();
-        assert_eq!(count_records(&batch), 2);
         let mut two = batch.clone();
         two.extend_from_slice(&encode(&[r(9)], 2).unwrap());
         assert_eq!(count_records(&two), 3);

@@ -22,6 +22,7 @@
 
 mod acls;
 mod credentials;
+mod records;
 mod sasl;
 mod topics;
 mod wire;
@@ -36,6 +37,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
+pub use self::records::FetchedRecords;
 use self::wire::{Connection, Stream};
 
 /// Default limit on opening a connection (TCP and TLS handshake) and on each request
