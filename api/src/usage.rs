@@ -418,12 +418,20 @@ async fn get_usage(
     };
     let mut keys = Vec::new();
     for r in &traffic {
-        let key = entry(r.try_get("hour_ms")?, r.try_get("cluster_id")?, r.try_get("topic")?);
+        let key = entry(
+            r.try_get("hour_ms")?,
+            r.try_get("cluster_id")?,
+            r.try_get("topic")?,
+        );
         keys.push((key, r));
     }
     let mut storage_keys = Vec::new();
     for r in &storage {
-        let key = entry(r.try_get("hour_ms")?, r.try_get("cluster_id")?, r.try_get("topic")?);
+        let key = entry(
+            r.try_get("hour_ms")?,
+            r.try_get("cluster_id")?,
+            r.try_get("topic")?,
+        );
         storage_keys.push((key, r));
     }
     for (key, r) in keys {
@@ -482,11 +490,17 @@ mod tests {
         h.add(&record("traffic", HOUR_MS + 60_000, HOUR_MS + 120_000));
         let hours: Vec<i64> = h.traffic.keys().map(|k| k.0).collect();
         assert_eq!(hours, [0, HOUR_MS]);
-        assert_eq!(h.traffic[&(HOUR_MS, "orders".into(), "User:acme.app".into())].bytes_in, 200);
+        assert_eq!(
+            h.traffic[&(HOUR_MS, "orders".into(), "User:acme.app".into())].bytes_in,
+            200
+        );
         // 30 minutes before the hour and 60 after: 1000 bytes × the time in each hour.
         let mut s = Hourly::default();
         s.add(&record("storage", HOUR_MS / 2, 2 * HOUR_MS));
-        assert_eq!(s.storage[&(0, "orders".into())], (1_000 * 1_800_000, 3 * 1_800_000));
+        assert_eq!(
+            s.storage[&(0, "orders".into())],
+            (1_000 * 1_800_000, 3 * 1_800_000)
+        );
         assert_eq!(
             s.storage[&(HOUR_MS, "orders".into())],
             (1_000 * 3_600_000, 3 * 3_600_000)
@@ -499,9 +513,18 @@ mod tests {
     fn periods_are_utc_hours_days_and_calendar_months() {
         let t = parse_time("t", "2026-03-17T13:45:00Z").unwrap();
         let hour = hour_of(t);
-        assert_eq!(rfc3339(period_of(hour, Granularity::Hour)), "2026-03-17T13:00:00.000Z");
-        assert_eq!(rfc3339(period_of(hour, Granularity::Day)), "2026-03-17T00:00:00.000Z");
-        assert_eq!(rfc3339(period_of(hour, Granularity::Month)), "2026-03-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(period_of(hour, Granularity::Hour)),
+            "2026-03-17T13:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(period_of(hour, Granularity::Day)),
+            "2026-03-17T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(period_of(hour, Granularity::Month)),
+            "2026-03-01T00:00:00.000Z"
+        );
         assert!(parse_time("from", "yesterday").is_err());
     }
 }

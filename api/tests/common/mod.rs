@@ -101,6 +101,7 @@ impl TestProvisioner {
             set("listeners", "SASL_PLAINTEXT://127.0.0.1:0".into());
             set("super.users", format!("User:{ADMIN_USER}"));
             set("authorizer.class.name", "fjord".into());
+            set("fjord.usage.interval.ms", "200".into());
             set(
                 "fjord.bootstrap.users",
                 format!("{ADMIN_USER}:{ADMIN_PASSWORD}"),
