@@ -59,6 +59,18 @@ fn usage(bootstrap: &str) -> Vec<UsageRecord> {
     out
 }
 
+/// Bytes of the topic's partition logs.
+fn stored(b: &TestBroker) -> u64 {
+    b.broker()
+        .unwrap()
+        .topic(TOPIC)
+        .unwrap()
+        .partitions()
+        .iter()
+        .map(|p| p.lock().log.size_bytes())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_records_add_up_exactly_across_a_restart() {
     let mut b = TestBroker::start_with(&[("fjord.usage.interval.ms", "300")])
@@ -72,15 +84,7 @@ async fn usage_records_add_up_exactly_across_a_restart() {
     })
     .await
     .unwrap();
-    let stored_before = b
-        .broker()
-        .unwrap()
-        .topic(TOPIC)
-        .unwrap()
-        .partitions()
-        .iter()
-        .map(|p| p.lock().log.size_bytes())
-        .sum::<u64>();
+    let stored_before = stored(&b);
 
     b.restart().await.unwrap();
     let bootstrap = b.bootstrap();
@@ -90,15 +94,7 @@ async fn usage_records_add_up_exactly_across_a_restart() {
     })
     .await
     .unwrap();
-    let stored_after = b
-        .broker()
-        .unwrap()
-        .topic(TOPIC)
-        .unwrap()
-        .partitions()
-        .iter()
-        .map(|p| p.lock().log.size_bytes())
-        .sum::<u64>();
+    let stored_after = stored(&b);
     // A graceful restart writes the open window: everything so far is in the topic.
     b.restart().await.unwrap();
 
