@@ -341,6 +341,38 @@ fn period_of(hour_ms: i64, granularity: Granularity) -> i64 {
     }
 }
 
+/// Report rows by (period, cluster, topic).
+#[derive(Default)]
+struct Report(BTreeMap<(i64, String, Option<String>), UsageRow>);
+
+impl Report {
+    /// The row an hourly row of `cluster`/`topic` adds to.
+    fn row(
+        &mut self,
+        hour: i64,
+        cluster: String,
+        topic: String,
+        granularity: Granularity,
+        group_by: GroupBy,
+    ) -> &mut UsageRow {
+        let period = period_of(hour, granularity);
+        let topic = (group_by == GroupBy::Topic).then_some(topic);
+        self.0
+            .entry((period, cluster.clone(), topic.clone()))
+            .or_insert_with(|| UsageRow {
+                period_start: rfc3339(period),
+                cluster_id: cluster,
+                topic,
+                bytes_in: 0,
+                records_in: 0,
+                bytes_out: 0,
+                records_out: 0,
+                storage_gb_hours: 0.0,
+                partition_hours: 0.0,
+            })
+    }
+}
+
 /// The tenant's usage per period and cluster (or topic), from the collected hourly rows.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/usage", tag = "usage",
     security(("bearer" = [])),
@@ -398,62 +430,37 @@ async fn get_usage(
     .bind(end)
     .fetch_all(&state.db)
     .await?;
-    let mut report: BTreeMap<(i64, String, Option<String>), UsageRow> = BTreeMap::new();
-    let mut entry = |hour: i64, cluster: String, topic: String| -> (i64, String, Option<String>) {
-        let period = period_of(hour, granularity);
-        let topic = (group_by == GroupBy::Topic).then_some(topic);
-        let key = (period, cluster.clone(), topic.clone());
-        report.entry(key.clone()).or_insert_with(|| UsageRow {
-            period_start: rfc3339(period),
-            cluster_id: cluster,
-            topic,
-            bytes_in: 0,
-            records_in: 0,
-            bytes_out: 0,
-            records_out: 0,
-            storage_gb_hours: 0.0,
-            partition_hours: 0.0,
-        });
-        key
-    };
-    let mut keys = Vec::new();
+    let mut report = Report::default();
     for r in &traffic {
-        let key = entry(
+        let u = report.row(
             r.try_get("hour_ms")?,
             r.try_get("cluster_id")?,
             r.try_get("topic")?,
+            granularity,
+            group_by,
         );
-        keys.push((key, r));
+        u.bytes_in += r.try_get::<i64, _>("bytes_in")?;
+        u.records_in += r.try_get::<i64, _>("records_in")?;
+        u.bytes_out += r.try_get::<i64, _>("bytes_out")?;
+        u.records_out += r.try_get::<i64, _>("records_out")?;
     }
-    let mut storage_keys = Vec::new();
     for r in &storage {
-        let key = entry(
+        let u = report.row(
             r.try_get("hour_ms")?,
             r.try_get("cluster_id")?,
             r.try_get("topic")?,
+            granularity,
+            group_by,
         );
-        storage_keys.push((key, r));
-    }
-    for (key, r) in keys {
-        if let Some(u) = report.get_mut(&key) {
-            u.bytes_in += r.try_get::<i64, _>("bytes_in")?;
-            u.records_in += r.try_get::<i64, _>("records_in")?;
-            u.bytes_out += r.try_get::<i64, _>("bytes_out")?;
-            u.records_out += r.try_get::<i64, _>("records_out")?;
-        }
-    }
-    for (key, r) in storage_keys {
-        if let Some(u) = report.get_mut(&key) {
-            u.storage_gb_hours += r.try_get::<i64, _>("byte_seconds")? as f64 / 3600.0 / 1e9;
-            u.partition_hours += r.try_get::<i64, _>("partition_seconds")? as f64 / 3600.0;
-        }
+        u.storage_gb_hours += r.try_get::<i64, _>("byte_seconds")? as f64 / 3600.0 / 1e9;
+        u.partition_hours += r.try_get::<i64, _>("partition_seconds")? as f64 / 3600.0;
     }
     Ok(Json(UsageReport {
         from: rfc3339(from),
         to: rfc3339(to),
         granularity,
         group_by,
-        items: report.into_values().collect(),
+        items: report.0.into_values().collect(),
     }))
 }
 
