@@ -114,11 +114,13 @@ struct ErrorLabels {
     error: ErrorName,
 }
 
-/// Traffic is counted per topic and principal: the dimensions metering bills by.
+/// Traffic is counted per topic, principal and tenant (empty without tenant isolation): the
+/// dimensions metering bills by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TrafficLabels {
     topic: String,
     principal: String,
+    tenant: String,
 }
 
 /// Throttles are counted per quota type and principal (who was slowed, and by which quota).
@@ -151,6 +153,7 @@ pub struct Metrics {
     bytes_in: Family<TrafficLabels, Counter>,
     bytes_out: Family<TrafficLabels, Counter>,
     records_in: Family<TrafficLabels, Counter>,
+    records_out: Family<TrafficLabels, Counter>,
     connections: Family<ListenerLabels, Gauge>,
     connections_accepted: Family<ListenerLabels, Counter>,
     connections_refused: Family<ListenerLabels, Counter>,
@@ -212,6 +215,12 @@ impl Metrics {
             "Records appended by Produce, by topic and principal",
             Family::clone(&records_in),
         );
+        let records_out = Family::default();
+        registry.register(
+            "fjord_records_out",
+            "Records in the batches Fetch returned to consumers, by topic and principal",
+            Family::clone(&records_out),
+        );
         let connections = Family::default();
         registry.register(
             "fjord_connections",
@@ -256,6 +265,7 @@ impl Metrics {
             bytes_in,
             bytes_out,
             records_in,
+            records_out,
             connections,
             connections_accepted,
         }
@@ -307,13 +317,13 @@ impl Metrics {
     }
 
     /// Counts what one Fetch returned from one topic to a consumer.
-    pub(crate) fn fetched(&self, topic: &str, principal: &Principal, bytes: u64) {
+    pub(crate) fn fetched(&self, topic: &str, principal: &Principal, bytes: u64, records: u64) {
         if bytes == 0 {
             return;
         }
-        self.bytes_out
-            .get_or_create(&traffic_labels(topic, principal))
-            .inc_by(bytes);
+        let labels = traffic_labels(topic, principal);
+        self.bytes_out.get_or_create(&labels).inc_by(bytes);
+        self.records_out.get_or_create(&labels).inc_by(records);
     }
 
     /// Counts a throttle of `throttle_ms` handed to `principal` for `quota`.
@@ -353,6 +363,7 @@ fn traffic_labels(topic: &str, principal: &Principal) -> TrafficLabels {
     TrafficLabels {
         topic: topic.to_string(),
         principal: principal.to_string(),
+        tenant: principal.tenant.clone().unwrap_or_default(),
     }
 }
 
@@ -639,19 +650,22 @@ mod tests {
         m.produced("orders", &alice, 100, 3);
         m.produced("orders", &alice, 50, 1);
         m.produced("orders", &Principal::user("bob"), 0, 0);
-        m.fetched("orders", &Principal::anonymous(), 120);
-        m.fetched("orders", &alice, 0);
+        m.fetched("orders", &Principal::anonymous(), 120, 5);
+        m.fetched("orders", &alice, 0, 0);
+        m.produced("acme.t", &Principal::tenant_user("acme.app"), 10, 1);
         let text = live_text(&m);
         for line in [
-            r#"fjord_bytes_in_total{topic="orders",principal="User:alice"} 150"#,
-            r#"fjord_records_in_total{topic="orders",principal="User:alice"} 4"#,
-            r#"fjord_bytes_out_total{topic="orders",principal="User:ANONYMOUS"} 120"#,
+            r#"fjord_bytes_in_total{topic="orders",principal="User:alice",tenant=""} 150"#,
+            r#"fjord_records_in_total{topic="orders",principal="User:alice",tenant=""} 4"#,
+            r#"fjord_bytes_out_total{topic="orders",principal="User:ANONYMOUS",tenant=""} 120"#,
+            r#"fjord_records_out_total{topic="orders",principal="User:ANONYMOUS",tenant=""} 5"#,
+            r#"fjord_bytes_in_total{topic="acme.t",principal="User:acme.app",tenant="acme"} 10"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("User:bob"), "{text}");
         assert!(
-            !text.contains(r#"fjord_bytes_out_total{topic="orders",principal="User:alice"}"#),
+            !text.contains(r#"fjord_bytes_out_total{topic="orders",principal="User:alice","#),
             "{text}"
         );
     }

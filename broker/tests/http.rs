@@ -119,7 +119,7 @@ async fn metrics_move_by_exactly_the_bytes_produced_and_fetched() {
     let traffic = |name: &str| {
         sample(
             &m,
-            &format!(r#"{name}{{topic="metered",principal="{ANONYMOUS}"}}"#),
+            &format!(r#"{name}{{topic="metered",principal="{ANONYMOUS}",tenant=""}}"#),
         )
     };
     assert_eq!(traffic("fjord_bytes_in_total"), Some(produced), "{m}");

@@ -194,7 +194,9 @@ pub(crate) async fn handle(
     // Metered per run of one topic: one label lookup each.
     let mut metered: Option<(&str, u64, u64)> = None;
     let count = |topic: &str, bytes: u64, records: u64| {
-        broker.metrics.fetched(topic, &ctx.principal, bytes);
+        broker
+            .metrics
+            .fetched(topic, &ctx.principal, bytes, records);
         broker.usage.fetched(&ctx.principal, topic, bytes, records);
     };
     for r in &reads {
