@@ -31,6 +31,9 @@ pub enum Error {
     /// A certificate or key could not be generated or read.
     #[error("failed to issue a certificate")]
     Certificate(#[source] rcgen::Error),
+    /// A blocking task (certificate generation) panicked or was cancelled.
+    #[error("a blocking task failed")]
+    Blocking(#[source] Box<tokio::task::JoinError>),
     /// A built object could not be turned into JSON.
     #[error("failed to serialize an object")]
     Json(#[source] serde_json::Error),
@@ -47,6 +50,7 @@ impl Error {
             Self::Yaml(_) => "yaml",
             Self::Json(_) => "json",
             Self::Certificate(_) => "certificate",
+            Self::Blocking(_) => "blocking",
         }
     }
 }
