@@ -28,6 +28,12 @@ pub enum Error {
     /// Built objects could not be rendered as YAML.
     #[error("failed to render manifests as yaml")]
     Yaml(#[source] serde_saphyr::SerializeError),
+    /// A certificate or key could not be generated or read.
+    #[error("failed to issue a certificate")]
+    Certificate(#[source] rcgen::Error),
+    /// A blocking task (certificate generation) panicked or was cancelled.
+    #[error("a blocking task failed")]
+    Blocking(#[source] Box<tokio::task::JoinError>),
     /// A built object could not be turned into JSON.
     #[error("failed to serialize an object")]
     Json(#[source] serde_json::Error),
@@ -43,6 +49,8 @@ impl Error {
             Self::CrdYaml(_) => "crd_yaml",
             Self::Yaml(_) => "yaml",
             Self::Json(_) => "json",
+            Self::Certificate(_) => "certificate",
+            Self::Blocking(_) => "blocking",
         }
     }
 }

@@ -37,6 +37,20 @@ impl Seen {
         self.ok(&body);
     }
 
+    /// Answers 404 as the API server does for a missing object.
+    pub(crate) fn not_found(self) {
+        let status = serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("{} not found", self.path),
+            "reason": "NotFound",
+            "code": 404,
+        });
+        self.respond_with(StatusCode::NOT_FOUND, &status);
+    }
+
     /// Answers with an API server `Status` error.
     pub(crate) fn fail(self, code: StatusCode, message: &str) {
         let status = serde_json::json!({

@@ -1,9 +1,12 @@
 //! The reconcile loop: server-side-apply what the builders produce, then report status.
 //!
 //! `reconcile` runs under a finalizer (`fjord.dev/cleanup`): a new cluster first gets the
-//! finalizer, later reconciles apply the ConfigMap, both Services, the StatefulSet, the
+//! finalizer. Later reconciles read the cluster's three Secrets (CA, broker TLS, internal
+//! users) and write only those [`resources::plan_secrets`] says are missing or due for
+//! renewal, then apply the ConfigMap, both Services, the StatefulSet, the
 //! PodDisruptionBudget and the NetworkPolicy (in that order) with the field manager
-//! `fjord-operator`, then apply the status subresource. The spec is never written. A failed
+//! `fjord-operator`, then apply the status subresource, and requeue in time for the next
+//! certificate renewal. The spec is never written. A failed
 //! apply marks the cluster Degraded (best effort) and requeues with exponential backoff.
 
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -25,7 +29,7 @@ use tracing::{info, warn};
 
 use crate::crd::FjordCluster;
 use crate::error::{Error, Result};
-use crate::resources::{self, BuildSettings, ClusterNames};
+use crate::resources::{self, BuildSettings, ClusterNames, ExistingSecrets};
 use crate::status::{Degradation, Observation, desired_status};
 
 /// Field manager of every server-side apply the operator makes.
@@ -145,6 +149,49 @@ where
     })
 }
 
+async fn get_secret(client: &Client, namespace: &str, name: String) -> Result<Option<Secret>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(&name).await.map_err(|source| Error::Kube {
+        action: "get",
+        kind: Secret::kind(&()).into_owned(),
+        name,
+        source: Box::new(source),
+    })
+}
+
+/// Creates or renews the cluster's Secrets as needed at `now`; returns when the certificates
+/// must be looked at again. Valid Secrets are not written.
+async fn reconcile_secrets(
+    cluster: &FjordCluster,
+    ctx: &Context,
+    now: time::OffsetDateTime,
+) -> Result<time::OffsetDateTime> {
+    let client = &ctx.client;
+    let names = ClusterNames::of(cluster);
+    let ns = &names.namespace;
+    let existing = ExistingSecrets {
+        ca: get_secret(client, ns, names.ca_secret()).await?,
+        broker_tls: get_secret(client, ns, names.broker_tls_secret()).await?,
+        internal_users: get_secret(client, ns, names.internal_users_secret()).await?,
+    };
+    // Key generation is a few milliseconds of CPU: keep it off the async workers.
+    let (cluster_copy, settings) = (cluster.clone(), ctx.settings.clone());
+    let plan = tokio::task::spawn_blocking(move || {
+        resources::plan_secrets(&cluster_copy, &settings, &existing, now)
+    })
+    .await
+    .map_err(|e| Error::Blocking(Box::new(e)))??;
+    for secret in &plan.writes {
+        info!(
+            cluster = %key(cluster),
+            secret = secret.metadata.name.as_deref().unwrap_or_default(),
+            "writing secret"
+        );
+        apply(client, ns, secret).await?;
+    }
+    Ok(plan.renew_at)
+}
+
 /// Applies every object of the cluster, returning the StatefulSet as the server has it.
 async fn apply_objects(cluster: &FjordCluster, ctx: &Context) -> Result<StatefulSet> {
     let client = &ctx.client;
@@ -226,13 +273,29 @@ async fn patch_status(cluster: &FjordCluster, ctx: &Context, observed: &Observat
     Ok(())
 }
 
+/// When to reconcile a healthy cluster again: at the next resync, or sooner when a
+/// certificate is due for renewal.
+pub fn requeue_after(now: time::OffsetDateTime, renew_at: time::OffsetDateTime) -> Duration {
+    Duration::try_from(renew_at - now)
+        .unwrap_or(Duration::ZERO)
+        .min(RESYNC)
+}
+
 async fn apply_cluster(cluster: &FjordCluster, ctx: &Context) -> Result<Action> {
-    match apply_objects(cluster, ctx).await {
-        Ok(stateful_set) => {
-            let observed = observe(cluster, &stateful_set);
+    let now = time::OffsetDateTime::now_utc();
+    let applied = match reconcile_secrets(cluster, ctx, now).await {
+        Ok(renew_at) => apply_objects(cluster, ctx)
+            .await
+            .map(|stateful_set| (stateful_set, renew_at)),
+        Err(error) => Err(error),
+    };
+    match applied {
+        Ok((stateful_set, renew_at)) => {
+            let mut observed = observe(cluster, &stateful_set);
+            observed.ca_secret = Some(ClusterNames::of(cluster).ca_secret());
             patch_status(cluster, ctx, &observed).await?;
             ctx.failures().remove(&key(cluster));
-            Ok(Action::requeue(RESYNC))
+            Ok(Action::requeue(requeue_after(now, renew_at)))
         }
         Err(error) => {
             let previous = cluster.status.clone().unwrap_or_default();
@@ -280,7 +343,15 @@ pub async fn run(client: Client, settings: BuildSettings) -> Result<()> {
         })?;
     let context = Arc::new(Context::new(client.clone(), settings));
     Controller::new(clusters, watcher::Config::default().any_semantic())
-        .owns(Api::<StatefulSet>::all(client), watcher::Config::default())
+        .owns(
+            Api::<StatefulSet>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        // Only the operator's own Secrets: a deleted or edited one is recreated at once.
+        .owns(
+            Api::<Secret>::all(client),
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator"),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {

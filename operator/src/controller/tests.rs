@@ -21,6 +21,48 @@ const APPLY_PATHS: [&str; 6] = [
     "/apis/networking.k8s.io/v1/namespaces/tenant-a/networkpolicies/orders-broker",
 ];
 
+/// The cluster's Secrets, in the order the operator reads them.
+const SECRET_PATHS: [&str; 3] = [
+    "/api/v1/namespaces/tenant-a/secrets/orders-ca",
+    "/api/v1/namespaces/tenant-a/secrets/orders-broker-tls",
+    "/api/v1/namespaces/tenant-a/secrets/orders-internal-users",
+];
+
+/// A valid set of the test cluster's Secrets as the API server returns them, in
+/// [`SECRET_PATHS`] order.
+fn valid_secrets() -> Vec<Value> {
+    let plan = resources::plan_secrets(
+        &test_cluster(),
+        &BuildSettings::default(),
+        &resources::ExistingSecrets::default(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("plan");
+    plan.writes
+        .iter()
+        .map(|secret| serde_json::to_value(secret).expect("json"))
+        .collect()
+}
+
+/// Answers the three Secret reads with `secrets` (`None`: 404).
+async fn serve_secret_reads(server: &mut ApiServerVerifier, secrets: &[Option<Value>]) {
+    for (path, secret) in SECRET_PATHS.into_iter().zip(secrets) {
+        let seen = server.next().await;
+        assert_eq!(seen.method, Method::GET, "{path}");
+        assert_eq!(seen.path, path);
+        match secret {
+            Some(secret) => seen.ok(secret),
+            None => seen.not_found(),
+        }
+    }
+}
+
+/// Answers the Secret reads with a valid set: the operator writes none of them.
+async fn serve_valid_secrets(server: &mut ApiServerVerifier) {
+    let secrets: Vec<Option<Value>> = valid_secrets().into_iter().map(Some).collect();
+    serve_secret_reads(server, &secrets).await;
+}
+
 fn finalized(mut cluster: FjordCluster) -> FjordCluster {
     cluster.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
     cluster
@@ -33,9 +75,15 @@ fn spawn_reconcile(
     tokio::spawn(reconcile(Arc::new(cluster), ctx.clone()))
 }
 
-/// Answers the six applies, the StatefulSet with `ready` of its replicas ready; returns the
-/// bodies the operator sent.
+/// Answers the Secret reads with valid Secrets, then the six applies, the StatefulSet with
+/// `ready` of its replicas ready; returns the bodies of the applies.
 async fn serve_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
+    serve_valid_secrets(server).await;
+    serve_object_applies(server, ready).await
+}
+
+/// Answers the six applies (after the Secrets), as [`serve_applies`].
+async fn serve_object_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
     let mut bodies = Vec::new();
     for path in APPLY_PATHS {
         let seen = server.next().await;
@@ -143,6 +191,107 @@ async fn finalized_cluster_applies_every_object_in_order_then_its_status() {
 }
 
 #[tokio::test]
+async fn first_reconcile_creates_the_three_secrets_and_names_the_ca_in_status() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+
+    serve_secret_reads(&mut server, &[None, None, None]).await;
+    let mut written = Vec::new();
+    for path in SECRET_PATHS {
+        let seen = server.next().await;
+        seen.assert_apply(path);
+        assert_eq!(seen.body["kind"], "Secret");
+        assert_eq!(seen.body["type"], "Opaque");
+        assert_eq!(
+            seen.body["metadata"]["ownerReferences"][0]["kind"],
+            "FjordCluster"
+        );
+        written.push(seen.body.clone());
+        seen.echo();
+    }
+    let keys = |secret: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = secret["data"]
+            .as_object()
+            .expect("data")
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&written[0]), ["ca.crt", "ca.key"]);
+    assert_eq!(keys(&written[1]), ["broker.pem", "ca.crt"]);
+    assert_eq!(keys(&written[2]), ["password", "users"]);
+
+    let bodies = serve_object_applies(&mut server, 3).await;
+    // The StatefulSet reads the users from the key the operator wrote.
+    let env = &bodies[3]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let users_ref = env
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "FJORD_FJORD_BOOTSTRAP_USERS")
+        .expect("users env");
+    assert_eq!(
+        users_ref["valueFrom"]["secretKeyRef"],
+        json!({ "name": "orders-internal-users", "key": "users", "optional": true })
+    );
+
+    let status = serve_status(&mut server).await;
+    assert_eq!(status.ca_secret.as_deref(), Some("orders-ca"));
+    let action = task.await.expect("join").expect("reconcile succeeds");
+    assert_eq!(action, Action::requeue(RESYNC));
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[tokio::test]
+async fn valid_secrets_are_read_but_never_written() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+    serve_valid_secrets(&mut server).await;
+    // Straight to the ConfigMap: `serve_object_applies` asserts every path in order.
+    serve_object_applies(&mut server, 3).await;
+    let status = serve_status(&mut server).await;
+    assert_eq!(status.ca_secret.as_deref(), Some("orders-ca"));
+    task.await.expect("join").expect("reconcile succeeds");
+    drop(ctx);
+    server.assert_done().await;
+}
+
+#[tokio::test]
+async fn missing_users_secret_alone_is_written() {
+    let (ctx, mut server) = test_context();
+    let task = spawn_reconcile(finalized(test_cluster()), &ctx);
+    let secrets = valid_secrets();
+    serve_secret_reads(
+        &mut server,
+        &[Some(secrets[0].clone()), Some(secrets[1].clone()), None],
+    )
+    .await;
+    let seen = server.next().await;
+    seen.assert_apply(SECRET_PATHS[2]);
+    seen.echo();
+    serve_object_applies(&mut server, 3).await;
+    serve_status(&mut server).await;
+    task.await.expect("join").expect("reconcile succeeds");
+}
+
+#[test]
+fn requeue_comes_early_only_when_a_certificate_is_due() {
+    let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+    assert_eq!(requeue_after(now, now + time::Duration::days(300)), RESYNC);
+    assert_eq!(
+        requeue_after(now, now + time::Duration::seconds(42)),
+        Duration::from_secs(42)
+    );
+    assert_eq!(
+        requeue_after(now, now - time::Duration::seconds(1)),
+        Duration::ZERO
+    );
+}
+
+#[tokio::test]
 async fn all_brokers_ready_reports_ready() {
     let (ctx, mut server) = test_context();
     let task = spawn_reconcile(finalized(test_cluster()), &ctx);
@@ -172,6 +321,7 @@ async fn failed_apply_marks_degraded_stops_and_backs_off() {
     let cluster = finalized(test_cluster());
     let task = spawn_reconcile(cluster.clone(), &ctx);
 
+    serve_valid_secrets(&mut server).await;
     let seen = server.next().await;
     seen.assert_apply(APPLY_PATHS[0]);
     seen.echo();

@@ -3,7 +3,7 @@
 //! Names derive from the cluster's name `N`: StatefulSet `N-broker` (pods `N-broker-0`, …),
 //! headless Service `N-brokers`, bootstrap Service `N-bootstrap`, ConfigMap `N-broker-config`,
 //! PodDisruptionBudget and NetworkPolicy `N-broker`, broker TLS Secret `N-broker-tls`, CA Secret
-//! `N-ca`. Every object carries the `app.kubernetes.io/*` labels and a controller owner
+//! `N-ca`, internal users Secret `N-internal-users` (see [`plan_secrets`]). Every object carries the `app.kubernetes.io/*` labels and a controller owner
 //! reference to the cluster, so Kubernetes garbage-collects it with the cluster.
 
 use std::collections::BTreeMap;
@@ -16,11 +16,17 @@ use crate::error::{Error, Result};
 
 mod configmap;
 mod policy;
+mod secrets;
 mod service;
 mod statefulset;
 
 pub use configmap::{PROPERTIES_FILE, broker_config_map, server_properties};
 pub use policy::{network_policy, pod_disruption_budget};
+pub use secrets::{
+    CA_CERT_KEY, CA_KEY_KEY, CA_VALIDITY, CONTROL_USER, ExistingSecrets, LEAF_VALIDITY,
+    PASSWORD_KEY, RENEW_BEFORE, SecretPlan, TlsRenewal, USERS_KEY, broker_dns_names,
+    internal_users_secret, plan_secrets, tls_renewal,
+};
 pub use service::{bootstrap_service, headless_service};
 pub use statefulset::stateful_set;
 

@@ -135,7 +135,7 @@ fn broker_container(cluster: &FjordCluster, settings: &BuildSettings) -> Contain
                 value_from: Some(EnvVarSource {
                     secret_key_ref: Some(SecretKeySelector {
                         name: names.internal_users_secret(),
-                        key: "users".to_owned(),
+                        key: super::USERS_KEY.to_owned(),
                         optional: Some(true),
                     }),
                     ..EnvVarSource::default()
