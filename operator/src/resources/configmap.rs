@@ -85,6 +85,10 @@ pub fn server_properties(cluster: &FjordCluster) -> String {
     props.insert("min.insync.replicas", min_insync.to_string());
     props.insert("log.retention.ms", retention_ms.to_string());
     props.insert("fjord.http.listener", format!("0.0.0.0:{HTTP_PORT}"));
+    // As on the control plane's embedded clusters: tenants' credentials may do what their
+    // ACLs allow; the control plane's own user (internal-users Secret) may do everything.
+    props.insert("authorizer.class.name", "fjord".to_owned());
+    props.insert("super.users", format!("User:{}", super::CONTROL_USER));
     if spec.listeners.tls {
         props.insert("ssl.keystore.type", "PEM".to_owned());
         props.insert("ssl.keystore.location", format!("{TLS_DIR}/{TLS_PEM_KEY}"));
@@ -143,6 +147,8 @@ mod tests {
         );
         assert_eq!(p["ssl.keystore.location"], "/etc/fjord/tls/broker.pem");
         assert_eq!(p["ssl.keystore.type"], "PEM");
+        assert_eq!(p["authorizer.class.name"], "fjord");
+        assert_eq!(p["super.users"], "User:fjord-control");
         assert_eq!(p["sasl.enabled.mechanisms"], "SCRAM-SHA-512,SCRAM-SHA-256");
         assert_eq!(p["fjord.http.listener"], "0.0.0.0:9644");
         assert_eq!(p["log.dirs"], DATA_DIR);
