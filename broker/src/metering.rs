@@ -415,11 +415,6 @@ impl Broker {
             }
         }
     }
-
-    /// The live usage counters (Produce and Fetch add to them).
-    pub fn usage_meter(&self) -> &UsageMeter {
-        &self.usage
-    }
 }
 
 #[cfg(test)]

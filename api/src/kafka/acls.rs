@@ -16,10 +16,6 @@ fn str(s: &str) -> StrBytes {
 
 /// Filter codes meaning "any".
 const ANY: i8 = 1;
-/// Pattern filter code that selects exactly the given pattern type.
-fn exact(pattern: PatternType) -> i8 {
-    pattern.code()
-}
 
 fn decode_binding(
     resource_type: i8,
@@ -85,7 +81,8 @@ impl AdminClient {
         let mut filter = DeleteAclsFilter::default();
         filter.resource_type_filter = b.resource_type.code();
         filter.resource_name_filter = Some(str(&b.resource_name));
-        filter.pattern_type_filter = exact(b.pattern_type);
+        // As a filter, a concrete pattern type's code selects exactly that type.
+        filter.pattern_type_filter = b.pattern_type.code();
         filter.principal_filter = Some(str(&b.principal));
         filter.host_filter = Some(str(&b.host));
         filter.operation = b.operation.code();

@@ -139,19 +139,23 @@ pub(crate) async fn handle(
     // Authorized once per request, not per long-poll round. A follower's fetch (replica id
     // >= 0, once replication lands) needs CLUSTER_ACTION; a consumer's needs READ per topic.
     let from_consumer = req.replica_id.0 < 0 && req.replica_state.replica_id.0 < 0;
-    let mut denied: HashMap<String, ResponseError> = HashMap::new();
-    if !from_consumer && !ctx.may_on_cluster(broker, Operation::ClusterAction) {
-        for w in &partitions {
-            denied.insert(w.topic.clone(), ResponseError::ClusterAuthorizationFailed);
-        }
-    }
+    let replica_denied = !from_consumer && !ctx.may_on_cluster(broker, Operation::ClusterAction);
+    let mut decided: HashMap<&str, Option<ResponseError>> = HashMap::new();
     for w in &partitions {
-        if !denied.contains_key(&w.topic)
-            && !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic)
-        {
-            denied.insert(w.topic.clone(), ResponseError::TopicAuthorizationFailed);
-        }
+        decided.entry(&w.topic).or_insert_with(|| {
+            if replica_denied {
+                Some(ResponseError::ClusterAuthorizationFailed)
+            } else if !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic) {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            }
+        });
     }
+    let denied: HashMap<&str, ResponseError> = decided
+        .into_iter()
+        .filter_map(|(topic, code)| Some((topic, code?)))
+        .collect();
 
     let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
@@ -293,7 +297,7 @@ struct Wanted {
 fn read_all(
     broker: &Arc<Broker>,
     partitions: &[Wanted],
-    denied: &HashMap<String, ResponseError>,
+    denied: &HashMap<&str, ResponseError>,
     max_bytes: usize,
 ) -> Vec<PartitionRead> {
     let mut remaining = max_bytes;
@@ -309,7 +313,7 @@ fn read_all(
             log_start_offset: -1,
             changed: true,
         };
-        if let Some(code) = denied.get(&w.topic) {
+        if let Some(code) = denied.get(w.topic.as_str()) {
             read.error = Some(*code);
             read.changed = true;
             out.push(read);

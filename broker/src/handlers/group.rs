@@ -380,10 +380,15 @@ pub(crate) async fn describe_groups(
         .map(|g| {
             let name = g.as_str();
             let described = if ctx.may(broker, Operation::Describe, ResourceType::Group, name) {
-                let ops = GROUP_OPERATIONS
-                    .iter()
-                    .filter(|op| ctx.may(broker, **op, ResourceType::Group, name))
-                    .fold(0, |bits, op| bits | (1 << op.code()));
+                // Only computed when asked for: each is an authorization check.
+                let ops = if client_ops {
+                    GROUP_OPERATIONS
+                        .iter()
+                        .filter(|op| ctx.may(broker, **op, ResourceType::Group, name))
+                        .fold(0, |bits, op| bits | (1 << op.code()))
+                } else {
+                    0
+                };
                 Ok((broker.groups.describe(name), ops))
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)

@@ -269,11 +269,11 @@ impl AclBinding {
             }
     }
 
-    fn matches_principal(&self, principal: &str) -> bool {
+    pub(crate) fn matches_principal(&self, principal: &str) -> bool {
         self.principal == "User:*" || self.principal == principal
     }
 
-    fn matches_host(&self, host: &str) -> bool {
+    pub(crate) fn matches_host(&self, host: &str) -> bool {
         self.host == "*" || self.host == host
     }
 }

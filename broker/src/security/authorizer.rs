@@ -121,8 +121,8 @@ impl Broker {
             b.resource_type == resource_type
                 && b.permission == super::acl::Permission::Allow
                 && (b.operation == operation || b.operation == Operation::All)
-                && (b.principal == "User:*" || b.principal == who)
-                && (b.host == "*" || b.host == from)
+                && b.matches_principal(&who)
+                && b.matches_host(&from)
                 && tenant_may(principal, operation, resource_type, &b.resource_name)
         })
     }

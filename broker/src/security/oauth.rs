@@ -62,11 +62,6 @@ impl JwksCache {
         })
     }
 
-    /// Where the keys come from.
-    pub fn url(&self) -> &str {
-        &self.config.jwks_url
-    }
-
     /// Re-reads the key set; on failure the old keys stay and the error is returned.
     pub async fn refresh(&self) -> Result<()> {
         *self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
