@@ -5,9 +5,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
 
-use fjord_broker::security::scram::{ScramClient, ScramMechanism};
-
-use super::wire::Connection;
+use super::connection::Connection;
+use crate::security::scram::{ScramClient, ScramMechanism};
 use super::{KafkaError, SaslMechanism};
 
 /// Authenticates `conn` as `user`; a refusal is [`KafkaError::Broker`] with the broker's code

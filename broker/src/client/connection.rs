@@ -20,16 +20,17 @@ use super::{KafkaError, timed_out};
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// `client.id` of every request.
-const CLIENT_ID: &str = "fjord-control-plane";
+const DEFAULT_CLIENT_ID: &str = "fjord";
 
 /// A byte stream the connection can run over: TCP or TLS over TCP.
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 /// One connection to one broker.
-pub(crate) struct Connection {
+pub struct Connection {
     addr: String,
+    client_id: String,
     stream: Box<dyn Stream>,
     timeout: Duration,
     next_correlation_id: i32,
@@ -39,10 +40,20 @@ pub(crate) struct Connection {
     broken: bool,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connection {
-    pub(crate) fn new(addr: String, stream: Box<dyn Stream>, timeout: Duration) -> Self {
+    /// A connection over an open `stream` to `addr`; nothing is sent yet.
+    pub fn new(addr: String, stream: Box<dyn Stream>, timeout: Duration) -> Self {
         Connection {
             addr,
+            client_id: DEFAULT_CLIENT_ID.to_string(),
             stream,
             timeout,
             next_correlation_id: 1,
@@ -51,21 +62,26 @@ impl Connection {
         }
     }
 
+    /// Sets the `client.id` of every request (brokers log and meter by it).
+    pub fn set_client_id(&mut self, client_id: impl Into<String>) {
+        self.client_id = client_id.into();
+    }
+
     /// The `host:port` this connection reached.
-    pub(crate) fn addr(&self) -> &str {
+    pub fn addr(&self) -> &str {
         &self.addr
     }
 
     /// The limit on each round trip.
-    pub(crate) fn timeout(&self) -> Duration {
+    pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Asks ApiVersions (v3 first; again with the broker's newest ApiVersions version when it
     /// answers UNSUPPORTED_VERSION with a v0 body, as brokers do) and keeps the ranges.
-    pub(crate) async fn fetch_api_versions(&mut self) -> Result<(), KafkaError> {
+    pub async fn fetch_api_versions(&mut self) -> Result<(), KafkaError> {
         let mut request = ApiVersionsRequest::default();
-        request.client_software_name = StrBytes::from_static_str("fjord-api");
+        request.client_software_name = StrBytes::from_static_str("fjord");
         request.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
         let mut version = ApiVersionsRequest::VERSIONS.max.min(3);
         for _ in 0..2 {
@@ -99,7 +115,7 @@ impl Connection {
 
     /// The highest version of `R` that this client (`ours`), the `kafka-protocol` crate and
     /// the broker all support.
-    pub(crate) fn version_for<R: Request>(
+    pub fn version_for<R: Request>(
         &self,
         ours: RangeInclusive<i16>,
     ) -> Result<i16, KafkaError> {
@@ -125,13 +141,86 @@ impl Connection {
     }
 
     /// Sends `request` as `version` and decodes the answer.
-    pub(crate) async fn send<R: Request>(
+    pub async fn send<R: Request>(
         &mut self,
         request: &R,
         version: i16,
     ) -> Result<R::Response, KafkaError> {
         let mut body = self.round_trip(request, version).await?;
         decode::<R::Response>(&mut body, version)
+    }
+
+    /// Sends a frame of an API key the `kafka-protocol` crate does not know (the brokers'
+    /// private node-to-node key): request header v1 with `api_key` and `version`, then
+    /// `body`; returns the response body after its v0 header (the correlation id).
+    pub async fn raw_round_trip(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        body: &[u8],
+    ) -> Result<Bytes, KafkaError> {
+        if self.broken {
+            return Err(KafkaError::Connect {
+                addr: self.addr.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the connection failed earlier; connect again",
+                ),
+            });
+        }
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
+        let client_id = self.client_id.as_bytes();
+        let mut frame = BytesMut::with_capacity(14 + client_id.len() + body.len());
+        let len = 2 + 2 + 4 + 2 + client_id.len() + body.len();
+        let len = i32::try_from(len).map_err(|_| KafkaError::Protocol("request too large".into()))?;
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&api_key.to_be_bytes());
+        frame.extend_from_slice(&version.to_be_bytes());
+        frame.extend_from_slice(&correlation_id.to_be_bytes());
+        frame.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+        frame.extend_from_slice(client_id);
+        frame.extend_from_slice(body);
+        let exchange = async {
+            self.stream.write_all(&frame).await?;
+            self.stream.flush().await?;
+            read_frame(&mut self.stream).await
+        };
+        let mut response = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(source)) => {
+                self.broken = true;
+                return Err(KafkaError::Connect {
+                    addr: self.addr.clone(),
+                    source,
+                });
+            }
+            Err(_) => {
+                self.broken = true;
+                return Err(timed_out(
+                    &self.addr,
+                    &format!("request {api_key}"),
+                    self.timeout,
+                ));
+            }
+        };
+        if response.remaining() < 4 || response.get_i32() != correlation_id {
+            self.broken = true;
+            return Err(KafkaError::Protocol(format!(
+                "response to request {correlation_id} has another correlation id"
+            )));
+        }
+        Ok(response)
+    }
+
+    /// Whether a transport error or timeout made this connection unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Changes the limit on each round trip.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// Writes one request frame and reads its response frame; returns the body after the
@@ -152,7 +241,7 @@ impl Connection {
         }
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
-        let frame = encode_request(request, version, correlation_id)?;
+        let frame = encode_request(request, version, correlation_id, &self.client_id)?;
         let exchange = async {
             self.stream.write_all(&frame).await?;
             self.stream.flush().await?;
@@ -196,12 +285,13 @@ fn encode_request<R: Request>(
     request: &R,
     version: i16,
     correlation_id: i32,
+    client_id: &str,
 ) -> Result<BytesMut, KafkaError> {
     let mut header = RequestHeader::default();
     header.request_api_key = R::KEY;
     header.request_api_version = version;
     header.correlation_id = correlation_id;
-    header.client_id = Some(StrBytes::from_static_str(CLIENT_ID));
+    header.client_id = Some(StrBytes::from_string(client_id.to_string()));
     let mut buf = BytesMut::with_capacity(256);
     buf.extend_from_slice(&[0; 4]);
     header
@@ -262,7 +352,7 @@ mod tests {
 
     #[test]
     fn request_frames_carry_length_header_and_body() {
-        let frame = encode_request(&MetadataRequest::default(), 12, 7).unwrap();
+        let frame = encode_request(&MetadataRequest::default(), 12, 7, "fjord-test").unwrap();
         let len = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         assert_eq!(len as usize, frame.len() - 4);
         assert_eq!(
@@ -277,7 +367,7 @@ mod tests {
         // Header v2 (flexible): client id, then an empty tagged-field section.
         let mut rest = Bytes::copy_from_slice(&frame[4..]);
         let header = RequestHeader::decode(&mut rest, 2).unwrap();
-        assert_eq!(header.client_id.unwrap().as_str(), CLIENT_ID);
+        assert_eq!(header.client_id.unwrap().as_str(), "fjord-test");
         assert!(MetadataRequest::decode(&mut rest, 12).is_ok());
         assert!(!rest.has_remaining());
     }
