@@ -17,6 +17,7 @@
 //! partition), so reads take `&self` and use positional reads.
 
 pub mod batch;
+pub mod epochs;
 mod index;
 mod segment;
 
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use crate::config::{CleanupPolicy, LogConfig, TimestampType};
 use crate::error::{Error, Result};
 use batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
+use epochs::LeaderEpochCache;
 use segment::Segment;
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -58,6 +60,8 @@ pub struct PartitionLog {
     records_since_flush: u64,
     /// Segment files were created or deleted since the directory was last fsynced.
     dir_dirty: bool,
+    /// Where each leader epoch starts (OffsetsForLeaderEpoch, follower truncation).
+    epochs: LeaderEpochCache,
 }
 
 impl PartitionLog {
@@ -110,6 +114,8 @@ impl PartitionLog {
             .unwrap_or(first_base)
             .max(first_base)
             .min(end);
+        let mut epochs = LeaderEpochCache::open(dir);
+        epochs.truncate_from_end(end)?;
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -117,6 +123,7 @@ impl PartitionLog {
             log_start_offset,
             records_since_flush: 0,
             dir_dirty,
+            epochs,
         };
         if persisted_start.is_some_and(|p| p > log_start_offset) {
             // Recovery cut records the persisted start pointed into; offsets given to new
@@ -178,6 +185,9 @@ impl PartitionLog {
             self.roll(now_ms)?;
         }
         let base_offset = self.log_end_offset();
+        if leader_epoch >= 0 {
+            self.epochs.assign(leader_epoch, base_offset)?;
+        }
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let mut next = base_offset;
         let mut headers = Vec::with_capacity(found.len());
@@ -224,6 +234,127 @@ impl PartitionLog {
             log_append_time: if log_append { now_ms } else { -1 },
             log_start_offset: self.log_start_offset,
         })
+    }
+
+    /// Appends batches a leader sent to this follower, exactly as they are (offsets, leader
+    /// epochs and timestamps already stamped): they must start at the log end offset and be
+    /// consecutive. Leader epochs new to this log are recorded where they start.
+    pub fn append_replicated(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let found = split_batches(batches)?;
+        let mut next = self.log_end_offset();
+        let base_offset = next;
+        for (h, _) in &found {
+            if h.base_offset != next {
+                return Err(Error::CorruptBatch(format!(
+                    "replicated batch starts at offset {}, the log ends at {next}",
+                    h.base_offset
+                )));
+            }
+            next = h.last_offset() + 1;
+        }
+        let offsets = next - base_offset;
+        if self.should_roll(batches.len() as u64, offsets, now_ms) {
+            self.roll(now_ms)?;
+        }
+        for (h, _) in &found {
+            if h.partition_leader_epoch >= 0 {
+                self.epochs.assign(h.partition_leader_epoch, h.base_offset)?;
+            }
+        }
+        let headers: Vec<(BatchHeader, u64)> = found
+            .iter()
+            .map(|(h, range)| (*h, range.start as u64))
+            .collect();
+        let mut pieces = [std::io::IoSlice::new(batches)];
+        self.active_mut().append(&mut pieces, &headers, now_ms)?;
+        self.records_since_flush += offsets as u64;
+        if self.records_since_flush >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// Removes every batch at or after `offset` (a batch holding `offset` goes whole, so the
+    /// log may end a little before it); returns the new log end offset. Truncating at or
+    /// below the log start offset empties the log and restarts it at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64> {
+        if offset >= self.log_end_offset() {
+            return Ok(self.log_end_offset());
+        }
+        if offset <= self.log_start_offset {
+            return self.reset_to(offset.max(self.log_start_offset));
+        }
+        while self.segments.len() > 1 && self.active().base_offset >= offset {
+            if let Some(last) = self.segments.last_entry() {
+                last.remove().delete()?;
+                self.dir_dirty = true;
+            }
+        }
+        self.active_mut().truncate_to(offset)?;
+        let end = self.log_end_offset();
+        self.epochs.truncate_from_end(end)?;
+        tracing::info!(dir = %self.dir.display(), log_end_offset = end, "log truncated");
+        Ok(end)
+    }
+
+    /// Deletes every segment and starts the log empty at `offset` (a follower far behind a
+    /// leader whose log now starts after its end).
+    pub fn reset_to(&mut self, offset: i64) -> Result<i64> {
+        let now = crate::now_ms();
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            seg.delete()?;
+        }
+        let fresh = Segment::create(&self.dir, offset, self.config.index_interval_bytes, now)?;
+        self.segments.insert(offset, fresh);
+        self.dir_dirty = true;
+        self.log_start_offset = offset;
+        self.persist_log_start()?;
+        self.epochs.truncate_from_end(offset)?;
+        self.epochs.truncate_from_start(offset)?;
+        Ok(offset)
+    }
+
+    /// The leader epoch cache.
+    pub fn epochs(&self) -> &LeaderEpochCache {
+        &self.epochs
+    }
+
+    /// Records that `epoch` starts at the log end offset (a leader taking over).
+    pub fn start_epoch(&mut self, epoch: i32) -> Result<()> {
+        let end = self.log_end_offset();
+        self.epochs.assign(epoch, end)
+    }
+
+    /// [`PartitionLog::read`] of the batches that start before `max_offset` only (consumers
+    /// read up to the high watermark).
+    pub fn read_bounded(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Bytes> {
+        if offset >= max_offset && offset <= self.log_end_offset() && offset >= self.log_start_offset {
+            return Ok(Bytes::new());
+        }
+        let bytes = self.read(offset, max_bytes, min_one)?;
+        if max_offset >= self.log_end_offset() {
+            return Ok(bytes);
+        }
+        let mut keep = 0usize;
+        while keep + HEADER_SIZE <= bytes.len() {
+            let h = BatchHeader::parse(&bytes[keep..])?;
+            if h.base_offset >= max_offset {
+                break;
+            }
+            keep += h.total_size();
+        }
+        Ok(bytes.slice(..keep.min(bytes.len())))
     }
 
     /// Stored bytes starting at the batch that contains `offset`, whole batches only, up to
@@ -404,6 +535,7 @@ impl PartitionLog {
         }
         self.log_start_offset = offset;
         self.persist_log_start()?;
+        self.epochs.truncate_from_start(offset)?;
         if self.active().next_offset <= offset && !self.active().is_empty() {
             self.roll(crate::now_ms())?;
         }
@@ -477,6 +609,7 @@ impl PartitionLog {
         if first_base > self.log_start_offset {
             self.log_start_offset = first_base;
             self.persist_log_start()?;
+            self.epochs.truncate_from_start(first_base)?;
         }
         Ok(deleted)
     }

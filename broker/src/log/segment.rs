@@ -335,6 +335,25 @@ impl Segment {
         Ok(())
     }
 
+    /// Cuts the segment before the batch holding `offset` (or the first batch after it):
+    /// the file is truncated there and the in-memory indexes rebuilt; the index files are
+    /// rewritten at the next flush. A follower does this when its log diverged from its new
+    /// leader's.
+    pub(super) fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        let Some(pos) = self.position_of(offset)? else {
+            return Ok(());
+        };
+        // The batch holding `offset` may start before it: cut at its start.
+        self.file
+            .set_len(pos)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| Error::io(format!("failed to truncate {}", self.path.display()), e))?;
+        self.reset();
+        let end = self.scan(0, pos, false)?;
+        self.size = end;
+        Ok(())
+    }
+
     /// Position of the batch containing `offset` (or the first batch after it), `None` when
     /// every batch here is below `offset`.
     pub(super) fn position_of(&self, offset: i64) -> Result<Option<u64>> {

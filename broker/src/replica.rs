@@ -1,0 +1,715 @@
+//! One partition replica on this broker: its log, idempotent-producer state, and its role in
+//! Kafka's ISR replication (leader or follower), behind one lock.
+//!
+//! As leader it validates and appends produced batches (stamped with its leader epoch),
+//! tracks how far each follower has fetched, advances the high watermark to the smallest
+//! log end offset of the ISR, and proposes ISR changes: a follower caught up with the high
+//! watermark joins, one that has not caught up for `replica.lag.time.max.ms` leaves (the
+//! decisions are the pure functions at the bottom). As follower it appends what its leader
+//! sends, offsets unchanged, and takes the leader's high watermark.
+//!
+//! Consumers read up to the high watermark; followers up to the log end. Waiters (acks=all
+//! produces, long polls) watch [`Progress`].
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::broker::ApiError;
+use crate::cluster::controller::IsrChange;
+use crate::cluster::records::{NO_LEADER, PartitionRecord};
+use crate::error::Result;
+use crate::log::batch::{self, BatchHeader};
+use crate::log::{AppendInfo, PartitionLog};
+use crate::producer::{ProducerStateTable, SequenceCheck};
+
+/// A leader's view of one follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerProgress {
+    /// The offset the follower last fetched from: it has everything before it. -1 until it
+    /// fetches from this leader.
+    pub log_end_offset: i64,
+    /// When the follower was last caught up with the leader's log end.
+    pub last_caught_up_ms: i64,
+    /// When it last fetched.
+    pub last_fetch_ms: i64,
+    /// The leader's log end offset at that fetch.
+    pub leader_end_at_last_fetch: i64,
+}
+
+/// Replication state of this replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// This broker.
+    pub node_id: i32,
+    /// The partition's leader, or [`NO_LEADER`].
+    pub leader: i32,
+    /// Current leader epoch.
+    pub leader_epoch: i32,
+    /// Partition epoch of the record this state follows.
+    pub partition_epoch: i32,
+    /// Replica brokers.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas as the controller last confirmed them.
+    pub isr: Vec<i32>,
+    /// ISR change proposed to the controller and not confirmed yet (leader only).
+    pub pending_isr: Option<Vec<i32>>,
+    /// Everything below it is on every ISR member.
+    pub high_watermark: i64,
+    /// Follower fetch progress (leader only).
+    pub followers: BTreeMap<i32, FollowerProgress>,
+}
+
+impl ReplicaState {
+    fn new(node_id: i32) -> Self {
+        ReplicaState {
+            node_id,
+            leader: NO_LEADER,
+            leader_epoch: -1,
+            partition_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            pending_isr: None,
+            high_watermark: 0,
+            followers: BTreeMap::new(),
+        }
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.leader == self.node_id && self.leader != NO_LEADER
+    }
+
+    /// The ISR the high watermark must respect: confirmed members plus any being added
+    /// (KIP-497's "maximal ISR", so a pending expansion cannot let the HW pass them).
+    pub fn maximal_isr(&self) -> Vec<i32> {
+        let mut out = self.isr.clone();
+        if let Some(pending) = &self.pending_isr {
+            for r in pending {
+                if !out.contains(r) {
+                    out.push(*r);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What waiters watch: the high watermark and who leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// Whether this broker leads.
+    pub leader: bool,
+}
+
+/// Mutable state of one partition, behind its lock.
+#[derive(Debug)]
+pub struct PartitionState {
+    /// The partition's log.
+    pub log: PartitionLog,
+    /// Idempotent producer sequences.
+    pub producers: ProducerStateTable,
+    /// When the log was last fsynced by the `flush.ms` policy.
+    pub last_flush_ms: i64,
+    /// Replication role and progress.
+    pub replica: ReplicaState,
+}
+
+/// One partition replica hosted by this broker.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub index: i32,
+    /// Topic id (a recreated topic of the same name is another partition).
+    pub topic_id: Uuid,
+    state: Mutex<PartitionState>,
+    progress: watch::Sender<Progress>,
+}
+
+/// The result of appending one Produce request's records to a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    /// Offset of the first record appended (or of the original batch for a duplicate).
+    pub base_offset: i64,
+    /// Offset after the last record appended: acks=all waits for the high watermark to
+    /// reach it.
+    pub end_offset: i64,
+    /// LogAppendTime stamp or -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// Records appended: 0 for a duplicate of an idempotent retry (metering counts it once).
+    pub appended_records: i64,
+}
+
+/// What a consumer or follower read returns.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Whole stored batches.
+    pub records: Bytes,
+    /// High watermark at the read.
+    pub high_watermark: i64,
+    /// Log start offset at the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the read.
+    pub log_end_offset: i64,
+    /// Whether this read (a follower's) moved the high watermark.
+    pub advanced: bool,
+}
+
+fn not_leader(topic: &str, index: i32) -> ApiError {
+    ApiError::new(
+        ResponseError::NotLeaderOrFollower,
+        format!("this broker does not lead {topic}-{index}; refresh metadata"),
+    )
+}
+
+impl Partition {
+    /// A replica over an opened log; it leads nothing until [`Partition::apply_record`].
+    pub fn new(topic: &str, index: i32, topic_id: Uuid, node_id: i32, log: PartitionLog) -> Result<Self> {
+        let headers = log.batch_headers(log.log_start_offset())?;
+        let producers = ProducerStateTable::rebuild(headers.iter());
+        let (progress, _) = watch::channel(Progress {
+            high_watermark: 0,
+            leader_epoch: -1,
+            leader: false,
+        });
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            topic_id,
+            state: Mutex::new(PartitionState {
+                log,
+                producers,
+                last_flush_ms: crate::now_ms(),
+                replica: ReplicaState::new(node_id),
+            }),
+            progress,
+        })
+    }
+
+    /// Locks the partition state. A poisoned lock (a panic while held) is taken over: the log
+    /// itself never holds half-applied state between calls.
+    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follows the high watermark and leadership.
+    pub fn watch(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    fn publish(&self, replica: &ReplicaState) {
+        let next = Progress {
+            high_watermark: replica.high_watermark,
+            leader_epoch: replica.leader_epoch,
+            leader: replica.is_leader(),
+        };
+        self.progress.send_if_modified(|p| {
+            let changed = *p != next;
+            *p = next;
+            changed
+        });
+    }
+
+    /// Applies the partition's record from the metadata image: becomes leader or follower
+    /// when the leader epoch is new, takes a new ISR otherwise. Returns whether this broker
+    /// became a follower of a (new) leader, so the caller (re)starts fetching.
+    pub fn apply_record(&self, record: &PartitionRecord, now_ms: i64) -> Result<RoleChange> {
+        let mut state = self.lock();
+        let PartitionState { log, replica, .. } = &mut *state;
+        if record.leader_epoch < replica.leader_epoch
+            || (record.leader_epoch == replica.leader_epoch && record.partition_epoch <= replica.partition_epoch)
+        {
+            return Ok(RoleChange::None);
+        }
+        let new_epoch = record.leader_epoch != replica.leader_epoch;
+        replica.replicas = record.replicas.clone();
+        replica.isr = record.isr.clone();
+        replica.partition_epoch = record.partition_epoch;
+        replica.pending_isr = None;
+        let change = if new_epoch {
+            replica.leader_epoch = record.leader_epoch;
+            replica.leader = record.leader;
+            replica.followers.clear();
+            if replica.is_leader() {
+                log.start_epoch(record.leader_epoch)?;
+                let leader_end = log.log_end_offset();
+                for r in &record.replicas {
+                    if *r != replica.node_id {
+                        replica.followers.insert(
+                            *r,
+                            FollowerProgress {
+                                log_end_offset: -1,
+                                last_caught_up_ms: now_ms,
+                                last_fetch_ms: now_ms,
+                                leader_end_at_last_fetch: leader_end,
+                            },
+                        );
+                    }
+                }
+                tracing::info!(topic = %self.topic, partition = self.index, leader_epoch = record.leader_epoch, isr = ?record.isr, "became leader");
+                RoleChange::Leader
+            } else if record.leader == NO_LEADER {
+                tracing::info!(topic = %self.topic, partition = self.index, leader_epoch = record.leader_epoch, "partition has no leader");
+                RoleChange::Offline
+            } else {
+                tracing::debug!(topic = %self.topic, partition = self.index, leader = record.leader, leader_epoch = record.leader_epoch, "became follower");
+                RoleChange::Follower {
+                    leader: record.leader,
+                    leader_epoch: record.leader_epoch,
+                }
+            }
+        } else {
+            RoleChange::None
+        };
+        if replica.is_leader() {
+            for r in &record.replicas {
+                if *r != replica.node_id && !replica.followers.contains_key(r) {
+                    replica.followers.insert(
+                        *r,
+                        FollowerProgress {
+                            log_end_offset: -1,
+                            last_caught_up_ms: now_ms,
+                            last_fetch_ms: now_ms,
+                            leader_end_at_last_fetch: log.log_end_offset(),
+                        },
+                    );
+                }
+            }
+            replica.followers.retain(|r, _| record.replicas.contains(r));
+            replica.high_watermark = high_watermark(replica, log.log_end_offset());
+        } else {
+            replica.high_watermark = replica.high_watermark.min(log.log_end_offset());
+        }
+        self.publish(replica);
+        Ok(change)
+    }
+
+    /// Appends the records of a Produce request as leader: validates every batch
+    /// (CRC-32C, magic, sizes), checks idempotent sequences, appends stamped with the leader
+    /// epoch, records producer state, and advances the high watermark when this broker is
+    /// the only ISR member. With `acks == -1` the ISR must have `min_insync` members.
+    pub fn append_as_leader(
+        &self,
+        records: &[u8],
+        max_batch_bytes: usize,
+        acks: i16,
+        min_insync: i32,
+        now_ms: i64,
+    ) -> Result<ProduceOutcome, ApiError> {
+        let batches = batch::validate_batches(records, max_batch_bytes)?;
+        let mut state = self.lock();
+        if !state.replica.is_leader() {
+            return Err(not_leader(&self.topic, self.index));
+        }
+        if acks == -1 && (state.replica.isr.len() as i32) < min_insync {
+            return Err(ApiError::new(
+                ResponseError::NotEnoughReplicas,
+                format!(
+                    "{}-{} has {} in-sync replicas, min.insync.replicas is {min_insync}",
+                    self.topic,
+                    self.index,
+                    state.replica.isr.len()
+                ),
+            ));
+        }
+        // Idempotent producers send exactly one batch per partition; duplicates of it are
+        // answered with the original offset.
+        if let [(header, _)] = batches.as_slice() {
+            match state.producers.check(header) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate { base_offset } => {
+                    return Ok(ProduceOutcome {
+                        base_offset,
+                        end_offset: base_offset + i64::from(header.last_offset_delta) + 1,
+                        log_append_time: -1,
+                        log_start_offset: state.log.log_start_offset(),
+                        appended_records: 0,
+                    });
+                }
+                SequenceCheck::OutOfOrder { expected, found } => {
+                    return Err(ApiError::new(
+                        ResponseError::OutOfOrderSequenceNumber,
+                        format!(
+                            "producer {} expected sequence {expected}, got {found}",
+                            header.producer_id
+                        ),
+                    ));
+                }
+                SequenceCheck::Fenced { current } => {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidProducerEpoch,
+                        format!(
+                            "producer {} epoch {} is older than the current epoch {current}",
+                            header.producer_id, header.producer_epoch
+                        ),
+                    ));
+                }
+            }
+        } else if batches.iter().any(|(h, _)| h.has_producer_id()) {
+            return Err(ApiError::new(
+                ResponseError::InvalidRecord,
+                "an idempotent producer must send exactly one batch per partition",
+            ));
+        }
+        let epoch = state.replica.leader_epoch;
+        let info: AppendInfo = state.log.append(records, epoch, now_ms)?;
+        let mut offset = info.base_offset;
+        for (header, _) in &batches {
+            let stamped = BatchHeader {
+                base_offset: offset,
+                partition_leader_epoch: epoch,
+                ..*header
+            };
+            state.producers.record(&stamped);
+            offset = stamped.last_offset() + 1;
+        }
+        let PartitionState { log, replica, .. } = &mut *state;
+        replica.high_watermark = high_watermark(replica, log.log_end_offset());
+        self.publish(replica);
+        Ok(ProduceOutcome {
+            base_offset: info.base_offset,
+            end_offset: info.last_offset + 1,
+            log_append_time: info.log_append_time,
+            log_start_offset: info.log_start_offset,
+            appended_records: info.last_offset - info.base_offset + 1,
+        })
+    }
+
+    /// [`Partition::append_as_leader`] with acks=1 (the broker's own writers and tests).
+    pub fn append_records(
+        &self,
+        records: &[u8],
+        max_batch_bytes: usize,
+        now_ms: i64,
+    ) -> Result<ProduceOutcome, ApiError> {
+        self.append_as_leader(records, max_batch_bytes, 1, 1, now_ms)
+    }
+
+    /// Waits until the high watermark reaches `end_offset` (acks=all), for at most
+    /// `timeout`. Losing leadership meanwhile is NOT_LEADER_OR_FOLLOWER (the records may or
+    /// may not survive: the producer retries, idempotence drops the duplicate).
+    pub async fn wait_replicated(&self, end_offset: i64, timeout: Duration) -> Result<(), ApiError> {
+        let mut rx = self.watch();
+        let epoch = rx.borrow().leader_epoch;
+        let wait = rx.wait_for(|p| p.high_watermark >= end_offset || !p.leader || p.leader_epoch != epoch);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(p)) if p.high_watermark >= end_offset && p.leader_epoch == epoch => Ok(()),
+            Ok(_) => Err(not_leader(&self.topic, self.index)),
+            Err(_) => Err(ApiError::new(
+                ResponseError::RequestTimedOut,
+                format!(
+                    "{}-{}: the in-sync replicas did not confirm the records within {} ms",
+                    self.topic,
+                    self.index,
+                    timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// A consumer's read: whole batches below the high watermark. Only the leader serves
+    /// consumers.
+    pub fn read_for_consumer(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        as_follower: bool,
+    ) -> Result<ReadResult, ApiError> {
+        let state = self.lock();
+        // A follower serves consumers too when asked (KIP-392 fetch from the nearest replica),
+        // up to the high watermark its leader last told it.
+        let serves = state.replica.is_leader() || (as_follower && state.replica.leader >= 0);
+        if !serves {
+            return Err(not_leader(&self.topic, self.index));
+        }
+        let hw = state.replica.high_watermark;
+        let records = state.log.read_bounded(offset, max_bytes, min_one, hw)?;
+        Ok(ReadResult {
+            records,
+            high_watermark: hw,
+            log_start_offset: state.log.log_start_offset(),
+            log_end_offset: state.log.log_end_offset(),
+            advanced: false,
+        })
+    }
+
+    /// A follower's fetch from `fetch_offset` (it has everything before it): records its
+    /// progress, advances the high watermark, and returns what it lacks up to the log end,
+    /// with an ISR expansion to propose when it just caught up.
+    pub fn read_for_follower(
+        &self,
+        follower: i32,
+        fetch_offset: i64,
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> Result<(ReadResult, Option<IsrChange>), ApiError> {
+        let mut state = self.lock();
+        if !state.replica.is_leader() {
+            return Err(not_leader(&self.topic, self.index));
+        }
+        let PartitionState { log, replica, .. } = &mut *state;
+        if !replica.replicas.contains(&follower) {
+            return Err(ApiError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!("broker {follower} is not a replica of {}-{}", self.topic, self.index),
+            ));
+        }
+        let leo = log.log_end_offset();
+        if let Some(f) = replica.followers.get_mut(&follower) {
+            f.log_end_offset = fetch_offset.min(leo);
+            if fetch_offset >= leo {
+                f.last_caught_up_ms = now_ms;
+            } else if fetch_offset >= f.leader_end_at_last_fetch {
+                f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+            }
+            f.last_fetch_ms = now_ms;
+            f.leader_end_at_last_fetch = leo;
+        }
+        let before = replica.high_watermark;
+        replica.high_watermark = high_watermark(replica, leo);
+        let expansion = isr_expansion(replica, log.epochs().entries().last().map_or(0, |(_, s)| *s));
+        let change = expansion.map(|new_isr| {
+            replica.pending_isr = Some(new_isr.clone());
+            IsrChange {
+                topic: self.topic.clone(),
+                partition: self.index,
+                leader: replica.node_id,
+                leader_epoch: replica.leader_epoch,
+                partition_epoch: replica.partition_epoch,
+                new_isr,
+            }
+        });
+        let records = log.read(fetch_offset, max_bytes, true)?;
+        let result = ReadResult {
+            records,
+            high_watermark: replica.high_watermark,
+            log_start_offset: log.log_start_offset(),
+            log_end_offset: leo,
+            advanced: replica.high_watermark != before,
+        };
+        if replica.high_watermark != before || change.is_some() {
+            self.publish(replica);
+        }
+        Ok((result, change))
+    }
+
+    /// Appends what the leader sent (offsets kept), records producer state, and takes the
+    /// leader's high watermark and log start offset.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        if !records.is_empty() {
+            state.log.append_replicated(records, now_ms)?;
+            // The batches were split and checked by the append: their headers parse.
+            let mut pos = 0;
+            while pos + batch::HEADER_SIZE <= records.len() {
+                let h = BatchHeader::parse(&records[pos..])?;
+                state.producers.record(&h);
+                pos += h.total_size();
+            }
+        }
+        if leader_log_start > state.log.log_start_offset() && leader_log_start <= state.log.log_end_offset() {
+            state.log.delete_records_before(leader_log_start)?;
+        }
+        let PartitionState { log, replica, .. } = &mut *state;
+        replica.high_watermark = leader_high_watermark.min(log.log_end_offset());
+        self.publish(replica);
+        Ok(())
+    }
+
+    /// Truncates the log to `offset` (divergence from the leader); producer state is rebuilt.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
+        let mut state = self.lock();
+        let end = state.log.truncate_to(offset)?;
+        let headers = state.log.batch_headers(state.log.log_start_offset())?;
+        state.producers = ProducerStateTable::rebuild(headers.iter());
+        let PartitionState { replica, .. } = &mut *state;
+        replica.high_watermark = replica.high_watermark.min(end);
+        self.publish(replica);
+        Ok(end)
+    }
+
+    /// Restarts an empty log at `offset` (a follower behind its leader's log start).
+    pub fn reset_to(&self, offset: i64) -> Result<()> {
+        let mut state = self.lock();
+        state.log.reset_to(offset)?;
+        state.producers = ProducerStateTable::default();
+        let PartitionState { replica, .. } = &mut *state;
+        replica.high_watermark = offset;
+        self.publish(replica);
+        Ok(())
+    }
+
+    /// High watermark and log start offset.
+    pub fn offsets(&self) -> (i64, i64) {
+        let state = self.lock();
+        (state.replica.high_watermark, state.log.log_start_offset())
+    }
+
+    /// Log end offset and latest leader epoch of the local log (a follower's fetch position).
+    pub fn log_end(&self) -> (i64, Option<i32>) {
+        let state = self.lock();
+        (state.log.log_end_offset(), state.log.epochs().latest_epoch())
+    }
+
+    /// OffsetsForLeaderEpoch on the leader.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        let state = self.lock();
+        state
+            .log
+            .epochs()
+            .end_offset_for(epoch, state.log.log_end_offset())
+    }
+
+    /// An ISR shrink to propose: in-sync followers that have not caught up for `lag`.
+    pub fn isr_shrink(&self, now_ms: i64, lag_ms: i64) -> Option<IsrChange> {
+        let mut state = self.lock();
+        let replica = &mut state.replica;
+        if !replica.is_leader() || replica.pending_isr.is_some() {
+            return None;
+        }
+        let new_isr = isr_shrink(replica, now_ms, lag_ms)?;
+        replica.pending_isr = Some(new_isr.clone());
+        Some(IsrChange {
+            topic: self.topic.clone(),
+            partition: self.index,
+            leader: replica.node_id,
+            leader_epoch: replica.leader_epoch,
+            partition_epoch: replica.partition_epoch,
+            new_isr,
+        })
+    }
+
+    /// The controller refused a proposed ISR change: forget it (the next check may propose
+    /// again, from the state the metadata then shows).
+    pub fn clear_pending_isr(&self) {
+        let mut state = self.lock();
+        state.replica.pending_isr = None;
+        let PartitionState { log, replica, .. } = &mut *state;
+        if replica.is_leader() {
+            replica.high_watermark = high_watermark(replica, log.log_end_offset());
+        }
+        self.publish(replica);
+    }
+
+    /// A copy of the replication state.
+    pub fn replica(&self) -> ReplicaState {
+        self.lock().replica.clone()
+    }
+}
+
+/// What [`Partition::apply_record`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Role and leader unchanged.
+    None,
+    /// Now leads.
+    Leader,
+    /// Now follows `leader` in `leader_epoch`.
+    Follower {
+        /// The leader to fetch from.
+        leader: i32,
+        /// Its epoch.
+        leader_epoch: i32,
+    },
+    /// No leader: nothing to fetch from.
+    Offline,
+}
+
+/// The leader's high watermark: the smallest log end offset over the maximal ISR (the
+/// leader's own included; a follower that has not fetched yet holds it where it was), never
+/// below the current one and never past the leader's log end.
+pub fn high_watermark(replica: &ReplicaState, leader_end: i64) -> i64 {
+    let mut hw = leader_end;
+    for r in replica.maximal_isr() {
+        if r == replica.node_id {
+            continue;
+        }
+        let end = replica
+            .followers
+            .get(&r)
+            .map_or(-1, |f| f.log_end_offset);
+        hw = hw.min(if end < 0 { replica.high_watermark } else { end });
+    }
+    hw.max(replica.high_watermark).min(leader_end)
+}
+
+/// Followers outside the ISR that have every record up to the high watermark and of the
+/// current leader epoch: the ISR with them added, in replica order.
+pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64) -> Option<Vec<i32>> {
+    if replica.pending_isr.is_some() {
+        return None;
+    }
+    let joining: Vec<i32> = replica
+        .followers
+        .iter()
+        .filter(|(r, f)| {
+            !replica.isr.contains(r)
+                && f.log_end_offset >= 0
+                && f.log_end_offset >= replica.high_watermark
+                && f.log_end_offset >= epoch_start
+        })
+        .map(|(r, _)| *r)
+        .collect();
+    if joining.is_empty() {
+        return None;
+    }
+    Some(
+        replica
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| replica.isr.contains(r) || joining.contains(r))
+            .collect(),
+    )
+}
+
+/// ISR followers that have not caught up with the leader's log end for more than `lag_ms`:
+/// the ISR without them.
+pub fn isr_shrink(replica: &ReplicaState, now_ms: i64, lag_ms: i64) -> Option<Vec<i32>> {
+    let lagging: Vec<i32> = replica
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| *r != replica.node_id)
+        .filter(|r| {
+            replica
+                .followers
+                .get(r)
+                .is_some_and(|f| now_ms - f.last_caught_up_ms > lag_ms)
+        })
+        .collect();
+    if lagging.is_empty() {
+        return None;
+    }
+    Some(
+        replica
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging.contains(r))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests;
