@@ -1,28 +1,40 @@
-//! The state every handler shares: topics and their partition logs, the group coordinator,
-//! producer ids, fetch sessions, and the notification that wakes long-polling fetches.
+//! The state every handler shares: this broker's view of the cluster metadata (through the
+//! [`Quorum`]), the partition replicas it hosts, the group coordinator, producer ids, fetch
+//! sessions, and the notification that wakes long-polling fetches.
+//!
+//! Metadata changes (topics, configs, credentials, ACLs, quotas) go to the active
+//! controller through [`Quorum::submit`]; the local state follows the metadata image (see
+//! [`crate::publish`]), so every broker of a cluster converges on the same topics and each
+//! hosts exactly the replicas assigned to it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use crate::cluster::{MetadataStore, PRODUCER_ID_BLOCK, TopicRecord};
+use crate::cluster::controller::TopicSpec;
+use crate::cluster::image::MetadataImage;
+use crate::cluster::peer::{PeerPool, PeerSecurity};
+use crate::cluster::quorum::{InternalTopic, Quorum, QuorumConfig};
+use crate::cluster::records::{BrokerRegistration, Endpoint};
+use crate::cluster::rpc::{ControllerRequest, ControllerResult};
 use crate::config::{BrokerConfig, ListenerConfig, LogConfig};
 use crate::error::{Error, Result};
 use crate::fetch_session::FetchSessionCache;
 use crate::group::GroupCoordinator;
-use crate::log::batch::{self, BatchHeader};
-use crate::log::{AppendInfo, PartitionLog};
-use crate::producer::{ProducerStateTable, SequenceCheck};
+pub use crate::replica::{Partition, PartitionState, ProduceOutcome};
 
 /// Name of the internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Largest topic name Kafka accepts.
 const MAX_TOPIC_NAME: usize = 249;
+/// Where the metadata log lives in the data directory.
+const METADATA_DIR: &str = "__cluster_metadata";
 
 /// A Kafka error a client should see, with a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,174 +64,51 @@ impl From<Error> for ApiError {
     }
 }
 
-/// Mutable state of one partition, behind its lock.
-#[derive(Debug)]
-pub struct PartitionState {
-    /// The partition's log.
-    pub log: PartitionLog,
-    /// Idempotent producer sequences.
-    pub producers: ProducerStateTable,
-    /// When the log was last fsynced by the `flush.ms` policy.
-    pub last_flush_ms: i64,
-}
-
-/// One partition of a topic.
-#[derive(Debug)]
-pub struct Partition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub index: i32,
-    state: Mutex<PartitionState>,
-}
-
-/// The result of appending one Produce request's records to a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProduceOutcome {
-    /// Offset of the first record appended (or of the original batch for a duplicate).
-    pub base_offset: i64,
-    /// LogAppendTime stamp or -1.
-    pub log_append_time: i64,
-    /// Log start offset after the append.
-    pub log_start_offset: i64,
-    /// Records appended: 0 for a duplicate of an idempotent retry (metering counts it once).
-    pub appended_records: i64,
-}
-
-impl Partition {
-    /// Locks the partition state. A poisoned lock (a panic while held) is taken over: the log
-    /// itself never holds half-applied state between calls.
-    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Appends the records of a Produce request: validates every batch (CRC-32C, magic,
-    /// sizes), checks idempotent sequences, appends, and records producer state.
-    pub fn append_records(
-        &self,
-        records: &[u8],
-        max_batch_bytes: usize,
-        now_ms: i64,
-    ) -> Result<ProduceOutcome, ApiError> {
-        let batches = batch::validate_batches(records, max_batch_bytes)?;
-        let mut state = self.lock();
-        // Idempotent producers send exactly one batch per partition; duplicates of it are
-        // answered with the original offset.
-        if let [(header, _)] = batches.as_slice() {
-            match state.producers.check(header) {
-                SequenceCheck::Append => {}
-                SequenceCheck::Duplicate { base_offset } => {
-                    return Ok(ProduceOutcome {
-                        base_offset,
-                        log_append_time: -1,
-                        log_start_offset: state.log.log_start_offset(),
-                        appended_records: 0,
-                    });
-                }
-                SequenceCheck::OutOfOrder { expected, found } => {
-                    return Err(ApiError::new(
-                        ResponseError::OutOfOrderSequenceNumber,
-                        format!(
-                            "producer {} expected sequence {expected}, got {found}",
-                            header.producer_id
-                        ),
-                    ));
-                }
-                SequenceCheck::Fenced { current } => {
-                    return Err(ApiError::new(
-                        ResponseError::InvalidProducerEpoch,
-                        format!(
-                            "producer {} epoch {} is older than the current epoch {current}",
-                            header.producer_id, header.producer_epoch
-                        ),
-                    ));
-                }
-            }
-        } else if batches.iter().any(|(h, _)| h.has_producer_id()) {
-            return Err(ApiError::new(
-                ResponseError::InvalidRecord,
-                "an idempotent producer must send exactly one batch per partition",
-            ));
-        }
-        let info: AppendInfo = state.log.append(records, 0, now_ms)?;
-        let mut offset = info.base_offset;
-        for (header, _) in &batches {
-            let stamped = BatchHeader {
-                base_offset: offset,
-                ..*header
-            };
-            state.producers.record(&stamped);
-            offset = stamped.last_offset() + 1;
-        }
-        Ok(ProduceOutcome {
-            base_offset: info.base_offset,
-            log_append_time: info.log_append_time,
-            log_start_offset: info.log_start_offset,
-            appended_records: info.last_offset - info.base_offset + 1,
-        })
-    }
-
-    /// Stored bytes from `offset` (see [`PartitionLog::read`]) with the high watermark and
-    /// log start offset read under the same lock.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<(Bytes, i64, i64)> {
-        let state = self.lock();
-        let hw = state.log.log_end_offset();
-        let start = state.log.log_start_offset();
-        let bytes = state.log.read(offset, max_bytes, min_one)?;
-        Ok((bytes, hw, start))
-    }
-
-    /// High watermark (on a single node, the log end offset) and log start offset.
-    pub fn offsets(&self) -> (i64, i64) {
-        let state = self.lock();
-        (state.log.log_end_offset(), state.log.log_start_offset())
-    }
-}
-
-/// A topic and its partitions.
+/// A topic as this broker knows it: from the metadata image, with the replicas hosted here.
 #[derive(Debug)]
 pub struct Topic {
     /// Name.
     pub name: String,
     /// Stable id.
     pub id: Uuid,
-    /// Whether it is internal (`__consumer_offsets`).
+    /// Whether it is internal (`__consumer_offsets`, `__fjord_usage`).
     pub internal: bool,
-    partitions: RwLock<Vec<Arc<Partition>>>,
-    settings: RwLock<TopicSettings>,
+    pub(crate) partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
+    pub(crate) partition_count: AtomicI32,
+    pub(crate) settings: RwLock<TopicSettings>,
 }
 
 /// A topic's config overrides and the effective log config derived from them once per change
 /// (Produce reads `max.message.bytes` on every request; it must not re-parse strings).
 #[derive(Debug, Clone)]
-struct TopicSettings {
-    overrides: BTreeMap<String, String>,
-    log: LogConfig,
+pub(crate) struct TopicSettings {
+    pub(crate) overrides: BTreeMap<String, String>,
+    pub(crate) log: LogConfig,
 }
 
 impl Topic {
-    /// All partitions, in index order.
+    /// The partition replicas hosted on this broker, in index order.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .values()
+            .cloned()
+            .collect()
     }
 
-    /// One partition.
+    /// The replica of partition `index` hosted here.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| parts.get(i).cloned())
-    }
-
-    /// Partition count.
-    pub fn partition_count(&self) -> i32 {
         self.partitions
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .len() as i32
+            .get(&index)
+            .cloned()
+    }
+
+    /// Partition count (all partitions, wherever they are hosted).
+    pub fn partition_count(&self) -> i32 {
+        self.partition_count.load(Ordering::Acquire)
     }
 
     /// Topic-level config overrides.
@@ -241,20 +130,38 @@ impl Topic {
     }
 }
 
+/// Where this broker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Registering with the controller and catching up with the metadata log.
+    Starting,
+    /// Unfenced: serving clients.
+    Running,
+    /// A controlled shutdown is moving leadership away.
+    ShuttingDown,
+    /// Stopped.
+    Stopped,
+}
+
 /// The broker: everything a request handler needs.
 #[derive(Debug)]
 pub struct Broker {
     /// Validated configuration.
     pub config: BrokerConfig,
-    /// Cluster id (persisted).
-    pub cluster_id: String,
     /// This node's id.
     pub node_id: i32,
+    /// Random per process start: tells the controller this is a new incarnation.
+    pub incarnation_id: Uuid,
+    /// The metadata quorum.
+    pub quorum: Arc<Quorum>,
+    /// Connections to other brokers (replication, forwarding).
+    pub(crate) peers: Arc<PeerPool>,
     /// Classic consumer-group coordinator.
     pub groups: GroupCoordinator,
     /// KIP-227 incremental fetch sessions.
     pub fetch_sessions: FetchSessionCache,
-    /// Woken on every append so long-polling fetches return as soon as data arrives.
+    /// Woken on every append (and high watermark move) so long-polling fetches return as
+    /// soon as data is readable.
     pub data_arrived: Notify,
     /// Failed SASL authentications since start (brute-force signal).
     pub failed_authentications: std::sync::atomic::AtomicU64,
@@ -268,13 +175,26 @@ pub struct Broker {
     pub(crate) usage: crate::metering::UsageMeter,
     /// OAUTHBEARER's key set, when that mechanism is enabled.
     pub oauth: Option<Arc<crate::security::oauth::JwksCache>>,
+    /// Replica fetchers, one per leader this broker follows.
+    pub(crate) fetchers: crate::replication::Fetchers,
     advertised: RwLock<Vec<ListenerConfig>>,
     /// The ACLs of the metadata image, shared read-only with every authorization check.
     pub(crate) acls: RwLock<Arc<Vec<crate::security::acl::AclBinding>>>,
-    metadata: Mutex<MetadataStore>,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    producer_ids: Mutex<(i64, i64)>,
-    _dir_lock: std::fs::File,
+    pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    cluster_id: OnceLock<String>,
+    /// Producer ids of the block this broker holds: next, end.
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    pub(crate) lifecycle: watch::Sender<Lifecycle>,
+    /// The metadata log index the local state reflects.
+    pub(crate) published: watch::Sender<u64>,
+    /// Set to request a controlled shutdown from the lifecycle task.
+    pub(crate) shutdown_requested: watch::Sender<bool>,
+    /// A pre-Raft `metadata.json` imported at first start (renamed once applied).
+    pub(crate) legacy_imported: Mutex<bool>,
+    /// The background tasks [`Broker::stop`] waits for.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The data directory's lock, released by [`Broker::stop`] (or on drop).
+    dir_lock: Mutex<Option<std::fs::File>>,
 }
 
 /// Checks a topic name against Kafka's rules.
@@ -300,10 +220,66 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The listener other brokers reach this one on.
+pub fn inter_broker_listener(config: &BrokerConfig) -> Option<&ListenerConfig> {
+    let name = config.cluster.inter_broker_listener.as_deref();
+    let pick = |list: &[ListenerConfig]| -> Option<usize> {
+        match name {
+            Some(n) => list.iter().position(|l| l.name == n),
+            None => (!list.is_empty()).then_some(0),
+        }
+    };
+    if let Some(i) = pick(&config.advertised_listeners) {
+        return config.advertised_listeners.get(i);
+    }
+    pick(&config.listeners).and_then(|i| config.listeners.get(i))
+}
+
+fn host_port(l: &ListenerConfig) -> String {
+    let host = if l.host.is_empty() || l.host == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        l.host.as_str()
+    };
+    format!("{host}:{}", l.port)
+}
+
+fn peer_security(config: &BrokerConfig) -> Result<PeerSecurity> {
+    let Some(listener) = inter_broker_listener(config) else {
+        return Ok(PeerSecurity::default());
+    };
+    let tls_ca_pem = if listener.security.tls() {
+        let path = config.cluster.inter_broker_ca.as_ref().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "the inter-broker listener {} uses TLS: set fjord.inter.broker.ssl.ca.location (or ssl.truststore.location) to the CA brokers trust",
+                listener.name
+            ))
+        })?;
+        Some(std::fs::read_to_string(path).map_err(|e| {
+            Error::io(format!("failed to read the inter-broker CA {}", path.display()), e)
+        })?)
+    } else {
+        None
+    };
+    let sasl = if listener.security.sasl() {
+        Some(config.cluster.inter_broker_sasl.clone().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "the inter-broker listener {} uses SASL: set fjord.inter.broker.user (or fjord.bootstrap.users) to the super user brokers authenticate as",
+                listener.name
+            ))
+        })?)
+    } else {
+        None
+    };
+    Ok(PeerSecurity { tls_ca_pem, sasl })
+}
+
 impl Broker {
-    /// Opens the data directory (creating it and the metadata on first start), every
-    /// partition log, and the internal offsets topic, and loads the group coordinator.
-    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>> {
+    /// Opens the data directory, starts the metadata quorum (initialising it on first start
+    /// of a voter), and starts the tasks that follow the metadata image and register this
+    /// broker with the controller. Serving starts at once (the quorum's RPCs need it); clients
+    /// are served once [`Broker::wait_ready`] returns.
+    pub async fn open(config: BrokerConfig) -> Result<Arc<Broker>> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("failed to create data dir {}", dir.display()), e))?;
@@ -321,84 +297,82 @@ impl Broker {
             ))
         })?;
         remove_retired_dirs(&dir);
-        let mut store = MetadataStore::open(&dir, config.node_id, config.cluster_id.as_deref())?;
-        if !store
-            .image()
-            .topics
-            .contains_key(crate::metering::USAGE_TOPIC)
-        {
-            let retention = config.usage_retention_ms.to_string();
-            store.update(|i| {
-                let mut configs = BTreeMap::new();
-                configs.insert("retention.ms".to_string(), retention);
-                i.topics.insert(
-                    crate::metering::USAGE_TOPIC.to_string(),
-                    TopicRecord {
-                        id: Uuid::new_v4(),
-                        partitions: 1,
-                        configs,
-                        internal: true,
-                    },
-                );
-            })?;
+        if config.node_id < 0 {
+            return Err(Error::InvalidConfig(format!(
+                "node.id must not be negative, not {}",
+                config.node_id
+            )));
         }
-        if !store.image().topics.contains_key(OFFSETS_TOPIC) {
-            let partitions = config.offsets_topic_num_partitions;
-            store.update(|i| {
-                let mut configs = BTreeMap::new();
-                configs.insert("cleanup.policy".to_string(), "compact".to_string());
-                i.topics.insert(
-                    OFFSETS_TOPIC.to_string(),
-                    TopicRecord {
-                        id: Uuid::new_v4(),
-                        partitions,
-                        configs,
-                        internal: true,
-                    },
-                );
-            })?;
-        }
-        let image = store.image().clone();
-        let mut topics = BTreeMap::new();
-        for (name, record) in &image.topics {
-            let log_config = config.topic_log_config(&record.configs)?;
-            let mut partitions = Vec::new();
-            for p in 0..record.partitions {
-                partitions.push(Arc::new(open_partition(&dir, name, p, log_config.clone())?));
-            }
-            topics.insert(
-                name.clone(),
-                Arc::new(Topic {
-                    name: name.clone(),
-                    id: record.id,
-                    internal: record.internal,
-                    partitions: RwLock::new(partitions),
-                    settings: RwLock::new(TopicSettings {
-                        overrides: record.configs.clone(),
-                        log: log_config.clone(),
-                    }),
-                }),
-            );
-        }
-        let offsets_partitions = topics
-            .get(OFFSETS_TOPIC)
-            .map(|t| t.partitions())
-            .unwrap_or_default();
-        let groups = GroupCoordinator::open(&config, offsets_partitions)?;
-        let reserved = image.producer_id_reserved;
+        let metadata_dir = dir.join(METADATA_DIR);
+        let legacy = if metadata_dir.exists() {
+            None
+        } else {
+            crate::cluster::legacy::load(&dir, config.node_id)?
+        };
+        let own_addr = inter_broker_listener(&config).map(host_port).ok_or_else(|| {
+            Error::InvalidConfig("the broker needs at least one listener".into())
+        })?;
+        let voters = if config.cluster.voters.is_empty() {
+            BTreeMap::from([(config.node_id, own_addr)])
+        } else {
+            config.cluster.voters.clone()
+        };
+        let peers = Arc::new(PeerPool::new(
+            peer_security(&config)?,
+            format!("broker-{}", config.node_id),
+            Duration::from_secs(10),
+        ));
+        let mut usage_configs = BTreeMap::new();
+        usage_configs.insert("retention.ms".to_string(), config.usage_retention_ms.to_string());
+        let mut offsets_configs = BTreeMap::new();
+        offsets_configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        let internal_topics = vec![
+            InternalTopic {
+                name: OFFSETS_TOPIC.to_string(),
+                partitions: config.offsets_topic_num_partitions,
+                replication_factor: config.cluster.offsets_replication_factor,
+                configs: offsets_configs,
+            },
+            InternalTopic {
+                name: crate::metering::USAGE_TOPIC.to_string(),
+                partitions: 1,
+                replication_factor: config.cluster.offsets_replication_factor,
+                configs: usage_configs,
+            },
+        ];
+        let quorum = Quorum::start(
+            QuorumConfig {
+                node_id: config.node_id,
+                dir: metadata_dir,
+                voters,
+                cluster_id: config.cluster_id.clone(),
+                session_timeout: Duration::from_millis(config.cluster.session_timeout_ms),
+                rebalance_interval: config
+                    .cluster
+                    .leader_rebalance_interval_ms
+                    .map(Duration::from_millis),
+                internal_topics,
+                legacy: legacy.clone(),
+            },
+            peers.clone(),
+        )
+        .await?;
         let tls = match &config.security.keystore {
             Some(path) => Some(Arc::new(crate::security::tls::ReloadingCert::open(path)?)),
             None => None,
         };
-        crate::security::credentials::apply_bootstrap_users(&mut store, &config.security)?;
-        let quotas =
-            crate::quota::ClientQuotas::new(config.quota_window, &store.image().client_quotas);
-        tracing::info!(cluster_id = %image.cluster_id, node_id = config.node_id, topics = topics.len(), dir = %dir.display(), "broker opened");
-        Ok(Arc::new(Broker {
-            cluster_id: image.cluster_id.clone(),
+        let groups = GroupCoordinator::open(&config)?;
+        let quotas = crate::quota::ClientQuotas::new(config.quota_window, &[]);
+        let (lifecycle, _) = watch::channel(Lifecycle::Starting);
+        let (published, _) = watch::channel(0);
+        let (shutdown_requested, _) = watch::channel(false);
+        let broker = Arc::new(Broker {
             node_id: config.node_id,
+            incarnation_id: Uuid::new_v4(),
+            quorum,
+            peers,
             advertised: RwLock::new(config.advertised_listeners.clone()),
-            acls: RwLock::new(Arc::new(store.image().acls.clone())),
+            acls: RwLock::new(Arc::new(Vec::new())),
             failed_authentications: std::sync::atomic::AtomicU64::new(0),
             metrics: crate::metrics::Metrics::new(),
             quotas,
@@ -409,23 +383,125 @@ impl Broker {
                 .sasl_mechanisms
                 .contains(&crate::security::SaslMechanism::OAuthBearer)
                 .then(|| crate::security::oauth::JwksCache::new(config.security.oauth.clone())),
+            fetchers: crate::replication::Fetchers::default(),
             config,
             groups,
             fetch_sessions: FetchSessionCache::default(),
             data_arrived: Notify::new(),
-            metadata: Mutex::new(store),
-            topics: RwLock::new(topics),
-            producer_ids: Mutex::new((reserved, reserved)),
-            _dir_lock: dir_lock,
-        }))
+            topics: RwLock::new(BTreeMap::new()),
+            cluster_id: OnceLock::new(),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            lifecycle,
+            published,
+            shutdown_requested,
+            legacy_imported: Mutex::new(legacy.is_some()),
+            tasks: Mutex::new(Vec::new()),
+            dir_lock: Mutex::new(Some(dir_lock)),
+        });
+        let tasks = vec![
+            tokio::spawn(broker.clone().follow_metadata()),
+            tokio::spawn(broker.clone().run_lifecycle()),
+        ];
+        *broker.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        tracing::info!(node_id = broker.node_id, dir = %dir.display(), voters = ?broker.quorum.voters(), "broker opened");
+        Ok(broker)
+    }
+
+    /// Waits until this broker is registered, caught up with the metadata log and unfenced,
+    /// with its replicas opened: ready for clients.
+    /// A broker that is the only voter also waits for the internal topics (created moments
+    /// after it registers), so groups work as soon as it is ready.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = self.lifecycle.subscribe();
+        let ready = rx.wait_for(|s| *s == Lifecycle::Running);
+        let joined = matches!(tokio::time::timeout_at(deadline, ready).await, Ok(Ok(_)));
+        if !joined {
+            return Err(Error::InvalidConfig(format!(
+                "broker {} did not join the cluster within {} s: is a majority of controller.quorum.voters ({:?}) up and reachable?",
+                self.node_id,
+                timeout.as_secs(),
+                self.quorum.voters()
+            )));
+        }
+        if self.quorum.voters().len() == 1 {
+            let mut published = self.published.subscribe();
+            let internal = published.wait_for(|_| {
+                [OFFSETS_TOPIC, crate::metering::USAGE_TOPIC]
+                    .iter()
+                    .all(|t| self.topic(t).is_some_and(|t| !t.partitions().is_empty()))
+            });
+            if tokio::time::timeout_at(deadline, internal).await.is_err() {
+                return Err(Error::InvalidConfig(format!(
+                    "broker {} joined but its internal topics were not created within {} s",
+                    self.node_id,
+                    timeout.as_secs()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Broker::open`], then [`Broker::wait_ready`] (embedders and tests of one node).
+    pub async fn open_ready(config: BrokerConfig) -> Result<Arc<Broker>> {
+        let broker = Broker::open(config).await?;
+        broker.wait_ready(Duration::from_secs(30)).await?;
+        Ok(broker)
+    }
+
+    /// Where the broker is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        *self.lifecycle.borrow()
+    }
+
+    /// The cluster id (empty until the metadata log has been read).
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id.get().cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn set_cluster_id(&self, id: &str) {
+        let _ = self.cluster_id.set(id.to_string());
+    }
+
+    /// The metadata image this broker follows.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.quorum.image()
+    }
+
+    /// This broker's registration as it would send it: advertised listeners and rack.
+    pub(crate) fn registration(&self) -> BrokerRegistration {
+        let listeners = self
+            .advertised_listeners()
+            .into_iter()
+            .map(|l| Endpoint {
+                name: l.name.clone(),
+                host: if l.host.is_empty() || l.host == "0.0.0.0" {
+                    "127.0.0.1".to_string()
+                } else {
+                    l.host.clone()
+                },
+                port: l.port,
+            })
+            .collect();
+        BrokerRegistration {
+            node_id: self.node_id,
+            incarnation_id: self.incarnation_id,
+            epoch: 0,
+            listeners,
+            rack: self.config.cluster.rack.clone(),
+            fenced: true,
+            shutting_down: false,
+        }
     }
 
     /// Addresses clients should use (set from the bound listeners when not configured).
     pub fn advertised_listeners(&self) -> Vec<ListenerConfig> {
-        self.advertised
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let adv = self.advertised.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if adv.is_empty() {
+            self.config.listeners.clone()
+        } else {
+            adv
+        }
     }
 
     /// Records the actually bound listener addresses when none were configured to advertise.
@@ -436,8 +512,19 @@ impl Broker {
         }
     }
 
-    /// The host and port this node advertises on `listener` (a client is always given
-    /// addresses of the listener it connected through), else on its first listener.
+    /// The host and port broker `node` advertises on `listener` (clients are always given
+    /// addresses of the listener they connected through), from its registration.
+    pub fn broker_address(&self, node: i32, listener: &str) -> Option<(String, i32)> {
+        if node == self.node_id {
+            return Some(self.advertised_address(listener));
+        }
+        let image = self.image();
+        let b = image.brokers.get(&node)?;
+        let e = b.endpoint(listener)?;
+        Some((e.host.clone(), i32::from(e.port)))
+    }
+
+    /// The host and port this node advertises on `listener`, else on its first listener.
     pub fn advertised_address(&self, listener: &str) -> (String, i32) {
         let all = self.advertised_listeners();
         all.iter()
@@ -483,21 +570,23 @@ impl Broker {
             .collect()
     }
 
-    /// A partition by topic name and index.
+    /// The replica of a partition hosted here.
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         self.topic(topic)?.partition(index)
     }
 
-    /// Creates a topic. `partitions` of -1 means `num.partitions`. With `validate_only`
-    /// nothing is written.
-    pub fn create_topic(
+    /// Creates a topic through the controller. `partitions` of -1 means `num.partitions`,
+    /// a `replication_factor` of -1 `default.replication.factor`; `assignments` gives
+    /// replicas per partition explicitly. With `validate_only` nothing is written.
+    pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i16,
+        assignments: Option<Vec<Vec<i32>>>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<Arc<Topic>, ApiError> {
+    ) -> Result<Uuid, ApiError> {
         validate_topic_name(name)?;
         if name.starts_with("__") {
             return Err(ApiError::new(
@@ -507,10 +596,10 @@ impl Broker {
                 ),
             ));
         }
-        let partitions = if partitions == -1 {
-            self.config.num_partitions
-        } else {
-            partitions
+        let partitions = match (&assignments, partitions) {
+            (Some(a), -1) => a.len() as i32,
+            (_, -1) => self.config.num_partitions,
+            (_, p) => p,
         };
         if partitions <= 0 {
             return Err(ApiError::new(
@@ -524,109 +613,94 @@ impl Broker {
                 format!("{partitions} partitions is more than this broker allows (100000)"),
             ));
         }
-        if replication_factor != -1 && replication_factor != 1 {
+        let replication_factor = if replication_factor == -1 {
+            self.default_replication_factor()
+        } else {
+            replication_factor
+        };
+        if replication_factor < 1 {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
-                format!(
-                    "replication factor {replication_factor} is larger than the 1 available broker"
-                ),
+                format!("replication factor must be at least 1, not {replication_factor}"),
             ));
         }
         let log_config = self
             .config
             .topic_log_config(&configs)
             .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
-        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        if topics.contains_key(name) {
-            return Err(ApiError::new(
-                ResponseError::TopicAlreadyExists,
-                format!("topic {name:?} already exists"),
-            ));
+        if i64::from(log_config.min_insync_replicas) > i64::from(replication_factor) {
+            tracing::debug!(topic = name, "min.insync.replicas is above the replication factor: acks=all produces will fail");
         }
-        self.check_partition_limit(&topics, partitions as u64)
+        self.check_partition_limit(partitions as u64)
             .inspect_err(|e| tracing::info!(topic = name, reason = %e.message, "topic refused"))?;
         let id = Uuid::new_v4();
-        let topic = Arc::new(Topic {
-            name: name.to_string(),
-            id,
-            internal: false,
-            partitions: RwLock::new(Vec::new()),
-            settings: RwLock::new(TopicSettings {
-                overrides: configs.clone(),
-                log: log_config.clone(),
-            }),
-        });
-        if validate_only {
-            return Ok(topic);
-        }
-        let mut parts = Vec::new();
-        for p in 0..partitions {
-            let dir = partition_dir(&self.config.data_dir, name, p);
-            // A leftover directory from a deleted topic of the same name must not resurface.
-            if dir.exists() {
-                retire_dir(&dir);
-            }
-            parts.push(Arc::new(open_partition(
-                &self.config.data_dir,
-                name,
-                p,
-                log_config.clone(),
-            )?));
-        }
-        *topic.partitions.write().unwrap_or_else(|p| p.into_inner()) = parts;
-        self.lock_metadata().update(|i| {
-            i.topics.insert(
-                name.to_string(),
-                TopicRecord {
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::CreateTopic {
+                spec: TopicSpec {
+                    name: name.to_string(),
                     id,
                     partitions,
+                    replication_factor,
+                    assignments,
                     configs,
                     internal: false,
                 },
-            );
-        })?;
-        topics.insert(name.to_string(), topic.clone());
-        tracing::info!(topic = name, partitions, "topic created");
-        Ok(topic)
+                validate_only,
+            })
+            .await?;
+        if !validate_only {
+            self.wait_published(reply.index).await;
+            tracing::info!(topic = name, partitions, replication_factor, "topic created");
+        }
+        Ok(id)
     }
 
-    /// Deletes a topic and its data.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
-        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        let Some(topic) = topics.get(name).cloned() else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name:?} does not exist"),
-            ));
-        };
-        if topic.internal {
-            return Err(ApiError::new(
-                ResponseError::InvalidTopicException,
-                format!("internal topic {name:?} cannot be deleted"),
-            ));
-        }
-        self.lock_metadata().update(|i| {
-            i.topics.remove(name);
-        })?;
-        topics.remove(name);
-        drop(topics);
-        for p in topic.partitions() {
-            let dir = p.lock().log.dir().to_path_buf();
-            retire_dir(&dir);
-        }
-        self.fetch_sessions.forget_topic(name);
+    /// `default.replication.factor` (Kafka's default, 1, keeps one-broker clusters working).
+    fn default_replication_factor(&self) -> i16 {
+        let configured: i16 = self
+            .config
+            .effective
+            .get("default.replication.factor")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        configured.max(1)
+    }
+
+    /// Deletes a topic through the controller.
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
+        let id = self
+            .image()
+            .topics
+            .get(name)
+            .map(|t| t.id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {name:?} does not exist"),
+                )
+            })?;
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await?;
+        self.wait_published(reply.index).await;
         tracing::info!(topic = name, "topic deleted");
-        Ok(topic.id)
+        Ok(id)
     }
 
     /// Grows a topic to `total` partitions.
-    pub fn create_partitions(
+    pub async fn create_partitions(
         &self,
         name: &str,
         total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let topic = self.topic(name).ok_or_else(|| {
+        let image = self.image();
+        let topic = image.topics.get(name).ok_or_else(|| {
             ApiError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name:?} does not exist"),
@@ -638,63 +712,46 @@ impl Broker {
                 "partitions of internal topics cannot be changed",
             ));
         }
-        let current = topic.partition_count();
-        if total <= current {
-            return Err(ApiError::new(
-                ResponseError::InvalidPartitions,
-                format!(
-                    "topic {name:?} has {current} partitions; the new count must be larger, not {total}"
-                ),
-            ));
-        }
+        let current = topic.partitions.len() as i32;
         if total > 100_000 {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
                 format!("{total} partitions is more than this broker allows (100000)"),
             ));
         }
-        // Held to the end, so that concurrent topic changes cannot pass the limit together.
-        let topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        self.check_partition_limit(&topics, (total - current) as u64)
-            .inspect_err(
-                |e| tracing::info!(topic = name, reason = %e.message, "partitions refused"),
-            )?;
-        if validate_only {
-            return Ok(());
+        if total > current {
+            self.check_partition_limit((total - current) as u64)
+                .inspect_err(
+                    |e| tracing::info!(topic = name, reason = %e.message, "partitions refused"),
+                )?;
         }
-        let log_config = topic.log_config();
-        let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
-        for p in parts.len() as i32..total {
-            parts.push(Arc::new(open_partition(
-                &self.config.data_dir,
-                name,
-                p,
-                log_config.clone(),
-            )?));
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::CreatePartitions {
+                name: name.to_string(),
+                total,
+                assignments,
+                validate_only,
+            })
+            .await?;
+        if !validate_only {
+            self.wait_published(reply.index).await;
         }
-        self.lock_metadata().update(|i| {
-            if let Some(t) = i.topics.get_mut(name) {
-                t.partitions = total;
-            }
-        })?;
-        drop(topics);
         Ok(())
     }
 
     /// Refuses `adding` partitions when they would pass `fjord.max.partitions` (internal
-    /// topics are not counted). The caller holds the topics lock across check and change.
-    fn check_partition_limit(
-        &self,
-        topics: &BTreeMap<String, Arc<Topic>>,
-        adding: u64,
-    ) -> Result<(), ApiError> {
+    /// topics are not counted).
+    fn check_partition_limit(&self, adding: u64) -> Result<(), ApiError> {
         let Some(limit) = self.config.max_partitions else {
             return Ok(());
         };
-        let current: u64 = topics
+        let current: u64 = self
+            .image()
+            .topics
             .values()
             .filter(|t| !t.internal)
-            .map(|t| t.partition_count() as u64)
+            .map(|t| t.partitions.len() as u64)
             .sum();
         if current + adding > limit {
             return Err(crate::quota::partition_limit_error(current, adding, limit));
@@ -702,60 +759,76 @@ impl Broker {
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (validated first) and applies them to its logs.
-    pub fn set_topic_configs(
+    /// Replaces a topic's config overrides (validated first).
+    pub async fn set_topic_configs(
         &self,
         name: &str,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let topic = self.topic(name).ok_or_else(|| {
-            ApiError::new(
+        if !self.image().topics.contains_key(name) {
+            return Err(ApiError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("topic {name:?} does not exist"),
-            )
-        })?;
-        let log_config = self
-            .config
+            ));
+        }
+        self.config
             .topic_log_config(&configs)
             .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
         if validate_only {
             return Ok(());
         }
-        self.lock_metadata().update(|i| {
-            if let Some(t) = i.topics.get_mut(name) {
-                t.configs = configs.clone();
-            }
-        })?;
-        *topic.settings.write().unwrap_or_else(|p| p.into_inner()) = TopicSettings {
-            overrides: configs,
-            log: log_config.clone(),
-        };
-        for p in topic.partitions() {
-            p.lock().log.set_config(log_config.clone());
-        }
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::SetTopicConfigs {
+                name: name.to_string(),
+                configs,
+            })
+            .await?;
+        self.wait_published(reply.index).await;
         Ok(())
     }
 
-    /// Hands out a new producer id, reserving blocks in the metadata file.
-    pub fn next_producer_id(&self) -> Result<i64, ApiError> {
-        let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+    /// Hands out a new producer id from a block the controller allocated to this broker.
+    pub async fn next_producer_id(&self) -> Result<i64, ApiError> {
+        let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
-            let new_reserved = ids.1 + PRODUCER_ID_BLOCK;
-            self.lock_metadata()
-                .update(|i| i.producer_id_reserved = new_reserved)?;
-            ids.1 = new_reserved;
+            let reply = self
+                .quorum
+                .submit(ControllerRequest::AllocateProducerIds {
+                    node_id: self.node_id,
+                })
+                .await?;
+            let ControllerResult::ProducerIds { first, size } = reply.result else {
+                return Err(ApiError::new(
+                    ResponseError::UnknownServerError,
+                    "the controller answered AllocateProducerIds oddly",
+                ));
+            };
+            *ids = (first, first + size);
         }
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
     }
 
-    /// Runs retention on every partition and fsyncs partitions due by `flush.ms`.
-    pub fn run_housekeeping(&self, now_ms: i64, retention: bool) {
+    /// Waits until the local state reflects metadata log index `index`.
+    pub(crate) async fn wait_published(&self, index: u64) {
+        let mut rx = self.published.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|p| *p >= index)).await;
+    }
+
+    /// Runs retention on every partition, fsyncs partitions due by `flush.ms`, and proposes
+    /// ISR shrinks for followers that stopped keeping up.
+    pub fn run_housekeeping(self: &Arc<Self>, now_ms: i64, retention: bool) {
+        let lag = self.config.cluster.replica_lag_time_max_ms;
         for topic in self.topics() {
             let log_config = topic.log_config();
             for p in topic.partitions() {
+                if let Some(change) = p.isr_shrink(now_ms, lag) {
+                    tracing::info!(topic = %topic.name, partition = p.index, isr = ?change.new_isr, "followers fell behind: shrinking the ISR");
+                    self.propose_isr(p.clone(), change);
+                }
                 let mut state = p.lock();
                 if retention {
                     match state.log.enforce_retention(now_ms) {
@@ -780,6 +853,31 @@ impl Broker {
         }
     }
 
+    /// Sends an ISR change to the controller in the background; a refusal clears it (the
+    /// metadata the refusal was based on arrives through the image).
+    pub(crate) fn propose_isr(
+        self: &Arc<Self>,
+        partition: Arc<Partition>,
+        change: crate::cluster::controller::IsrChange,
+    ) {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let topic = change.topic.clone();
+            let index = change.partition;
+            match broker
+                .quorum
+                .submit(ControllerRequest::AlterPartition(change))
+                .await
+            {
+                Ok(reply) => broker.wait_published(reply.index).await,
+                Err(e) => {
+                    tracing::info!(%topic, partition = index, error = %e.message, "ISR change refused");
+                    partition.clear_pending_isr();
+                }
+            }
+        });
+    }
+
     /// Flushes every partition log (graceful shutdown).
     pub fn flush_all(&self) -> Result<()> {
         for topic in self.topics() {
@@ -790,34 +888,42 @@ impl Broker {
         Ok(())
     }
 
-    pub(crate) fn lock_metadata(&self) -> MutexGuard<'_, MetadataStore> {
-        self.metadata.lock().unwrap_or_else(|p| p.into_inner())
+    /// A controlled shutdown: leadership moves to other in-sync replicas (waiting at most
+    /// `fjord.controlled.shutdown.timeout.ms`), then the fetchers, the background tasks and
+    /// the quorum stop, logs are flushed and the data directory is unlocked (a new broker may
+    /// open it in this process).
+    pub async fn stop(&self) {
+        if self.config.cluster.controlled_shutdown && self.lifecycle() == Lifecycle::Running {
+            self.shutdown_requested.send_replace(true);
+            let mut rx = self.lifecycle.subscribe();
+            let timeout = Duration::from_millis(self.config.cluster.controlled_shutdown_timeout_ms);
+            let moved = tokio::time::timeout(timeout, rx.wait_for(|s| *s == Lifecycle::Stopped)).await;
+            if moved.is_err() {
+                tracing::warn!(timeout_ms = timeout.as_millis() as u64, "controlled shutdown timed out; stopping with leaderships in place");
+            }
+        }
+        self.lifecycle.send_replace(Lifecycle::Stopped);
+        self.fetchers.stop_all();
+        self.quorum.shutdown().await;
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for mut task in tasks {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        if let Err(e) = self.flush_all() {
+            tracing::warn!(error = %e, "flush at stop failed");
+        }
+        self.dir_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 
-fn partition_dir(data_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
+/// A partition's directory.
+pub(crate) fn partition_dir(data_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))
-}
-
-fn open_partition(
-    data_dir: &std::path::Path,
-    topic: &str,
-    index: i32,
-    config: LogConfig,
-) -> Result<Partition> {
-    let dir = partition_dir(data_dir, topic, index);
-    let log = PartitionLog::open(&dir, config)?;
-    let headers = log.batch_headers(log.log_start_offset())?;
-    let producers = ProducerStateTable::rebuild(headers.iter());
-    Ok(Partition {
-        topic: topic.to_string(),
-        index,
-        state: Mutex::new(PartitionState {
-            log,
-            producers,
-            last_flush_ms: crate::now_ms(),
-        }),
-    })
 }
 
 /// Removes partition directories whose deletion a crash interrupted (`*-delete`).
@@ -837,7 +943,7 @@ fn remove_retired_dirs(data_dir: &std::path::Path) {
 }
 
 /// Renames a partition directory out of the way and removes it in the background.
-fn retire_dir(dir: &std::path::Path) {
+pub(crate) fn retire_dir(dir: &std::path::Path) {
     let retired = dir.with_extension(format!("{}-delete", Uuid::new_v4().simple()));
     match std::fs::rename(dir, &retired) {
         Ok(()) => {
@@ -854,118 +960,4 @@ fn retire_dir(dir: &std::path::Path) {
 }
 
 #[cfg(test)]
-mod tests {
-    use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    use super::*;
-
-    fn open(dir: &std::path::Path) -> Arc<Broker> {
-        let mut m = BTreeMap::new();
-        m.insert("log.dirs".to_string(), dir.display().to_string());
-        Broker::open(BrokerConfig::from_map(m).unwrap()).unwrap()
-    }
-
-    fn one_record() -> Vec<u8> {
-        let r = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: 0,
-            timestamp: 1,
-            key: None,
-            value: Some(bytes::Bytes::from_static(b"v")),
-            headers: Default::default(),
-        };
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            [&r],
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
-    }
-
-    #[test]
-    fn a_recreated_topic_starts_empty_and_topics_survive_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path());
-        b.create_topic("t", 2, 1, BTreeMap::new(), false).unwrap();
-        let p = b.partition("t", 1).unwrap();
-        p.append_records(&one_record(), 1 << 20, 1).unwrap();
-        assert_eq!(p.offsets().0, 1);
-        let old_id = b.delete_topic("t").unwrap();
-        let t = b.create_topic("t", 2, 1, BTreeMap::new(), false).unwrap();
-        assert_ne!(t.id, old_id);
-        assert_eq!(
-            b.partition("t", 1).unwrap().offsets().0,
-            0,
-            "no data of the deleted topic resurfaces"
-        );
-        let id = t.id;
-        drop((p, t, b));
-        let b = open(dir.path());
-        assert_eq!(b.topic("t").unwrap().id, id);
-        assert_eq!(b.topic("t").unwrap().partition_count(), 2);
-        assert!(b.topic(OFFSETS_TOPIC).unwrap().internal);
-    }
-
-    #[test]
-    fn the_data_dir_is_locked_and_producer_ids_never_repeat() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path());
-        let mut m = BTreeMap::new();
-        m.insert("log.dirs".to_string(), dir.path().display().to_string());
-        let second = Broker::open(BrokerConfig::from_map(m).unwrap());
-        assert!(matches!(second, Err(Error::InvalidConfig(ref m)) if m.contains("in use")));
-        let first = b.next_producer_id().unwrap();
-        drop(b);
-        let b = open(dir.path());
-        assert!(b.next_producer_id().unwrap() > first);
-    }
-
-    #[test]
-    fn partitions_beyond_the_cluster_ceiling_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut m = BTreeMap::new();
-        m.insert("log.dirs".to_string(), dir.path().display().to_string());
-        m.insert("fjord.max.partitions".to_string(), "5".to_string());
-        let b = Broker::open(BrokerConfig::from_map(m).unwrap()).unwrap();
-        b.create_topic("a", 3, 1, BTreeMap::new(), false).unwrap();
-        let e = b
-            .create_topic("b", 3, 1, BTreeMap::new(), false)
-            .unwrap_err();
-        assert_eq!(e.code, ResponseError::PolicyViolation);
-        assert!(e.message.contains("fjord.max.partitions"), "{}", e.message);
-        assert!(b.topic("b").is_none());
-        b.create_topic("b", 2, 1, BTreeMap::new(), false).unwrap();
-        let e = b.create_partitions("a", 4, false).unwrap_err();
-        assert_eq!(e.code, ResponseError::PolicyViolation);
-        assert_eq!(b.topic("a").unwrap().partition_count(), 3);
-        b.delete_topic("b").unwrap();
-        b.create_partitions("a", 5, false).unwrap();
-    }
-
-    #[test]
-    fn topic_names_follow_kafka_rules() {
-        assert!(validate_topic_name("orders.v1_x-2").is_ok());
-        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
-            assert_eq!(
-                validate_topic_name(bad).unwrap_err().code,
-                ResponseError::InvalidTopicException,
-                "{bad:?}"
-            );
-        }
-    }
-}
+mod tests;

@@ -312,9 +312,109 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Committed offsets of empty groups are kept this long.",
     ),
     key(
+        "controller.quorum.voters",
+        "",
+        "The metadata quorum's voters as ID@HOST:PORT,... (the HOST:PORT of each voter's inter-broker listener); empty: this node alone. Every other broker follows the metadata log as a learner.",
+    ),
+    key(
+        "inter.broker.listener.name",
+        "",
+        "The listener brokers use to reach each other (Raft, controller requests, replication); empty: the first listener.",
+    ),
+    key(
+        "sasl.mechanism.inter.broker.protocol",
+        "SCRAM-SHA-512",
+        "SASL mechanism brokers authenticate to each other with when the inter-broker listener uses SASL.",
+    ),
+    key(
+        "fjord.inter.broker.user",
+        "",
+        "name:password brokers authenticate to each other as (a super user); empty: the first of fjord.bootstrap.users. Sensitive.",
+    ),
+    key(
+        "fjord.inter.broker.ssl.ca.location",
+        "",
+        "PEM CA file brokers trust when the inter-broker listener uses TLS; empty: ssl.truststore.location.",
+    ),
+    key(
+        "broker.rack",
+        "",
+        "Rack (or zone) of this broker: replicas of a partition are spread over racks, and consumers with client.rack may fetch from the replica in theirs.",
+    ),
+    key(
+        "broker.heartbeat.interval.ms",
+        "500",
+        "How often a broker tells the active controller it is alive.",
+    ),
+    key(
+        "broker.session.timeout.ms",
+        "3000",
+        "A broker not heard from for this long is fenced: it leaves every ISR and leadership moves (Kafka's default is 9000; Fjord favours fast failover).",
+    ),
+    key(
+        "replica.lag.time.max.ms",
+        "30000",
+        "A follower that has not caught up with its leader for this long leaves the ISR.",
+    ),
+    key(
+        "replica.fetch.wait.max.ms",
+        "500",
+        "Longest wait of a follower's fetch when the leader has nothing new.",
+    ),
+    key(
+        "replica.fetch.max.bytes",
+        "1048576",
+        "Bytes a follower asks for per partition and fetch.",
+    ),
+    key(
+        "replica.fetch.response.max.bytes",
+        "10485760",
+        "Bytes a follower asks for per fetch.",
+    ),
+    key(
+        "replica.fetch.backoff.ms",
+        "200",
+        "Pause of a follower's fetcher after an error.",
+    ),
+    key(
+        "follower.replication.throttled.rate",
+        "",
+        "Bytes/s a broker may fetch for replicas being added by a reassignment (empty: unlimited).",
+    ),
+    key(
+        "offsets.topic.replication.factor",
+        "3",
+        "Replication factor of __consumer_offsets and __fjord_usage (lowered to the number of quorum voters in smaller clusters).",
+    ),
+    key(
+        "auto.leader.rebalance.enable",
+        "true",
+        "Move leadership back to each partition's preferred replica when it is in sync.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        "300",
+        "How often preferred leaders are restored.",
+    ),
+    key(
+        "controlled.shutdown.enable",
+        "true",
+        "On SIGTERM, move leadership to other in-sync replicas before stopping.",
+    ),
+    key(
+        "fjord.controlled.shutdown.timeout.ms",
+        "30000",
+        "Longest wait for leadership to move away during a controlled shutdown.",
+    ),
+    key(
         "fjord.http.listener",
         "",
         "HOST:PORT of the HTTP endpoint serving /metrics (Prometheus), /healthz and /readyz; unset disables it, port 0 picks a free port.",
+    ),
+    key(
+        "fjord.autoscale.partitions",
+        "false",
+        "Default of the topic key of the same name: whether the operator's autoscaler may add partitions to a topic whose per-partition throughput passes its limit (the broker only stores it).",
     ),
     key(
         "fjord.bench.sink",
@@ -378,6 +478,10 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         name: "min.insync.replicas",
         broker_key: "min.insync.replicas",
     },
+    TopicKey {
+        name: "fjord.autoscale.partitions",
+        broker_key: "fjord.autoscale.partitions",
+    },
 ];
 
 /// Command line of `fjord-broker`.
@@ -386,8 +490,10 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     name = "fjord-broker",
     version,
     about = "Fjord's Kafka-compatible broker",
-    long_about = "Fjord's Kafka-compatible broker. Starts a working single-node broker with no \
-                  other set-up: node id, cluster id and internal topics are created on first start.",
+    long_about = "Fjord's Kafka-compatible broker. With no other set-up it starts a working \
+                  single-node cluster: node id, cluster id and internal topics are created on first \
+                  start. Give every broker the same controller.quorum.voters (and its own node.id) \
+                  to form a replicated cluster.",
     after_long_help = long_help_keys()
 )]
 pub struct Cli {
@@ -523,7 +629,7 @@ impl ListenerConfig {
 
 /// Keys whose values DescribeConfigs must not reveal (passwords, bootstrap users).
 pub fn is_sensitive(key: &str) -> bool {
-    key == "fjord.bootstrap.users" || key.contains("password")
+    key == "fjord.bootstrap.users" || key == "fjord.inter.broker.user" || key.contains("password")
 }
 
 /// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,…`).
@@ -638,6 +744,8 @@ pub struct BrokerConfig {
     pub bench_sink: bool,
     /// TLS and SASL settings.
     pub security: SecurityConfig,
+    /// Metadata quorum, inter-broker and replication settings.
+    pub cluster: ClusterConfig,
     /// Every key's effective value, for DescribeConfigs on the broker.
     pub effective: BTreeMap<String, String>,
 }
@@ -883,6 +991,7 @@ impl BrokerConfig {
             )?,
             log_defaults: LogConfig::default(),
             bench_sink: parse_bool(get("fjord.bench.sink"), "fjord.bench.sink")?,
+            cluster: ClusterConfig::parse(&effective, &security)?,
             security,
             effective: BTreeMap::new(),
         };
@@ -922,6 +1031,139 @@ impl BrokerConfig {
         }
         log_config_from_topic_map(&map)
     }
+}
+
+/// Metadata quorum, inter-broker and replication settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `controller.quorum.voters` (empty: this node alone).
+    pub voters: BTreeMap<i32, String>,
+    /// `inter.broker.listener.name` (`None`: the first listener).
+    pub inter_broker_listener: Option<String>,
+    /// SASL mechanism, user and password for inter-broker connections.
+    pub inter_broker_sasl: Option<(crate::client::SaslMechanism, String, String)>,
+    /// CA file for inter-broker TLS.
+    pub inter_broker_ca: Option<PathBuf>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// `broker.heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms`.
+    pub session_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.wait.max.ms`.
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.max.bytes`.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: u64,
+    /// `follower.replication.throttled.rate` in bytes/s.
+    pub follower_throttled_rate: Option<u64>,
+    /// `offsets.topic.replication.factor`.
+    pub offsets_replication_factor: i16,
+    /// `auto.leader.rebalance.enable` with its period.
+    pub leader_rebalance_interval_ms: Option<u64>,
+    /// `controlled.shutdown.enable`.
+    pub controlled_shutdown: bool,
+    /// `fjord.controlled.shutdown.timeout.ms`.
+    pub controlled_shutdown_timeout_ms: u64,
+}
+
+impl ClusterConfig {
+    fn parse(effective: &BTreeMap<String, String>, security: &SecurityConfig) -> Result<Self> {
+        let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
+        let voters = parse_voters(get("controller.quorum.voters"))?;
+        let mechanism = crate::client::SaslMechanism::from_name(get("sasl.mechanism.inter.broker.protocol"))
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "sasl.mechanism.inter.broker.protocol: {:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+                    get("sasl.mechanism.inter.broker.protocol")
+                ))
+            })?;
+        let user = match get("fjord.inter.broker.user") {
+            "" => security.bootstrap_users.first().cloned(),
+            s => Some(s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())).ok_or_else(|| {
+                Error::InvalidConfig("fjord.inter.broker.user must be name:password".into())
+            })?),
+        };
+        let rebalance = parse_bool(get("auto.leader.rebalance.enable"), "auto.leader.rebalance.enable")?;
+        let rebalance_s: u64 = parse(
+            get("leader.imbalance.check.interval.seconds"),
+            "leader.imbalance.check.interval.seconds",
+        )?;
+        Ok(ClusterConfig {
+            voters,
+            inter_broker_listener: Some(get("inter.broker.listener.name").to_string()).filter(|s| !s.is_empty()),
+            inter_broker_sasl: user.map(|(u, p)| (mechanism, u, p)),
+            inter_broker_ca: Some(PathBuf::from(get("fjord.inter.broker.ssl.ca.location")))
+                .filter(|p| !p.as_os_str().is_empty())
+                .or_else(|| security.truststore.clone()),
+            rack: Some(get("broker.rack").to_string()).filter(|s| !s.is_empty()),
+            heartbeat_interval_ms: positive(
+                parse(get("broker.heartbeat.interval.ms"), "broker.heartbeat.interval.ms")?,
+                "broker.heartbeat.interval.ms",
+            )?,
+            session_timeout_ms: positive(
+                parse(get("broker.session.timeout.ms"), "broker.session.timeout.ms")?,
+                "broker.session.timeout.ms",
+            )?,
+            replica_lag_time_max_ms: positive(
+                parse(get("replica.lag.time.max.ms"), "replica.lag.time.max.ms")?,
+                "replica.lag.time.max.ms",
+            )?,
+            replica_fetch_wait_max_ms: parse(get("replica.fetch.wait.max.ms"), "replica.fetch.wait.max.ms")?,
+            replica_fetch_max_bytes: positive(
+                parse(get("replica.fetch.max.bytes"), "replica.fetch.max.bytes")?,
+                "replica.fetch.max.bytes",
+            )?,
+            replica_fetch_response_max_bytes: positive(
+                parse(get("replica.fetch.response.max.bytes"), "replica.fetch.response.max.bytes")?,
+                "replica.fetch.response.max.bytes",
+            )?,
+            replica_fetch_backoff_ms: parse(get("replica.fetch.backoff.ms"), "replica.fetch.backoff.ms")?,
+            follower_throttled_rate: limit(
+                get("follower.replication.throttled.rate"),
+                "follower.replication.throttled.rate",
+            )?,
+            offsets_replication_factor: positive(
+                parse(get("offsets.topic.replication.factor"), "offsets.topic.replication.factor")?,
+                "offsets.topic.replication.factor",
+            )?,
+            leader_rebalance_interval_ms: rebalance.then_some(rebalance_s.max(1) * 1000),
+            controlled_shutdown: parse_bool(get("controlled.shutdown.enable"), "controlled.shutdown.enable")?,
+            controlled_shutdown_timeout_ms: parse(
+                get("fjord.controlled.shutdown.timeout.ms"),
+                "fjord.controlled.shutdown.timeout.ms",
+            )?,
+        })
+    }
+}
+
+/// `controller.quorum.voters`: `ID@HOST:PORT` items.
+fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>> {
+    let mut out = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || {
+            Error::InvalidConfig(format!(
+                "controller.quorum.voters: {item:?} is not ID@HOST:PORT"
+            ))
+        };
+        let (id, addr) = item.split_once('@').ok_or_else(bad)?;
+        let id: i32 = id.trim().parse().map_err(|_| bad())?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        if host.is_empty() || port.parse::<u16>().is_err() || id < 0 {
+            return Err(bad());
+        }
+        if out.insert(id, addr.to_string()).is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "controller.quorum.voters names node {id} twice"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 impl Default for LogConfig {
@@ -1011,6 +1253,7 @@ fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig
             )));
         }
     };
+    parse_bool(get("fjord.autoscale.partitions"), "fjord.autoscale.partitions")?;
     let segment_bytes: u64 = parse(get("segment.bytes"), "segment.bytes")?;
     if segment_bytes < 1024 {
         return Err(Error::InvalidConfig(

@@ -20,6 +20,8 @@
 //!   internal compacted topic `__consumer_offsets`.
 //! - [`quota`]: client quotas (byte rates, request time) enforced with throttle times and
 //!   channel muting; the per-cluster partition and connection ceilings.
+//! - [`client`]: a Kafka client connection (TLS, SASL, version negotiation) for talking to
+//!   other brokers; the control plane builds its admin client on it.
 //! - [`metrics`]: Prometheus metrics, recorded on the request path and computed at scrape
 //!   time; `http` serves them with the health probes on `fjord.http.listener`.
 //!
@@ -32,6 +34,7 @@
 
 pub mod alloc;
 pub mod broker;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod connection;
@@ -40,11 +43,15 @@ pub mod fetch_session;
 pub mod group;
 pub(crate) mod handlers;
 pub(crate) mod http;
+pub mod lifecycle;
 pub mod log;
 pub mod metering;
 pub mod metrics;
 pub mod producer;
+pub(crate) mod publish;
 pub mod quota;
+pub mod replica;
+pub mod replication;
 pub mod router;
 pub mod security;
 pub mod server;

@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
         let handle = fjord_broker::server::spawn(config).await.context("failed to start the broker")?;
-        tracing::info!(bootstrap = %handle.bootstrap(), cluster_id = %handle.broker().cluster_id, "broker ready");
+        tracing::info!(bootstrap = %handle.bootstrap(), cluster_id = %handle.broker().cluster_id(), "broker ready");
         wait_for_signal().await;
         handle.shutdown().await.context("shutdown failed")
     })

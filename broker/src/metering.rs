@@ -294,7 +294,10 @@ impl Broker {
         let partition = self
             .partition(USAGE_TOPIC, 0)
             .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC} is missing")))?;
-        let (end, start) = partition.offsets();
+        let (end, start) = {
+            let state = partition.lock();
+            (state.log.log_end_offset(), state.log.log_start_offset())
+        };
         // The very first window starts when the broker did. An empty log that had records
         // continues at its end offset (one sequence number per record), never at 0 again.
         let first = Position {
@@ -304,7 +307,7 @@ impl Broker {
         if end <= start {
             return Ok(first);
         }
-        let (bytes, _, _) = partition.read(end - 1, 16 << 20, true)?;
+        let bytes = partition.lock().log.read(end - 1, 16 << 20, true)?;
         Ok(match last_record(bytes) {
             Some(last) => Position {
                 next_sequence: last.sequence + 1,
@@ -396,7 +399,7 @@ impl Broker {
                 .partition(USAGE_TOPIC, 0)
                 .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC} is missing")))?;
             partition
-                .append_records(&batch, usize::MAX, now_ms)
+                .append_as_leader(&batch, usize::MAX, 1, 1, now_ms)
                 .map_err(|e| Error::Malformed(format!("append to {USAGE_TOPIC}: {}", e.message)))?;
             partition.lock().log.flush()
         })();

@@ -416,12 +416,40 @@ impl Broker {
             "Partitions on this broker, internal ones included",
             ConstGauge::new(partitions),
         );
-        // A single node has no followers; kept so dashboards and the operator's rolling-restart
-        // check can rely on the series before replication lands.
+        // Kafka's per-broker UnderReplicatedPartitions: partitions this broker leads whose ISR
+        // is smaller than their replica set (the operator rolls brokers only at 0).
+        let image = self.image();
         registry.register(
             "fjord_under_replicated_partitions",
-            "Partitions whose in-sync replicas are fewer than their replicas",
-            ConstGauge::new(0i64),
+            "Partitions led by this broker whose in-sync replicas are fewer than their replicas",
+            ConstGauge::new(image.under_replicated(Some(self.node_id)) as i64),
+        );
+        registry.register(
+            "fjord_leader_partitions",
+            "Partitions this broker leads",
+            ConstGauge::new(
+                image
+                    .partitions_of(self.node_id)
+                    .filter(|(_, p)| p.leader == self.node_id)
+                    .count() as i64,
+            ),
+        );
+        registry.register(
+            "fjord_offline_partitions",
+            "Partitions of the cluster without a leader",
+            ConstGauge::new(
+                image
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .filter(|p| p.leader == crate::cluster::records::NO_LEADER)
+                    .count() as i64,
+            ),
+        );
+        registry.register(
+            "fjord_active_controller",
+            "1 on the node that is the metadata quorum's active controller",
+            ConstGauge::new(i64::from(self.quorum.is_leader())),
         );
         registry.register_with_unit(
             "fjord_log_size",
@@ -743,18 +771,21 @@ mod tests {
         buf.to_vec()
     }
 
-    #[test]
-    fn scrape_time_gauges_follow_the_broker_state() {
+    #[tokio::test]
+    async fn scrape_time_gauges_follow_the_broker_state() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = BTreeMap::new();
         config.insert("log.dirs".to_string(), dir.path().display().to_string());
-        let broker = Broker::open(BrokerConfig::from_map(config).unwrap()).unwrap();
-        let topic = broker
-            .create_topic("orders", 2, 1, BTreeMap::new(), false)
+        let broker = Broker::open_ready(BrokerConfig::from_map(config).unwrap())
+            .await
+            .unwrap();
+        broker
+            .create_topic("orders", 2, 1, None, BTreeMap::new(), false)
+            .await
             .unwrap();
         let records = batch(&["a", "b", "c"]);
-        let outcome = topic
-            .partition(0)
+        let outcome = broker
+            .partition("orders", 0)
             .unwrap()
             .append_records(&records, 1 << 20, 1)
             .unwrap();
@@ -779,6 +810,9 @@ mod tests {
             ),
             r#"fjord_log_size_bytes{topic="__consumer_offsets"} 0"#,
             "fjord_under_replicated_partitions 0",
+            "fjord_leader_partitions 4",
+            "fjord_offline_partitions 0",
+            "fjord_active_controller 1",
             "fjord_consumer_groups 0",
             "fjord_failed_authentications_total 2",
             r#"fjord_requests_total{api="Produce",version="9"} 1"#,

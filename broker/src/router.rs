@@ -73,6 +73,10 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::DeleteAcls, 1, 3),
     api(ApiKey::DescribeClientQuotas, 0, 1),
     api(ApiKey::AlterClientQuotas, 0, 1),
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::AlterPartitionReassignments, 0, 1),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -108,6 +112,8 @@ pub enum Reply {
     Nothing,
     /// Write this response frame, then close the connection (failed authentication).
     FrameThenClose(BytesMut),
+    /// Close the connection without answering (the broker is not serving clients yet).
+    Close,
 }
 
 /// Handles one request frame (without its length prefix). An `Err` means the input cannot
@@ -127,6 +133,9 @@ pub async fn handle_frame(
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    if raw_key == crate::cluster::rpc::CLUSTER_API_KEY {
+        return handlers::cluster::handle(broker, session, peer, frame).await;
+    }
     let key = ApiKey::try_from(raw_key).ok();
     let range = key.and_then(supported);
     let in_range = range.is_some_and(|r| version >= r.min && version <= r.max);
@@ -149,6 +158,15 @@ pub async fn handle_frame(
             "{key:?} request after the SASL session expired on listener {} (the client did not re-authenticate)",
             session.listener
         )));
+    }
+    if !matches!(
+        key,
+        ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+    ) && broker.lifecycle() == crate::broker::Lifecycle::Starting
+    {
+        // Not unfenced yet: clients retry elsewhere (or here, moments later).
+        tracing::debug!(%peer, ?key, "request before the broker joined the cluster; closing");
+        return Ok(Reply::Close.into());
     }
     if !session.may_serve(key) {
         // Kafka closes such connections too ("unexpected request during SASL handshake").
@@ -267,6 +285,10 @@ fn throttle_time_ms(response: &mut ResponseKind) -> Option<&mut i32> {
         R::CreateAcls(r) => &mut r.throttle_time_ms,
         R::DescribeAcls(r) => &mut r.throttle_time_ms,
         R::DeleteAcls(r) => &mut r.throttle_time_ms,
+        R::OffsetForLeaderEpoch(r) => &mut r.throttle_time_ms,
+        R::ElectLeaders(r) => &mut r.throttle_time_ms,
+        R::AlterPartitionReassignments(r) => &mut r.throttle_time_ms,
+        R::ListPartitionReassignments(r) => &mut r.throttle_time_ms,
         // A newly routed API without an entry here is still muted, just not told why.
         _ => return None,
     })
@@ -290,14 +312,14 @@ async fn dispatch(
     use handlers::*;
     match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
         RequestKind::Produce(r) => ResponseKind::Produce(produce::handle(broker, ctx, r).await),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, ctx, r).await),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_id::handle(broker, ctx, r))
+            ResponseKind::InitProducerId(producer_id::handle(broker, ctx, r).await)
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(group::find_coordinator(broker, ctx, r).await)
@@ -377,6 +399,18 @@ async fn dispatch(
         RequestKind::AlterClientQuotas(r) => {
             ResponseKind::AlterClientQuotas(quotas::alter_client_quotas(broker, ctx, r).await)
         }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(replication::offset_for_leader_epoch(broker, ctx, r))
+        }
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(replication::elect_leaders(broker, ctx, r).await)
+        }
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            replication::alter_partition_reassignments(broker, ctx, r).await,
+        ),
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            replication::list_partition_reassignments(broker, ctx, r),
+        ),
         other => {
             // Unreachable: handle_frame only decodes keys present in SUPPORTED.
             tracing::error!(request = ?std::mem::discriminant(&other), "routed API without a handler");

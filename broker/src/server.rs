@@ -105,21 +105,22 @@ impl BrokerHandle {
     }
 }
 
-/// Binds the configured listeners, opens the data directory and serves in the background.
-pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
-    // Open (and recover) the data directory before binding, so that a client never reaches a
-    // port whose broker is not ready or failed to start.
-    let listener_config = config.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
-        .await
-        .map_err(|e| {
-            Error::io(
-                "broker start-up task failed",
-                std::io::Error::other(e.to_string()),
-            )
-        })??;
-    let bound = bind(&listener_config).await?;
-    let http = match listener_config.http_listener {
+/// How long [`spawn`] waits for the broker to join its cluster.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Binds the configured listeners, opens the data directory, serves in the background, and
+/// returns once the broker has joined its cluster (registered, caught up with the metadata
+/// log, unfenced). Until then connections are served only the node-to-node requests the
+/// metadata quorum needs, so a client never reaches a broker that is not ready.
+pub async fn spawn(mut config: BrokerConfig) -> Result<BrokerHandle> {
+    let bound = bind(&config).await?;
+    // Advertise what was bound (port 0 becomes the real port) unless told otherwise, and let
+    // the quorum know its own address.
+    if config.advertised_listeners.is_empty() {
+        config.advertised_listeners = bound.iter().map(|(l, _)| l.clone()).collect();
+    }
+    config.listeners = bound.iter().map(|(l, _)| l.clone()).collect();
+    let http = match config.http_listener {
         Some(addr) => Some(crate::http::bind(addr).await?),
         None => None,
     };
@@ -128,19 +129,24 @@ pub async fn spawn(config: BrokerConfig) -> Result<BrokerHandle> {
         .iter()
         .filter_map(|(_, l)| l.local_addr().ok())
         .collect();
+    let broker = Broker::open(config).await?;
     broker.set_bound_listeners(bound.iter().map(|(l, _)| l.clone()).collect());
-    let listeners = bound;
     let (tx, mut rx) = watch::channel(false);
-    let task = tokio::spawn(run(broker.clone(), listeners, http, async move {
+    let task = tokio::spawn(run(broker.clone(), bound, http, async move {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
-    Ok(BrokerHandle {
+    let handle = BrokerHandle {
         broker,
         addrs,
         http_addr,
         shutdown: tx,
         task,
-    })
+    };
+    if let Err(e) = handle.broker.wait_ready(READY_TIMEOUT).await {
+        let _ = handle.shutdown().await;
+        return Err(e);
+    }
+    Ok(handle)
 }
 
 /// Serves `listeners` (as [`bind`] returns them) and, when given, the HTTP endpoint on `http`
@@ -228,9 +234,20 @@ pub async fn run(
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone()));
     let usage = tokio::spawn(write_usage_periodically(broker.clone()));
-    ready.store(true, Ordering::Release);
+    let ready_flag = ready.clone();
+    let lifecycle_broker = broker.clone();
+    // `/readyz` turns 200 once the broker has joined its cluster.
+    let readiness = tokio::spawn(async move {
+        let mut rx = lifecycle_broker.lifecycle.subscribe();
+        let _ = rx.wait_for(|s| *s == crate::broker::Lifecycle::Running).await;
+        ready_flag.store(true, Ordering::Release);
+    });
     shutdown.await;
+    readiness.abort();
     ready.store(false, Ordering::Release);
+    // Leadership moves to other replicas first (controlled shutdown), while this broker
+    // still serves the followers that take over.
+    broker.stop().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     for t in &accept_tasks {
         t.abort();
@@ -424,6 +441,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 conn.shutdown().await;
                 break;
             }
+            Reply::Close => break,
             Reply::Nothing => {}
         }
         // KIP-219: a client over its quota is muted (nothing more is read from it) for the

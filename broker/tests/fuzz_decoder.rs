@@ -3,7 +3,7 @@
 //! Failing cases are kept by proptest in `proptest-regressions/` next to this file.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use fjord_broker::Broker;
@@ -13,23 +13,51 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use proptest::prelude::*;
 
-fn broker() -> (Arc<Broker>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut map = BTreeMap::new();
-    map.insert("log.dirs".to_string(), dir.path().display().to_string());
-    map.insert(
-        "listeners".to_string(),
-        "PLAINTEXT://127.0.0.1:0".to_string(),
-    );
-    map.insert("auto.create.topics.enable".to_string(), "false".to_string());
-    map.insert(
-        "group.initial.rebalance.delay.ms".to_string(),
-        "0".to_string(),
-    );
-    (
-        Broker::open(BrokerConfig::from_map(map).expect("config")).expect("open"),
-        dir,
-    )
+/// One broker for every case (starting a broker and its metadata quorum per case would take
+/// longer than the cases), on a runtime that lives as long as the test process. Fuzzed
+/// requests may change its state; that is fine: the property is "no panic, no hang".
+fn shared() -> &'static (tokio::runtime::Runtime, Arc<Broker>, tempfile::TempDir) {
+    static SHARED: OnceLock<(tokio::runtime::Runtime, Arc<Broker>, tempfile::TempDir)> =
+        OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut map = BTreeMap::new();
+        map.insert("log.dirs".to_string(), dir.path().display().to_string());
+        map.insert(
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        );
+        map.insert("auto.create.topics.enable".to_string(), "false".to_string());
+        // Fuzzed CreateTopics must not open thousands of logs.
+        map.insert("fjord.max.partitions".to_string(), "64".to_string());
+        map.insert(
+            "group.initial.rebalance.delay.ms".to_string(),
+            "0".to_string(),
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let broker = rt
+            .block_on(Broker::open_ready(BrokerConfig::from_map(map).expect("config")))
+            .expect("open");
+        (rt, broker, dir)
+    })
+}
+
+/// Runs one frame through the router of the shared broker, with a deadline.
+fn route(frame: Bytes) {
+    let (rt, b, _) = shared();
+    let _ = rt
+        .block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                router::handle_frame(b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), frame),
+            )
+            .await
+        })
+        .expect("no request hangs the router");
 }
 
 fn frame_for(api_index: usize, version_pick: u8, body: &[u8]) -> Bytes {
@@ -51,19 +79,12 @@ proptest! {
 
     #[test]
     fn arbitrary_bodies_for_every_api_never_panic(api in 0usize..64, v in any::<u8>(), body in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let (b, _dir) = broker();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let frame = frame_for(api, v, &body);
-        let _ = rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(5), router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), frame)).await
-        }).expect("no request hangs the router");
+        route(frame_for(api, v, &body));
     }
 
     #[test]
     fn arbitrary_whole_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..128)) {
-        let (b, _dir) = broker();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let _ = rt.block_on(router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), Bytes::from(frame)));
+        route(Bytes::from(frame));
     }
 }
 
@@ -137,10 +158,9 @@ proptest! {
             }
         }
         let key = i16::from_be_bytes([frame[0], frame[1]]);
-        let (b, _dir) = broker();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (rt, b, _) = shared();
         let done = rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(2), router::handle_frame(&b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), Bytes::from(frame))).await
+            tokio::time::timeout(std::time::Duration::from_secs(2), router::handle_frame(b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), Bytes::from(frame))).await
         });
         // Fetch, JoinGroup and SyncGroup legitimately wait (max_wait_ms, rebalances); any
         // other API that does not answer at once is stuck.

@@ -35,6 +35,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 
+pub mod cluster;
 pub mod secure;
 pub mod wire;
 
@@ -349,7 +350,7 @@ impl ChildBroker {
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
-            if answers_api_versions(addr) {
+            if answers_metadata(addr) {
                 return Ok(());
             }
             let exited = match self.child.as_mut() {
@@ -366,7 +367,7 @@ impl ChildBroker {
             if Instant::now() > deadline {
                 let _ = self.kill9();
                 bail!(
-                    "broker did not answer ApiVersions on {addr} within 30 s; stderr:\n{}",
+                    "broker did not answer Metadata on {addr} within 30 s; stderr:\n{}",
                     self.stderr()
                 );
             }
@@ -384,22 +385,24 @@ impl Drop for ChildBroker {
     }
 }
 
-/// Whether a broker at `addr` answers an ApiVersions v0 request. A bound port alone does not
-/// mean ready: the listener may be bound before the data directory is open.
-fn answers_api_versions(addr: SocketAddr) -> bool {
+/// Whether a broker at `addr` answers a Metadata v0 request. A bound port alone does not mean
+/// ready: the listener is bound before the broker has joined its cluster, and until then it
+/// answers only ApiVersions and SASL (and closes the connection on anything else).
+fn answers_metadata(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    // size, api_key=18, api_version=0, correlation_id=1, client_id=null; v0 has an empty body.
-    let mut request = Vec::with_capacity(14);
-    request.extend_from_slice(&10i32.to_be_bytes());
-    request.extend_from_slice(&18i16.to_be_bytes());
+    // size, api_key=3, api_version=0, correlation_id=1, client_id=null, topics=[] (all).
+    let mut request = Vec::with_capacity(18);
+    request.extend_from_slice(&14i32.to_be_bytes());
+    request.extend_from_slice(&3i16.to_be_bytes());
     request.extend_from_slice(&0i16.to_be_bytes());
     request.extend_from_slice(&1i32.to_be_bytes());
     request.extend_from_slice(&(-1i16).to_be_bytes());
+    request.extend_from_slice(&0i32.to_be_bytes());
     let mut header = [0u8; 8];
     stream.write_all(&request).is_ok()
         && stream.read_exact(&mut header).is_ok()

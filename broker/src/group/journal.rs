@@ -1,7 +1,9 @@
 //! Durable side of committed offsets: appends [`OffsetsRecord`]s to the group's partition of
 //! `__consumer_offsets` and replays every partition at start-up.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -11,55 +13,74 @@ use super::offsets::OffsetStore;
 use crate::broker::{ApiError, Partition};
 use crate::error::Result;
 
-/// How much one replay read asks for.
-const REPLAY_READ_BYTES: usize = 1 << 20;
-
-/// The partitions of `__consumer_offsets`, each with a write lock that orders appends and
-/// the in-memory updates that follow them.
-#[derive(Debug)]
+/// The `__consumer_offsets` partitions this broker leads (and so coordinates the groups
+/// of), each with a write lock that orders appends and the in-memory updates that follow
+/// them.
+#[derive(Debug, Default)]
 pub(crate) struct OffsetsJournal {
-    partitions: Vec<(Arc<Partition>, Mutex<()>)>,
+    partitions: RwLock<BTreeMap<i32, Arc<(Arc<Partition>, Mutex<()>)>>>,
+    /// Partition count of the topic (groups map to `hash % count`).
+    count: AtomicUsize,
 }
 
-/// Exclusive right to write one group's offsets partition; held from validation through
-/// append to the in-memory update, so memory and log agree on the order of commits.
-pub(crate) struct JournalGuard<'a> {
-    partition: &'a Partition,
-    _lock: MutexGuard<'a, ()>,
+/// One group's offsets partition. Writers [`JournalGuard::hold`] its lock from validation
+/// through append to the in-memory update, so memory and log agree on the order of commits.
+pub(crate) struct JournalGuard {
+    entry: Arc<(Arc<Partition>, Mutex<()>)>,
 }
 
 impl OffsetsJournal {
-    pub(crate) fn new(partitions: Vec<Arc<Partition>>) -> Self {
-        OffsetsJournal {
-            partitions: partitions
-                .into_iter()
-                .map(|p| (p, Mutex::new(())))
-                .collect(),
-        }
+    /// The partition index of `group`, once the topic's size is known.
+    pub(crate) fn partition_of(&self, group: &str) -> Option<i32> {
+        let count = self.count.load(Ordering::Acquire);
+        (count > 0).then(|| codec::partition_for_group(group, count) as i32)
     }
 
-    /// Locks the partition holding `group`'s offsets; `None` when the topic has no
-    /// partitions (the coordinator is then unavailable).
-    pub(crate) fn lock_group(&self, group: &str) -> Option<JournalGuard<'_>> {
-        if self.partitions.is_empty() {
-            return None;
-        }
-        let (partition, lock) =
-            &self.partitions[codec::partition_for_group(group, self.partitions.len())];
-        Some(JournalGuard {
-            partition,
-            _lock: lock.lock().unwrap_or_else(|p| p.into_inner()),
+    /// Whether this broker coordinates `group` (leads its partition).
+    pub(crate) fn owns(&self, group: &str) -> bool {
+        self.partition_of(group).is_some_and(|p| {
+            self.partitions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&p)
         })
     }
 
-    /// Replays every partition from its log start into `store`. Records that cannot be
-    /// decoded are logged and skipped; an unreadable or corrupt log is an error.
-    pub(crate) fn replay(&self, store: &mut OffsetStore) -> Result<usize> {
-        let mut applied = 0;
-        for (partition, _) in &self.partitions {
-            applied += replay_log(partition.as_ref(), REPLAY_READ_BYTES, store)?;
-        }
-        Ok(applied)
+    /// Starts coordinating the groups of `partition`.
+    pub(crate) fn add(&self, partition: Arc<Partition>, count: usize) {
+        self.count.store(count, Ordering::Release);
+        self.partitions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition.index, Arc::new((partition, Mutex::new(()))));
+    }
+
+    /// The topic's partition count, once known.
+    pub(crate) fn count(&self) -> Option<usize> {
+        let count = self.count.load(Ordering::Acquire);
+        (count > 0).then_some(count)
+    }
+
+    /// Stops coordinating the groups of partition `index`; returns whether it was loaded.
+    pub(crate) fn remove(&self, index: i32) -> bool {
+        self.partitions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&index)
+            .is_some()
+    }
+
+    /// Locks the partition holding `group`'s offsets; `None` when this broker does not
+    /// lead it (the client must find the coordinator again).
+    pub(crate) fn lock_group(&self, group: &str) -> Option<JournalGuard> {
+        let index = self.partition_of(group)?;
+        let entry = self
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&index)
+            .cloned()?;
+        Some(JournalGuard { entry })
     }
 }
 
@@ -79,13 +100,14 @@ impl ReplaySource for Partition {
         self.index
     }
 
+    /// Everything in the local log: a new leader's log is what the partition now holds.
     fn bounds(&self) -> (i64, i64) {
-        self.offsets()
+        let state = self.lock();
+        (state.log.log_end_offset(), state.log.log_start_offset())
     }
 
     fn read_batches(&self, offset: i64, max_bytes: usize) -> Result<Bytes> {
-        self.read(offset, max_bytes, true)
-            .map(|(bytes, _, _)| bytes)
+        self.lock().log.read(offset, max_bytes, true)
     }
 }
 
@@ -121,28 +143,44 @@ pub(crate) fn replay_log(
     Ok(applied)
 }
 
-impl JournalGuard<'_> {
-    /// Appends `records` as one batch; returns once the log accepted it. Failures map to
-    /// the codes Kafka gives OffsetCommit for them.
+impl JournalGuard {
+    /// The partition written to.
+    pub(crate) fn partition(&self) -> &Arc<Partition> {
+        &self.entry.0
+    }
+
+    /// Exclusive right to write the partition.
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.entry.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends `records` as one batch to the leader's log; returns the offset after it (the
+    /// caller waits for the high watermark to pass it before answering, so a committed offset
+    /// survives the loss of this broker). Failures map to the codes Kafka gives OffsetCommit.
     pub(crate) fn append(
         &self,
         records: &[OffsetsRecord],
         now_ms: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<Option<i64>, ResponseError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let partition = &self.entry.0;
         let bytes = codec::encode_batch(records, now_ms).map_err(|e| {
             tracing::error!(error = %e, "failed to encode offsets");
             ResponseError::UnknownServerError
         })?;
-        self.partition.append_records(&bytes, usize::MAX, now_ms).map(|_| ()).map_err(|e: ApiError| {
-            tracing::warn!(partition = self.partition.index, error = %e.message, "failed to append to __consumer_offsets");
-            match e.code {
-                ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::InvalidCommitOffsetSize,
-                _ => ResponseError::CoordinatorNotAvailable,
-            }
-        })
+        partition
+            .append_as_leader(&bytes, usize::MAX, 1, 1, now_ms)
+            .map(|o| Some(o.end_offset))
+            .map_err(|e: ApiError| {
+                tracing::warn!(partition = partition.index, error = %e.message, "failed to append to __consumer_offsets");
+                match e.code {
+                    ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::InvalidCommitOffsetSize,
+                    ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                    _ => ResponseError::CoordinatorNotAvailable,
+                }
+            })
     }
 }
 

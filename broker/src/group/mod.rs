@@ -24,6 +24,14 @@
 //! survive restarts; membership does not (members rejoin after UNKNOWN_MEMBER_ID).
 //!
 //! Lock order: a group's journal lock, then the group registry, then the offset store.
+//!
+//! # Coordination
+//!
+//! A group is coordinated by the leader of its `__consumer_offsets` partition. When this
+//! broker becomes that leader it replays the partition ([`GroupCoordinator::load_partition`]);
+//! when it stops leading, the groups are dropped here. Writes are appended to the leader's
+//! log and the caller waits for the high watermark ([`Replication`]) before answering, so a
+//! committed offset survives the loss of the coordinator.
 
 pub mod codec;
 mod journal;
@@ -48,6 +56,19 @@ use self::state::{
 use crate::broker::Partition;
 use crate::config::BrokerConfig;
 use crate::error::Result;
+
+/// How much one replay read asks for.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// A durable write the caller must wait for: the high watermark of `partition` must reach
+/// `end_offset` before the write counts (acks=all for offset commits).
+#[derive(Debug, Clone)]
+pub struct Replication {
+    /// The `__consumer_offsets` partition written.
+    pub partition: Arc<Partition>,
+    /// The offset after the write.
+    pub end_offset: i64,
+}
 
 /// Largest offset metadata accepted (Kafka's `offset.metadata.max.bytes` default).
 pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
@@ -122,20 +143,9 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// Loads committed offsets by replaying the `__consumer_offsets` partitions.
-    pub fn open(config: &BrokerConfig, offsets_partitions: Vec<Arc<Partition>>) -> Result<Self> {
-        let journal = OffsetsJournal::new(offsets_partitions);
-        let mut store = OffsetStore::new();
-        let applied = journal.replay(&mut store)?;
-        let groups: BTreeMap<String, GroupSlot> = store
-            .group_ids()
-            .map(|g| (g.to_string(), GroupSlot::new(g)))
-            .collect();
-        tracing::info!(
-            records = applied,
-            groups = groups.len(),
-            "loaded committed offsets"
-        );
+    /// A coordinator of no group yet: it coordinates the groups of each `__consumer_offsets`
+    /// partition this broker comes to lead ([`GroupCoordinator::load_partition`]).
+    pub fn open(config: &BrokerConfig) -> Result<Self> {
         Ok(GroupCoordinator {
             limits: GroupLimits {
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
@@ -143,10 +153,64 @@ impl GroupCoordinator {
                 initial_rebalance_delay_ms: i64::try_from(config.group_initial_rebalance_delay_ms)
                     .unwrap_or(i64::MAX),
             },
-            groups: Mutex::new(groups),
-            offsets: Mutex::new(store),
-            journal,
+            groups: Mutex::new(BTreeMap::new()),
+            offsets: Mutex::new(OffsetStore::new()),
+            journal: OffsetsJournal::default(),
         })
+    }
+
+    /// This broker now leads `partition` of `__consumer_offsets` (of `count` partitions):
+    /// replays it and coordinates its groups.
+    pub fn load_partition(&self, partition: Arc<Partition>, count: usize) {
+        let index = partition.index;
+        let mut loaded = OffsetStore::new();
+        let applied = match journal::replay_log(partition.as_ref(), REPLAY_READ_BYTES, &mut loaded) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(partition = index, error = %e, "failed to load __consumer_offsets; its groups stay unavailable");
+                return;
+            }
+        };
+        let group_ids: Vec<String> = loaded.group_ids().map(str::to_string).collect();
+        {
+            let mut groups = self.lock_groups();
+            let mut store = self.lock_offsets();
+            store.retain_groups(|g| codec::partition_for_group(g, count) as i32 != index);
+            store.absorb(loaded);
+            for g in &group_ids {
+                groups
+                    .entry(g.clone())
+                    .or_insert_with(|| GroupSlot::new(g));
+            }
+        }
+        self.journal.add(partition, count);
+        tracing::info!(partition = index, records = applied, groups = group_ids.len(), "coordinating the groups of __consumer_offsets partition");
+    }
+
+    /// This broker no longer leads partition `index` of `__consumer_offsets`: its groups
+    /// and offsets are forgotten here (their new coordinator loads them).
+    pub fn unload_partition(&self, index: i32) {
+        if !self.journal.remove(index) {
+            return;
+        }
+        let Some(count) = self.journal.count() else {
+            return;
+        };
+        let mine = |g: &str| codec::partition_for_group(g, count) as i32 == index;
+        let mut groups = self.lock_groups();
+        groups.retain(|g, _| !mine(g));
+        self.lock_offsets().retain_groups(|g| !mine(g));
+        tracing::info!(partition = index, "stopped coordinating the groups of __consumer_offsets partition");
+    }
+
+    /// Whether this broker coordinates `group_id`.
+    pub fn owns(&self, group_id: &str) -> bool {
+        self.journal.owns(group_id)
+    }
+
+    /// The `__consumer_offsets` partition of a group, once the topic exists.
+    pub fn partition_of(&self, group_id: &str) -> Option<i32> {
+        self.journal.partition_of(group_id)
     }
 
     /// Expires members whose session timed out and completes due rebalances (called by the
@@ -163,6 +227,12 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(JoinError {
                 code: ResponseError::InvalidGroupId,
+                member_id: req.member_id,
+            });
+        }
+        if !self.owns(group_id) {
+            return Err(JoinError {
+                code: ResponseError::NotCoordinator,
                 member_id: req.member_id,
             });
         }
@@ -204,6 +274,9 @@ impl GroupCoordinator {
 
     /// SyncGroup: followers resolve when the leader's assignment arrives.
     pub async fn sync(&self, group_id: &str, req: SyncRequest, now_ms: i64) -> SyncOutcome {
+        if !self.owns(group_id) {
+            return Err(ResponseError::NotCoordinator);
+        }
         let member_id = req.member_id.clone();
         let rx = {
             let mut groups = self.lock_groups();
@@ -239,6 +312,9 @@ impl GroupCoordinator {
         generation_id: i32,
         now_ms: i64,
     ) -> Result<(), ResponseError> {
+        if !self.owns(group_id) {
+            return Err(ResponseError::NotCoordinator);
+        }
         let mut groups = self.lock_groups();
         let slot = groups
             .get_mut(group_id)
@@ -257,6 +333,12 @@ impl GroupCoordinator {
         members: &[(String, Option<String>)],
         now_ms: i64,
     ) -> Vec<Result<(), ResponseError>> {
+        if !self.owns(group_id) {
+            return members
+                .iter()
+                .map(|_| Err(ResponseError::NotCoordinator))
+                .collect();
+        }
         let mut groups = self.lock_groups();
         let Some(slot) = groups.get_mut(group_id) else {
             return members
@@ -303,11 +385,12 @@ impl GroupCoordinator {
 
     /// DeleteGroups for one group: only empty groups; their committed offsets are
     /// tombstoned durably before the group disappears.
-    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), ResponseError> {
+    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<Option<Replication>, ResponseError> {
         let journal = self
             .journal
             .lock_group(group_id)
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            .ok_or(ResponseError::NotCoordinator)?;
+        let _order = journal.hold();
         let mut groups = self.lock_groups();
         match groups.get(group_id) {
             Some(slot) if slot.group.state() != GroupState::Empty => {
@@ -318,14 +401,17 @@ impl GroupCoordinator {
             None => return Err(ResponseError::GroupIdNotFound),
         }
         let tombstones = self.lock_offsets().group_tombstones(group_id);
-        journal.append(&tombstones, now_ms)?;
+        let end = journal.append(&tombstones, now_ms)?;
         let mut store = self.lock_offsets();
         for t in tombstones {
             store.apply(t);
         }
         groups.remove(group_id);
         tracing::info!(group = group_id, "group deleted");
-        Ok(())
+        Ok(end.map(|end_offset| Replication {
+            partition: journal.partition().clone(),
+            end_offset,
+        }))
     }
 
     /// OffsetCommit of already validated partitions: checks membership, appends durably,
@@ -336,18 +422,19 @@ impl GroupCoordinator {
         member: &OffsetCommitter,
         offsets: Vec<(String, i32, OffsetValue)>,
         now_ms: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<Option<Replication>, ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
         if offsets.is_empty() {
             // Every partition was refused by the handler; nothing to validate or write.
-            return Ok(());
+            return Ok(None);
         }
         let journal = self
             .journal
             .lock_group(group_id)
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            .ok_or(ResponseError::NotCoordinator)?;
+        let _order = journal.hold();
         {
             let mut groups = self.lock_groups();
             let created = !groups.contains_key(group_id);
@@ -384,12 +471,15 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        journal.append(&records, now_ms)?;
+        let end = journal.append(&records, now_ms)?;
         let mut store = self.lock_offsets();
         for r in records {
             store.apply(r);
         }
-        Ok(())
+        Ok(end.map(|end_offset| Replication {
+            partition: journal.partition().clone(),
+            end_offset,
+        }))
     }
 
     /// The committed offset of one partition.
@@ -418,11 +508,12 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[(String, i32)],
         now_ms: i64,
-    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+    ) -> Result<(Vec<Result<(), ResponseError>>, Option<Replication>), ResponseError> {
         let journal = self
             .journal
             .lock_group(group_id)
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            .ok_or(ResponseError::NotCoordinator)?;
+        let _order = journal.hold();
         let subscribed = {
             let groups = self.lock_groups();
             match groups.get(group_id) {
@@ -466,12 +557,18 @@ impl GroupCoordinator {
                 })
                 .collect()
         };
-        journal.append(&tombstones, now_ms)?;
+        let end = journal.append(&tombstones, now_ms)?;
         let mut store = self.lock_offsets();
         for t in tombstones {
             store.apply(t);
         }
-        Ok(results)
+        Ok((
+            results,
+            end.map(|end_offset| Replication {
+                partition: journal.partition().clone(),
+                end_offset,
+            }),
+        ))
     }
 
     fn lock_groups(&self) -> MutexGuard<'_, BTreeMap<String, GroupSlot>> {

@@ -65,6 +65,16 @@ impl OffsetStore {
         self.groups.keys().map(String::as_str)
     }
 
+    /// Keeps only the groups `keep` says so of (a coordinator handing partitions over).
+    pub fn retain_groups(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.groups.retain(|g, _| keep(g));
+    }
+
+    /// Takes every group of `other` (a partition just replayed).
+    pub fn absorb(&mut self, other: OffsetStore) {
+        self.groups.extend(other.groups);
+    }
+
     /// Tombstones that delete every committed offset of a group.
     pub fn group_tombstones(&self, group: &str) -> Vec<OffsetsRecord> {
         self.group_offsets(group)

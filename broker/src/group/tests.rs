@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::state::Protocol;
 use super::*;
+use uuid::Uuid;
 
 fn config(extra: &[(&str, &str)]) -> BrokerConfig {
     let mut map: BTreeMap<String, String> = BTreeMap::new();
@@ -56,9 +57,31 @@ async fn join_new(c: &GroupCoordinator, now: i64) -> state::JoinResult {
         .expect("join")
 }
 
+/// A coordinator leading the one partition of a one-partition `__consumer_offsets` (a log on
+/// a temp dir), so it coordinates every group.
+fn leading_coordinator(dir: &std::path::Path) -> GroupCoordinator {
+    let c = GroupCoordinator::open(&config(&[])).expect("open");
+    let log = crate::log::PartitionLog::open(dir, crate::config::LogConfig::default()).expect("log");
+    let p = Arc::new(Partition::new("__consumer_offsets", 0, Uuid::nil(), 1, log).expect("partition"));
+    let record = crate::cluster::records::PartitionRecord {
+        partition: 0,
+        replicas: vec![1],
+        isr: vec![1],
+        leader: 1,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
+    };
+    p.apply_record(&record, 0).expect("lead");
+    c.load_partition(p, 1);
+    c
+}
+
 #[tokio::test]
 async fn held_join_and_sync_resolve_across_members() {
-    let c = Arc::new(GroupCoordinator::open(&config(&[]), Vec::new()).expect("open"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = Arc::new(leading_coordinator(dir.path()));
     let a = join_new(&c, 0).await;
     assert_eq!(a.generation_id, 1);
     let sa = c
@@ -129,15 +152,29 @@ async fn held_join_and_sync_resolve_across_members() {
     c.tick(10_040);
     assert_eq!(c.describe("g").map(|d| d.members.len()), Some(1));
     assert_eq!(
-        c.delete_group("g", 10_050),
-        Err(ResponseError::CoordinatorNotAvailable),
-        "no offsets topic"
+        c.delete_group("g", 10_050).map(|_| ()),
+        Err(ResponseError::NonEmptyGroup)
+    );
+    // Handing the partition over drops its groups here.
+    c.unload_partition(0);
+    assert!(!c.owns("g"));
+    assert_eq!(c.describe("g"), None);
+    assert_eq!(
+        c.heartbeat("g", &a.member_id, None, 2, 10_060),
+        Err(ResponseError::NotCoordinator)
     );
 }
 
 #[tokio::test]
 async fn unknown_groups_and_missing_offsets_topic() {
-    let c = GroupCoordinator::open(&config(&[]), Vec::new()).expect("open");
+    let c = GroupCoordinator::open(&config(&[])).expect("open");
+    // Leading no offsets partition, it coordinates nothing.
+    assert_eq!(
+        c.sync("nope", sync_req("m", 1, Vec::new()), 0).await,
+        Err(ResponseError::NotCoordinator)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = leading_coordinator(dir.path());
     assert_eq!(
         c.sync("nope", sync_req("m", 1, Vec::new()), 0).await,
         Err(ResponseError::UnknownMemberId)
@@ -170,10 +207,9 @@ async fn unknown_groups_and_missing_offsets_topic() {
             commit_timestamp_ms: 0,
         },
     )];
-    assert_eq!(
-        c.commit_offsets("g", &simple, offsets, 0),
-        Err(ResponseError::CoordinatorNotAvailable)
-    );
+    let written = c.commit_offsets("g", &simple, offsets, 0).expect("commit");
+    assert_eq!(written.map(|w| w.end_offset), Some(1), "one record appended");
+    assert_eq!(c.committed_offset("g", "t", 0).map(|v| v.offset), Some(1));
 }
 
 fn value(offset: i64) -> OffsetValue {
@@ -185,9 +221,9 @@ fn value(offset: i64) -> OffsetValue {
     }
 }
 
-/// Needs the partition log engine (`crate::log`).
-#[test]
-fn committed_offsets_and_deletions_survive_reopen() {
+/// Needs the partition log engine (`crate::log`) and a broker's metadata quorum.
+#[tokio::test]
+async fn committed_offsets_and_deletions_survive_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = || {
         let path = dir.path().display().to_string();
@@ -201,34 +237,34 @@ fn committed_offsets_and_deletions_survive_reopen() {
         ..Default::default()
     };
     {
-        let broker = crate::Broker::open(cfg()).expect("open broker");
+        let broker = crate::Broker::open_ready(cfg()).await.expect("open broker");
         broker
-            .create_topic("orders", 2, 1, BTreeMap::new(), false)
+            .create_topic("orders", 2, 1, None, BTreeMap::new(), false)
+            .await
             .expect("topic");
+        wait_for_coordinator(&broker, &["keep", "drop", "trim"]).await;
         let c = &broker.groups;
         let commits = vec![
             ("orders".to_string(), 0, value(10)),
             ("orders".to_string(), 1, value(20)),
         ];
-        c.commit_offsets("keep", &simple, commits.clone(), 1_000)
-            .expect("commit keep");
-        c.commit_offsets(
+        let ok = |r: Result<Option<super::Replication>, ResponseError>| r.map(|_| ());
+        ok(c.commit_offsets("keep", &simple, commits.clone(), 1_000)).expect("commit keep");
+        ok(c.commit_offsets(
             "keep",
             &simple,
             vec![("orders".to_string(), 0, value(11))],
             1_001,
-        )
+        ))
         .expect("recommit");
-        c.commit_offsets("drop", &simple, commits.clone(), 1_002)
-            .expect("commit drop");
-        c.commit_offsets("trim", &simple, commits, 1_003)
-            .expect("commit trim");
-        assert_eq!(c.delete_group("drop", 1_004), Ok(()));
+        ok(c.commit_offsets("drop", &simple, commits.clone(), 1_002)).expect("commit drop");
+        ok(c.commit_offsets("trim", &simple, commits, 1_003)).expect("commit trim");
+        assert_eq!(ok(c.delete_group("drop", 1_004)), Ok(()));
         assert_eq!(
-            c.delete_group("drop", 1_005),
+            ok(c.delete_group("drop", 1_005)),
             Err(ResponseError::GroupIdNotFound)
         );
-        let deleted = c
+        let (deleted, _) = c
             .delete_offsets("trim", &[("orders".to_string(), 1)], 1_006)
             .expect("delete offsets");
         assert_eq!(deleted, vec![Ok(())]);
@@ -236,8 +272,10 @@ fn committed_offsets_and_deletions_survive_reopen() {
             c.committed_offset("keep", "orders", 0).map(|v| v.offset),
             Some(11)
         );
+        broker.stop().await;
     }
-    let broker = crate::Broker::open(cfg()).expect("reopen broker");
+    let broker = crate::Broker::open_ready(cfg()).await.expect("reopen broker");
+    wait_for_coordinator(&broker, &["keep", "drop", "trim"]).await;
     let c = &broker.groups;
     assert_eq!(c.committed_offset("keep", "orders", 0), Some(value(11)));
     assert_eq!(
@@ -251,4 +289,14 @@ fn committed_offsets_and_deletions_survive_reopen() {
     let mut listed: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
     listed.sort();
     assert_eq!(listed, vec!["keep".to_string(), "trim".to_string()]);
+}
+
+/// Waits until this broker coordinates `groups` (the controller creates `__consumer_offsets`
+/// once the broker is registered).
+async fn wait_for_coordinator(broker: &crate::Broker, groups: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !groups.iter().all(|g| broker.groups.owns(g)) {
+        assert!(std::time::Instant::now() < deadline, "no coordinator for {groups:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -104,10 +104,10 @@ pub(crate) async fn create_acls(
     let stored = if valid.is_empty() {
         Ok(())
     } else {
-        broker.create_acls(valid.clone())
+        broker.create_acls(valid.clone()).await
     };
     if let Err(e) = &stored {
-        tracing::warn!(error = %e, "failed to store ACLs");
+        tracing::warn!(error = %e.message, "failed to store ACLs");
     } else {
         for b in &valid {
             tracing::info!(by = %ctx.principal, acl = %b, "ACL created");
@@ -117,7 +117,7 @@ pub(crate) async fn create_acls(
         .into_iter()
         .map(|p| match (p, &stored) {
             (Err(reason), _) => refuse(ResponseError::InvalidRequest, reason),
-            (Ok(_), Err(e)) => refuse(ResponseError::UnknownServerError, e.to_string()),
+            (Ok(_), Err(e)) => refuse(e.code, e.message.clone()),
             (Ok(_), Ok(())) => AclCreationResult::default(),
         })
         .collect();
@@ -241,11 +241,11 @@ pub(crate) async fn delete_acls(
         })
         .collect();
     let valid: Vec<AclFilter> = parsed.iter().filter_map(|p| p.clone().ok()).collect();
-    let removed = match broker.delete_acls(&valid) {
+    let removed = match broker.delete_acls(&valid).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "failed to delete ACLs");
-            let message = e.to_string();
+            tracing::warn!(error = %e.message, "failed to delete ACLs");
+            let message = e.message.clone();
             resp.filter_results = req
                 .filters
                 .iter()

@@ -1,5 +1,6 @@
 //! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords and
-//! DescribeCluster. This is one broker, so every replica assignment must name this node.
+//! DescribeCluster. Topic changes go to the active controller (forwarded from whichever
+//! broker received them); DeleteRecords is the partition leader's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use super::configs::topic_config_entries;
 #[cfg(test)]
 use super::configs::{SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::{RequestContext, msg};
-use crate::broker::{ApiError, Broker, Topic};
+use crate::broker::{ApiError, Broker};
 use crate::security::acl::{Operation, ResourceType};
 
 /// DescribeCluster `endpoint_type`s (KIP-919).
@@ -63,24 +64,14 @@ fn duplicate_topic(name: &str) -> ApiError {
     )
 }
 
-fn only_this_node(node_id: i32) -> ApiError {
-    ApiError::new(
-        ResponseError::InvalidReplicaAssignment,
-        format!(
-            "this is a single broker: every partition must have exactly the replica [{node_id}]"
-        ),
-    )
-}
-
-/// The partition count a CreateTopics entry asks for (`-1`: the broker default), checking a
-/// manual assignment: partitions 0..n, each on exactly this node.
-fn requested_partitions(t: &CreatableTopic, node_id: i32, default: i32) -> Result<i32, ApiError> {
+/// The partition count a CreateTopics entry asks for (`-1`: the broker default) and its
+/// manual replica assignment, checked for shape: partitions 0..n, each with replicas.
+/// (Whether the brokers exist is the controller's check.)
+fn requested_partitions(
+    t: &CreatableTopic,
+) -> Result<(i32, Option<Vec<Vec<i32>>>), ApiError> {
     if t.assignments.is_empty() {
-        return Ok(if t.num_partitions == -1 {
-            default
-        } else {
-            t.num_partitions
-        });
+        return Ok((t.num_partitions, None));
     }
     if t.num_partitions != -1 || t.replication_factor != -1 {
         return Err(ApiError::new(
@@ -88,21 +79,23 @@ fn requested_partitions(t: &CreatableTopic, node_id: i32, default: i32) -> Resul
             "num_partitions and replication_factor must be -1 when assignments are given",
         ));
     }
-    let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
-    indexes.sort_unstable();
-    if indexes.iter().copied().ne(0..t.assignments.len() as i32) {
+    let mut sorted: Vec<&_> = t.assignments.iter().collect();
+    sorted.sort_by_key(|a| a.partition_index);
+    if sorted
+        .iter()
+        .map(|a| a.partition_index)
+        .ne(0..t.assignments.len() as i32)
+    {
         return Err(ApiError::new(
             ResponseError::InvalidReplicaAssignment,
             "assigned partitions must be numbered 0, 1, 2, ... without gaps or repeats",
         ));
     }
-    if t.assignments
+    let replicas: Vec<Vec<i32>> = sorted
         .iter()
-        .any(|a| a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != node_id))
-    {
-        return Err(only_this_node(node_id));
-    }
-    Ok(t.assignments.len() as i32)
+        .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+        .collect();
+    Ok((t.assignments.len() as i32, Some(replicas)))
 }
 
 pub(crate) async fn create_topics(
@@ -117,7 +110,7 @@ pub(crate) async fn create_topics(
         let name = t.name.as_str();
         let mut r = CreatableTopicResult::default();
         r.name = t.name.clone();
-        let result = (|| -> Result<(Arc<Topic>, i32), ApiError> {
+        let result = async {
             if counts.get(name).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_topic(name));
             }
@@ -128,7 +121,7 @@ pub(crate) async fn create_topics(
                     name,
                 ));
             }
-            let partitions = requested_partitions(t, broker.node_id, broker.config.num_partitions)?;
+            let (partitions, assignments) = requested_partitions(t)?;
             let mut configs = BTreeMap::new();
             for c in &t.configs {
                 let Some(value) = &c.value else {
@@ -147,29 +140,43 @@ pub(crate) async fn create_topics(
                     ));
                 }
             }
-            let topic = broker.create_topic(
-                name,
-                partitions,
-                t.replication_factor,
-                configs,
-                req.validate_only,
-            )?;
-            Ok((topic, partitions))
-        })();
+            let id = broker
+                .create_topic(
+                    name,
+                    partitions,
+                    t.replication_factor,
+                    assignments.clone(),
+                    configs.clone(),
+                    req.validate_only,
+                )
+                .await?;
+            let partitions = match (partitions, &assignments) {
+                (-1, Some(a)) => a.len() as i32,
+                (-1, None) => broker.config.num_partitions,
+                (p, _) => p,
+            };
+            let replication_factor = match (&assignments, t.replication_factor) {
+                (Some(a), _) => a.first().map_or(1, |r| r.len() as i16),
+                (None, -1) => broker
+                    .image()
+                    .topics
+                    .get(name)
+                    .and_then(|t| t.partitions.first())
+                    .map_or(1, |p| p.replicas.len() as i16),
+                (None, rf) => rf,
+            };
+            Ok((id, partitions, replication_factor, configs))
+        }
+        .await;
         match result {
-            Ok((topic, partitions)) => {
+            Ok((topic_id, partitions, replication_factor, configs)) => {
                 // Kafka answers null on success.
                 r.error_message = None;
                 if version >= 5 {
-                    // A validate-only topic has no partitions: report what would be created.
-                    r.num_partitions = if req.validate_only {
-                        partitions
-                    } else {
-                        topic.partition_count()
-                    };
-                    r.replication_factor = 1;
+                    r.num_partitions = partitions;
+                    r.replication_factor = replication_factor;
                     r.configs = Some(
-                        topic_config_entries(&broker.config, &topic.configs())
+                        topic_config_entries(&broker.config, &configs)
                             .into_iter()
                             .map(|e| {
                                 let mut c = CreatableTopicConfigs::default();
@@ -184,7 +191,7 @@ pub(crate) async fn create_topics(
                     );
                 }
                 if version >= 7 {
-                    r.topic_id = topic.id;
+                    r.topic_id = topic_id;
                 }
             }
             Err(e) => {
@@ -241,7 +248,7 @@ pub(crate) async fn delete_topics(
             (_, Some(n)) if !ctx.may(broker, Operation::Delete, ResourceType::Topic, n) => Err(
                 denied(ResponseError::TopicAuthorizationFailed, "delete topic", n),
             ),
-            (_, Some(n)) => broker.delete_topic(n),
+            (_, Some(n)) => broker.delete_topic(n).await,
             (_, None) => Err(ApiError::new(
                 ResponseError::UnknownTopicId,
                 format!("no topic has id {requested_id}"),
@@ -285,7 +292,7 @@ pub(crate) async fn create_partitions(
         let name = t.name.as_str();
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
-        let result = (|| {
+        let result = async {
             if counts.get(name).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_topic(name));
             }
@@ -297,19 +304,23 @@ pub(crate) async fn create_partitions(
                 ));
             }
             // An empty list is treated like null: no manual placement.
-            if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
-                if assignments.iter().any(|a| {
-                    a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != broker.node_id)
-                }) {
-                    return Err(only_this_node(broker.node_id));
-                }
-                // One assignment per new partition (checked once the count is known good).
-                broker.create_partitions(name, t.count, true)?;
+            let assignments = t
+                .assignments
+                .as_ref()
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.iter()
+                        .map(|p| p.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>())
+                        .collect::<Vec<_>>()
+                });
+            if let Some(assignments) = &assignments {
                 let current = broker
-                    .topic(name)
-                    .map_or(0, |topic| topic.partition_count());
+                    .image()
+                    .topics
+                    .get(name)
+                    .map_or(0, |topic| topic.partitions.len() as i32);
                 let added = t.count - current;
-                if assignments.len() as i32 != added {
+                if added > 0 && assignments.len() as i32 != added {
                     return Err(ApiError::new(
                         ResponseError::InvalidReplicaAssignment,
                         format!(
@@ -319,8 +330,11 @@ pub(crate) async fn create_partitions(
                     ));
                 }
             }
-            broker.create_partitions(name, t.count, req.validate_only)
-        })();
+            broker
+                .create_partitions(name, t.count, assignments, req.validate_only)
+                .await
+        }
+        .await;
         if let Err(e) = result {
             r.error_code = e.code.code();
             r.error_message = msg(e.message);
@@ -350,8 +364,30 @@ fn delete_partition_records(
             format!("records of internal topic {topic:?} cannot be deleted"),
         ));
     }
-    let partition = t.partition(index).ok_or_else(unknown)?;
-    let result = partition.lock().log.delete_records_before(offset);
+    if index < 0 || index >= t.partition_count() {
+        return Err(unknown());
+    }
+    let not_leader = || {
+        ApiError::new(
+            ResponseError::NotLeaderOrFollower,
+            format!("this broker does not lead {topic}-{index}; refresh metadata"),
+        )
+    };
+    let partition = t.partition(index).ok_or_else(not_leader)?;
+    let mut state = partition.lock();
+    if !state.replica.is_leader() {
+        return Err(not_leader());
+    }
+    // Up to the high watermark (-1 means it): records not yet on every ISR member stay.
+    let hw = state.replica.high_watermark;
+    let offset = if offset == -1 { hw } else { offset };
+    if offset > hw {
+        return Err(ApiError::new(
+            ResponseError::OffsetOutOfRange,
+            format!("offset {offset} is beyond the high watermark {hw} of {topic}-{index}"),
+        ));
+    }
+    let result = state.log.delete_records_before(offset);
     result.map_err(|e| {
         if e.kafka_code() == ResponseError::KafkaStorageError {
             tracing::warn!(topic, partition = index, error = %e, "delete records failed");
@@ -424,15 +460,23 @@ pub(crate) async fn describe_cluster(
         ));
         return resp;
     }
-    resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
-    resp.controller_id = broker.node_id.into();
-    let (host, port) = broker.advertised_address(&ctx.listener);
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = broker.node_id.into();
-    b.host = StrBytes::from_string(host);
-    b.port = port;
-    b.rack = None;
-    resp.brokers = vec![b];
+    resp.cluster_id = StrBytes::from_string(broker.cluster_id());
+    let image = broker.image();
+    resp.controller_id = super::metadata::controller_for_clients(broker, &image).into();
+    resp.brokers = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced || b.node_id == broker.node_id)
+        .filter_map(|reg| {
+            let (host, port) = broker.broker_address(reg.node_id, &ctx.listener)?;
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = reg.node_id.into();
+            b.host = StrBytes::from_string(host);
+            b.port = port;
+            b.rack = reg.rack.clone().map(StrBytes::from_string);
+            Some(b)
+        })
+        .collect();
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS
             .iter()

@@ -52,9 +52,15 @@ fn config_type(name: &str) -> i8 {
         "auto.create.topics.enable"
         | "fjord.bench.sink"
         | "allow.everyone.if.no.acl.found"
-        | "fjord.tenant.isolation" => TYPE_BOOLEAN,
-        "cleanup.policy" | "log.cleanup.policy" | "sasl.enabled.mechanisms" => TYPE_LIST,
-        "fjord.bootstrap.users" => TYPE_PASSWORD,
+        | "fjord.tenant.isolation"
+        | "auto.leader.rebalance.enable"
+        | "controlled.shutdown.enable"
+        | "fjord.autoscale.partitions" => TYPE_BOOLEAN,
+        "cleanup.policy"
+        | "log.cleanup.policy"
+        | "sasl.enabled.mechanisms"
+        | "controller.quorum.voters" => TYPE_LIST,
+        "fjord.bootstrap.users" | "fjord.inter.broker.user" => TYPE_PASSWORD,
         "node.id"
         | "log.dirs"
         | "listeners"
@@ -75,7 +81,11 @@ fn config_type(name: &str) -> i8 {
         | "sasl.oauthbearer.sub.claim.name"
         | "super.users"
         | "message.timestamp.type"
-        | "log.message.timestamp.type" => TYPE_STRING,
+        | "log.message.timestamp.type"
+        | "inter.broker.listener.name"
+        | "sasl.mechanism.inter.broker.protocol"
+        | "fjord.inter.broker.ssl.ca.location"
+        | "broker.rack" => TYPE_STRING,
         "num.partitions"
         | "default.replication.factor"
         | "message.max.bytes"
@@ -99,7 +109,14 @@ fn config_type(name: &str) -> i8 {
         | "offsets.topic.num.partitions"
         | "offsets.retention.minutes"
         | "connection.failed.authentication.delay.ms"
-        | "sasl.oauthbearer.clock.skew.seconds" => TYPE_INT,
+        | "sasl.oauthbearer.clock.skew.seconds"
+        | "broker.heartbeat.interval.ms"
+        | "broker.session.timeout.ms"
+        | "replica.fetch.wait.max.ms"
+        | "replica.fetch.max.bytes"
+        | "replica.fetch.response.max.bytes"
+        | "replica.fetch.backoff.ms"
+        | "offsets.topic.replication.factor" => TYPE_INT,
         "log.roll.ms"
         | "fjord.usage.interval.ms"
         | "fjord.usage.retention.ms"
@@ -114,7 +131,11 @@ fn config_type(name: &str) -> i8 {
         | "log.flush.interval.messages"
         | "flush.messages"
         | "log.flush.interval.ms"
-        | "flush.ms" => TYPE_LONG,
+        | "flush.ms"
+        | "replica.lag.time.max.ms"
+        | "follower.replication.throttled.rate"
+        | "leader.imbalance.check.interval.seconds"
+        | "fjord.controlled.shutdown.timeout.ms" => TYPE_LONG,
         _ => TYPE_UNKNOWN,
     }
 }
@@ -140,6 +161,10 @@ fn topic_doc(name: &str) -> Option<&'static str> {
             "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock."
         }
         "min.insync.replicas" => "Replicas that must acknowledge an acks=all write.",
+        "fjord.autoscale.partitions" => {
+            "Whether the operator's autoscaler may add partitions to this topic when its \
+             per-partition throughput passes the limit."
+        }
         _ => return None,
     })
 }
@@ -496,7 +521,7 @@ pub(crate) async fn alter_configs(
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
         let name = res.resource_name.as_str();
-        let result = (|| {
+        let result = async {
             if counts.get(&(res.resource_type, name)).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_resource(res.resource_type, name));
             }
@@ -520,8 +545,9 @@ pub(crate) async fn alter_configs(
                     configs.insert(c.name.to_string(), v.to_string());
                 }
             }
-            broker.set_topic_configs(name, configs, req.validate_only)
-        })();
+            broker.set_topic_configs(name, configs, req.validate_only).await
+        }
+        .await;
         match result {
             Ok(()) => r.error_message = None,
             Err(e) => {
@@ -635,7 +661,7 @@ pub(crate) async fn incremental_alter_configs(
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
         let name = res.resource_name.as_str();
-        let result = (|| {
+        let result = async {
             if counts.get(&(res.resource_type, name)).copied().unwrap_or(0) > 1 {
                 return Err(duplicate_resource(res.resource_type, name));
             }
@@ -664,8 +690,9 @@ pub(crate) async fn incremental_alter_configs(
                 .collect();
             // Read-modify-write: a concurrent alter of the same topic can lose an update.
             let merged = apply_incremental(&broker.config, topic.configs(), &ops)?;
-            broker.set_topic_configs(name, merged, req.validate_only)
-        })();
+            broker.set_topic_configs(name, merged, req.validate_only).await
+        }
+        .await;
         match result {
             Ok(()) => r.error_message = None,
             Err(e) => {

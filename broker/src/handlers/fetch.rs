@@ -8,12 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::broker::Broker;
+use crate::broker::{ApiError, Broker};
+use crate::cluster::image::MetadataImage;
 use crate::fetch_session::{RequestedPartition, SessionRequest};
 use crate::quota::{QuotaType, client_of};
 use crate::security::acl::{Operation, ResourceType};
@@ -30,8 +31,18 @@ struct PartitionRead {
     records: Bytes,
     high_watermark: i64,
     log_start_offset: i64,
+    /// KIP-392: the in-sync replica in the consumer's rack it should fetch from (-1: here).
+    preferred_read_replica: i32,
     /// Whether an incremental response must include it.
     changed: bool,
+}
+
+/// How a consumer's fetch may be served: by a follower (Fetch v11+, KIP-392), and whether to
+/// point it at a replica in its rack (`client.rack`).
+#[derive(Debug, Clone, Copy)]
+struct ConsumerFetch<'a> {
+    from_follower: bool,
+    rack: Option<&'a str>,
 }
 
 pub(crate) async fn handle(
@@ -138,14 +149,17 @@ pub(crate) async fn handle(
 
     // Authorized once per request, not per long-poll round. A follower's fetch (replica id
     // >= 0, once replication lands) needs CLUSTER_ACTION; a consumer's needs READ per topic.
-    let from_consumer = req.replica_id.0 < 0 && req.replica_state.replica_id.0 < 0;
+    let follower = [req.replica_id.0, req.replica_state.replica_id.0]
+        .into_iter()
+        .find(|id| *id >= 0);
+    let from_consumer = follower.is_none();
     let replica_denied = !from_consumer && !ctx.may_on_cluster(broker, Operation::ClusterAction);
     let mut decided: HashMap<&str, Option<ResponseError>> = HashMap::new();
     for w in &partitions {
         decided.entry(&w.topic).or_insert_with(|| {
             if replica_denied {
                 Some(ResponseError::ClusterAuthorizationFailed)
-            } else if !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic) {
+            } else if from_consumer && !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic) {
                 Some(ResponseError::TopicAuthorizationFailed)
             } else {
                 None
@@ -157,6 +171,20 @@ pub(crate) async fn handle(
         .filter_map(|(topic, code)| Some((topic, code?)))
         .collect();
 
+    // The leader epoch each partition's fetcher believes in (-1: not checked).
+    let epochs: HashMap<(&str, i32), i32> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let name = partitions
+                .iter()
+                .find(|w| (version >= 13 && w.topic_id == t.topic_id) || w.topic == t.topic.as_str())
+                .map(|w| w.topic.as_str());
+            t.partitions
+                .iter()
+                .filter_map(move |p| Some(((name?, p.partition), p.current_leader_epoch)))
+        })
+        .collect();
     let max_wait_ms = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms as u64);
     let mut max_bytes = if req.max_bytes <= 0 {
@@ -172,13 +200,19 @@ pub(crate) async fn handle(
         let window = broker.quotas.window().size_ms as f64 / 1000.0;
         max_bytes = max_bytes.min((bound * window).max(1.0) as usize);
     }
+    let consumer = ConsumerFetch {
+        from_follower: version >= 11,
+        rack: Some(req.rack_id.as_str()).filter(|r| version >= 11 && !r.is_empty()),
+    };
     let mut reads = loop {
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let reads = read_all(broker, &partitions, &denied, max_bytes);
+        let reads = read_all(broker, &partitions, &epochs, &denied, max_bytes, follower, consumer);
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
-        let has_error = reads.iter().any(|r| r.error.is_some());
+        let has_error = reads
+            .iter()
+            .any(|r| r.error.is_some() || r.preferred_read_replica >= 0);
         if bytes >= req.min_bytes.max(1) as usize
             || has_error
             || tokio::time::Instant::now() >= deadline
@@ -249,6 +283,9 @@ pub(crate) async fn handle(
         if version >= 5 {
             pd.log_start_offset = r.log_start_offset;
         }
+        if version >= 11 {
+            pd.preferred_read_replica = BrokerId(r.preferred_read_replica);
+        }
         pd.records = Some(r.records);
         push_partition(&mut resp, version, &r.topic, r.topic_id, pd);
     }
@@ -297,10 +334,15 @@ struct Wanted {
 fn read_all(
     broker: &Arc<Broker>,
     partitions: &[Wanted],
+    epochs: &HashMap<(&str, i32), i32>,
     denied: &HashMap<&str, ResponseError>,
     max_bytes: usize,
+    follower: Option<i32>,
+    consumer: ConsumerFetch<'_>,
 ) -> Vec<PartitionRead> {
+    let image = consumer.rack.map(|_| broker.image());
     let mut remaining = max_bytes;
+    let now_ms = crate::now_ms();
     let mut out = Vec::with_capacity(partitions.len());
     for w in partitions {
         let mut read = PartitionRead {
@@ -311,6 +353,7 @@ fn read_all(
             records: Bytes::new(),
             high_watermark: -1,
             log_start_offset: -1,
+            preferred_read_replica: -1,
             changed: true,
         };
         if let Some(code) = denied.get(w.topic.as_str()) {
@@ -320,21 +363,66 @@ fn read_all(
             continue;
         }
         match broker.partition(&w.topic, w.partition) {
-            None => read.error = Some(ResponseError::UnknownTopicOrPartition),
+            None => {
+                let exists = broker
+                    .topic(&w.topic)
+                    .is_some_and(|t| w.partition >= 0 && w.partition < t.partition_count());
+                read.error = Some(if exists {
+                    ResponseError::NotLeaderOrFollower
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                });
+            }
             Some(p) => {
                 let limit = w.max_bytes.max(0) as usize;
                 let min_one = remaining == max_bytes;
                 let budget = limit.min(remaining);
-                match p.read(w.fetch_offset, budget, min_one) {
-                    Ok((bytes, hw, start)) => {
-                        remaining = remaining.saturating_sub(bytes.len());
-                        read.records = bytes;
-                        read.high_watermark = hw;
-                        read.log_start_offset = start;
+                let wanted_epoch = epochs.get(&(w.topic.as_str(), w.partition)).copied().unwrap_or(-1);
+                let current = p.replica().leader_epoch;
+                let result = if wanted_epoch >= 0 && wanted_epoch < current {
+                    Err(ApiError::new(ResponseError::FencedLeaderEpoch, "the fetcher's leader epoch is old"))
+                } else if wanted_epoch > current {
+                    Err(ApiError::new(ResponseError::UnknownLeaderEpoch, "this broker has not seen that leader epoch yet"))
+                } else if let Some(preferred) = follower
+                    .is_none()
+                    .then(|| nearest_replica(broker, image.as_deref(), consumer.rack, &w.topic, w.partition))
+                    .flatten()
+                {
+                    // The consumer's rack has an in-sync replica and this broker is not in
+                    // it: send it there, with no records (KIP-392).
+                    let (hw, start) = p.offsets();
+                    read.preferred_read_replica = preferred;
+                    read.high_watermark = hw;
+                    read.log_start_offset = start;
+                    out.push(read);
+                    continue;
+                } else {
+                    match follower {
+                        None => p.read_for_consumer(w.fetch_offset, budget, min_one, consumer.from_follower),
+                        Some(id) => p
+                            .read_for_follower(id, w.fetch_offset, budget, now_ms)
+                            .map(|(r, change)| {
+                                if r.advanced {
+                                    broker.data_arrived.notify_waiters();
+                                }
+                                if let Some(change) = change {
+                                    tracing::info!(topic = %w.topic, partition = w.partition, isr = ?change.new_isr, "follower caught up: expanding the ISR");
+                                    broker.propose_isr(p.clone(), change);
+                                }
+                                r
+                            }),
+                    }
+                };
+                match result {
+                    Ok(r) => {
+                        remaining = remaining.saturating_sub(r.records.len());
+                        read.records = r.records;
+                        read.high_watermark = r.high_watermark;
+                        read.log_start_offset = r.log_start_offset;
                     }
                     Err(e) => {
                         let (hw, start) = p.offsets();
-                        read.error = Some(e.kafka_code());
+                        read.error = Some(e.code);
                         read.high_watermark = hw;
                         read.log_start_offset = start;
                     }
@@ -353,6 +441,33 @@ fn read_all(
         out.push(read);
     }
     out
+}
+
+/// KIP-392: when this broker leads `topic`-`partition` but is not in the consumer's `rack`,
+/// an unfenced in-sync replica that is; `None` means serve here.
+fn nearest_replica(
+    broker: &Broker,
+    image: Option<&MetadataImage>,
+    rack: Option<&str>,
+    topic: &str,
+    partition: i32,
+) -> Option<i32> {
+    let (image, rack) = (image?, rack?);
+    let here = image.brokers.get(&broker.node_id).and_then(|b| b.rack.as_deref());
+    if here == Some(rack) {
+        return None;
+    }
+    let p = image.partition(topic, partition)?;
+    if p.leader != broker.node_id {
+        return None;
+    }
+    p.isr.iter().copied().find(|r| {
+        *r != broker.node_id
+            && image
+                .brokers
+                .get(r)
+                .is_some_and(|b| !b.fenced && b.rack.as_deref() == Some(rack))
+    })
 }
 
 fn push_partition(

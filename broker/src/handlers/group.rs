@@ -42,19 +42,19 @@ pub(crate) async fn find_coordinator(
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised_address(&ctx.listener);
     let keys: Vec<String> = if ctx.api_version >= 4 {
         req.coordinator_keys.iter().map(|k| k.to_string()).collect()
     } else {
         vec![req.key.to_string()]
     };
-    let errors: Vec<Option<(ResponseError, &str)>> = keys
+    let image = broker.image();
+    let located: Vec<Located> = keys
         .iter()
         .map(|key| match req.key_type {
             KEY_TYPE_GROUP if ctx.may(broker, Operation::Describe, ResourceType::Group, key) => {
-                None
+                group_coordinator(broker, &image, key, &ctx.listener)
             }
-            KEY_TYPE_GROUP => Some((
+            KEY_TYPE_GROUP => Err((
                 ResponseError::GroupAuthorizationFailed,
                 "not authorized to describe this group",
             )),
@@ -66,57 +66,84 @@ pub(crate) async fn find_coordinator(
                     key,
                 ) =>
             {
-                None
+                let (host, port) = broker.advertised_address(&ctx.listener);
+                Ok((broker.node_id, host, port))
             }
-            KEY_TYPE_TRANSACTION => Some((
+            KEY_TYPE_TRANSACTION => Err((
                 ResponseError::TransactionalIdAuthorizationFailed,
                 "not authorized to describe this transactional id",
             )),
-            _ => Some((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
+            _ => Err((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
         })
         .collect();
-    find_coordinator_response(ctx.api_version, &keys, broker.node_id, &host, port, &errors)
+    find_coordinator_response(ctx.api_version, &keys, &located)
 }
 
-/// Builds the answer for `keys`, with `errors[i]` the error (and message) of key `i`.
+/// Where a key's coordinator is: node, host and port, or why it cannot be said.
+type Located = Result<(i32, String, i32), (ResponseError, &'static str)>;
+
+/// The leader of the group's `__consumer_offsets` partition, at the address of `listener`.
+fn group_coordinator(
+    broker: &Broker,
+    image: &crate::cluster::image::MetadataImage,
+    group: &str,
+    listener: &str,
+) -> Located {
+    let unavailable = (
+        ResponseError::CoordinatorNotAvailable,
+        "the group coordinator is not available yet; retry",
+    );
+    let Some(topic) = image.topics.get(crate::broker::OFFSETS_TOPIC) else {
+        return Err(unavailable);
+    };
+    let index = crate::group::codec::partition_for_group(group, topic.partitions.len());
+    let Some(leader) = topic
+        .partitions
+        .get(index)
+        .map(|p| p.leader)
+        .filter(|l| *l != crate::cluster::records::NO_LEADER)
+    else {
+        return Err(unavailable);
+    };
+    let (host, port) = broker.broker_address(leader, listener).ok_or(unavailable)?;
+    Ok((leader, host, port))
+}
+
+/// Builds the answer for `keys`, with `located[i]` the coordinator (or error) of key `i`.
 fn find_coordinator_response(
     version: i16,
     keys: &[String],
-    node_id: i32,
-    host: &str,
-    port: i32,
-    errors: &[Option<(ResponseError, &str)>],
+    located: &[Located],
 ) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
-    let located = |error: Option<(ResponseError, &str)>| match error {
-        None => (node_id, host, port, 0),
-        Some((e, _)) => (-1, "", -1, e.code()),
+    let fields = |l: &Located| match l {
+        Ok((node_id, host, port)) => (*node_id, host.clone(), *port, 0, None),
+        Err((e, m)) => (-1, String::new(), -1, e.code(), Some(*m)),
     };
     if version >= 4 {
         resp.coordinators = keys
             .iter()
-            .zip(errors)
-            .map(|(k, error)| {
-                let (node_id, host, port, code) = located(*error);
+            .zip(located)
+            .map(|(k, l)| {
+                let (node_id, host, port, code, message) = fields(l);
                 let mut c = Coordinator::default();
                 c.key = sb(k);
                 c.node_id = BrokerId(node_id);
-                c.host = sb(host);
+                c.host = sb(&host);
                 c.port = port;
                 c.error_code = code;
-                c.error_message = error.map(|(_, m)| sb(m));
+                c.error_message = message.map(sb);
                 c
             })
             .collect();
-    } else {
-        let error = errors.first().copied().flatten();
-        let (node_id, host, port, code) = located(error);
+    } else if let Some(l) = located.first() {
+        let (node_id, host, port, code, message) = fields(l);
         resp.error_code = code;
         resp.node_id = BrokerId(node_id);
-        resp.host = sb(host);
+        resp.host = sb(&host);
         resp.port = port;
         if version >= 1 {
-            resp.error_message = error.map(|(_, m)| sb(m));
+            resp.error_message = message.map(sb);
         }
     }
     resp
@@ -335,6 +362,11 @@ pub(crate) async fn leave_group(
         resp.error_code = ResponseError::GroupAuthorizationFailed.code();
         return resp;
     }
+    if !broker.groups.owns(req.group_id.as_str()) {
+        let mut resp = LeaveGroupResponse::default();
+        resp.error_code = ResponseError::NotCoordinator.code();
+        return resp;
+    }
     let results = broker
         .groups
         .leave(req.group_id.as_str(), &members, crate::now_ms());
@@ -389,7 +421,11 @@ pub(crate) async fn describe_groups(
                 } else {
                     0
                 };
-                Ok((broker.groups.describe(name), ops))
+                if broker.groups.owns(name) {
+                    Ok((broker.groups.describe(name), ops))
+                } else {
+                    Err(ResponseError::NotCoordinator)
+                }
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)
             };
@@ -523,15 +559,24 @@ pub(crate) async fn delete_groups(
         .groups_names
         .iter()
         .map(|g| {
-            let result = if ctx.may(broker, Operation::Delete, ResourceType::Group, g.as_str()) {
+            let result: Result<Option<crate::group::Replication>, ResponseError> = if ctx.may(broker, Operation::Delete, ResourceType::Group, g.as_str()) {
                 broker.groups.delete_group(g.as_str(), now)
             } else {
                 Err(ResponseError::GroupAuthorizationFailed)
             };
             (g.to_string(), result)
         })
-        .collect();
-    delete_groups_response(results)
+        .collect::<Vec<_>>();
+    let mut answered = Vec::with_capacity(results.len());
+    for (group, result) in results {
+        let result = match result {
+            Ok(Some(write)) => super::offsets::replicated(&write).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        answered.push((group, result));
+    }
+    delete_groups_response(answered)
 }
 
 fn delete_groups_response(
@@ -577,25 +622,19 @@ mod tests {
 
     #[test]
     fn find_coordinator_encodes_at_every_version() {
+        let found: Located = Ok((7, "h".to_string(), 1));
         for v in versions(ApiKey::FindCoordinator) {
-            for error in [
-                None,
-                Some((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
-                Some((ResponseError::GroupAuthorizationFailed, "no")),
+            for first in [
+                found.clone(),
+                Err((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
+                Err((ResponseError::GroupAuthorizationFailed, "no")),
             ] {
-                let r = find_coordinator_response(
-                    v,
-                    &["g".into(), "h".into()],
-                    1,
-                    "localhost",
-                    9092,
-                    &[error, None],
-                );
+                let r = find_coordinator_response(v, &["g".into(), "h".into()], &[first, found.clone()]);
                 encodes(ApiKey::FindCoordinator, v, ResponseKind::FindCoordinator(r));
             }
         }
-        let denied = Some((ResponseError::GroupAuthorizationFailed, "no"));
-        let r = find_coordinator_response(4, &["g".into(), "h".into()], 7, "h", 1, &[denied, None]);
+        let denied: Located = Err((ResponseError::GroupAuthorizationFailed, "no"));
+        let r = find_coordinator_response(4, &["g".into(), "h".into()], &[denied, found]);
         assert_eq!(r.coordinators.len(), 2);
         assert_eq!(r.coordinators[0].node_id, BrokerId(-1));
         assert_eq!(r.coordinators[0].error_code, 30);

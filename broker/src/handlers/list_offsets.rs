@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3) and by timestamp.
+//! ListOffsets: earliest (-2), latest (-1: the high watermark), max timestamp (-3) and by
+//! timestamp; answered by the partition's leader only.
 
 use std::sync::Arc;
 
@@ -40,15 +41,40 @@ pub(crate) fn handle(
                 continue;
             }
             match broker.partition(topic.name.as_str(), p.partition_index) {
-                None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                None => {
+                    let exists = broker.topic(topic.name.as_str()).is_some_and(|t| {
+                        p.partition_index >= 0 && p.partition_index < t.partition_count()
+                    });
+                    pr.error_code = if exists {
+                        ResponseError::NotLeaderOrFollower.code()
+                    } else {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    };
+                }
                 Some(part) => {
                     let state = part.lock();
+                    if !state.replica.is_leader() {
+                        pr.error_code = ResponseError::NotLeaderOrFollower.code();
+                        tr.partitions.push(pr);
+                        continue;
+                    }
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != state.replica.leader_epoch {
+                        pr.error_code = if p.current_leader_epoch < state.replica.leader_epoch {
+                            ResponseError::FencedLeaderEpoch.code()
+                        } else {
+                            ResponseError::UnknownLeaderEpoch.code()
+                        };
+                        tr.partitions.push(pr);
+                        continue;
+                    }
                     let log = &state.log;
+                    let hw = state.replica.high_watermark;
+                    // Consumers see the log up to the high watermark (read_uncommitted).
                     let found = match p.timestamp {
-                        LATEST => Ok(Some((log.log_end_offset(), -1))),
+                        LATEST => Ok(Some((hw, -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
-                        MAX_TIMESTAMP => log.max_timestamp(),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts),
+                        MAX_TIMESTAMP => log.max_timestamp().map(|m| m.filter(|(o, _)| *o < hw)),
+                        ts if ts >= 0 => log.offset_for_timestamp(ts).map(|m| m.filter(|(o, _)| *o < hw)),
                         _ => Ok(None),
                     };
                     match found {
@@ -56,7 +82,7 @@ pub(crate) fn handle(
                             pr.offset = offset;
                             pr.timestamp = ts;
                             if ctx.api_version >= 4 {
-                                pr.leader_epoch = 0;
+                                pr.leader_epoch = state.replica.leader_epoch;
                             }
                         }
                         Ok(None) => {

@@ -16,6 +16,7 @@ use crate::security::authorizer::CLUSTER;
 pub(crate) mod acls;
 pub(crate) mod admin;
 pub(crate) mod api_versions;
+pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod fetch;
 pub(crate) mod group;
@@ -25,6 +26,7 @@ pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
 pub(crate) mod quotas;
+pub(crate) mod replication;
 pub(crate) mod sasl;
 
 /// What a handler knows about the request besides its body.

@@ -87,7 +87,7 @@ pub(crate) async fn offset_commit(
                 Some(Err(ResponseError::GroupAuthorizationFailed))
             } else if !topic_allowed {
                 Some(Err(ResponseError::TopicAuthorizationFailed))
-            } else if broker.partition(&name, p.partition_index).is_none() {
+            } else if !partition_exists(broker, &name, p.partition_index) {
                 Some(Err(ResponseError::UnknownTopicOrPartition))
             } else if metadata.len() > MAX_OFFSET_METADATA_BYTES {
                 Some(Err(ResponseError::OffsetMetadataTooLarge))
@@ -110,9 +110,14 @@ pub(crate) async fn offset_commit(
         results.push((name, partitions));
     }
     let outcome = if group_allowed {
-        broker
+        match broker
             .groups
             .commit_offsets(req.group_id.as_str(), &committer, valid, now)
+        {
+            Ok(Some(write)) => replicated(&write).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        }
     } else {
         Err(ResponseError::GroupAuthorizationFailed)
     };
@@ -214,6 +219,9 @@ pub(crate) async fn offset_fetch(
                 if !ctx.may(broker, Operation::Describe, ResourceType::Group, id) {
                     return (id.to_string(), Err(ResponseError::GroupAuthorizationFailed));
                 }
+                if !broker.groups.owns(id) {
+                    return (id.to_string(), Err(ResponseError::NotCoordinator));
+                }
                 let topics = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
@@ -230,7 +238,14 @@ pub(crate) async fn offset_fetch(
             .collect()
     });
     let group = req.group_id.as_str();
-    if !ctx.may(broker, Operation::Describe, ResourceType::Group, group) {
+    let refusal = if !ctx.may(broker, Operation::Describe, ResourceType::Group, group) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else if !broker.groups.owns(group) {
+        Some(ResponseError::NotCoordinator)
+    } else {
+        None
+    };
+    if let Some(code) = refusal {
         // v1 has no top-level error: the named partitions carry it.
         let denied = topics
             .unwrap_or_default()
@@ -238,14 +253,14 @@ pub(crate) async fn offset_fetch(
             .map(|(name, parts)| {
                 let parts = parts
                     .into_iter()
-                    .map(|p| (p, Err(ResponseError::GroupAuthorizationFailed)))
+                    .map(|p| (p, Err(code)))
                     .collect();
                 (name, parts)
             })
             .collect();
         let mut resp = offset_fetch_response(v, denied);
         if v >= 2 {
-            resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+            resp.error_code = code.code();
         }
         return resp;
     }
@@ -354,9 +369,7 @@ pub(crate) async fn offset_delete(
             t.name.as_str(),
         );
         for p in &t.partitions {
-            let exists = broker
-                .partition(t.name.as_str(), p.partition_index)
-                .is_some();
+            let exists = partition_exists(broker, t.name.as_str(), p.partition_index);
             let check = match (readable, exists) {
                 (false, _) => Err(ResponseError::TopicAuthorizationFailed),
                 (true, false) => Err(ResponseError::UnknownTopicOrPartition),
@@ -370,10 +383,15 @@ pub(crate) async fn offset_delete(
         .filter(|r| r.2.is_ok())
         .map(|(t, p, _)| (t.clone(), *p))
         .collect();
-    match broker
+    let deleted = match broker
         .groups
         .delete_offsets(req.group_id.as_str(), &existing, crate::now_ms())
     {
+        Ok((outcomes, Some(write))) => replicated(&write).await.map(|()| outcomes),
+        Ok((outcomes, None)) => Ok(outcomes),
+        Err(e) => Err(e),
+    };
+    match deleted {
         Err(e) => offset_delete_response(Err(e)),
         Ok(outcomes) => {
             let mut outcomes = outcomes.into_iter();
@@ -516,4 +534,24 @@ mod tests {
             );
         }
     }
+}
+
+/// Whether `topic` has partition `index` (wherever it is hosted).
+fn partition_exists(broker: &Broker, topic: &str, index: i32) -> bool {
+    broker
+        .topic(topic)
+        .is_some_and(|t| index >= 0 && index < t.partition_count())
+}
+
+/// Waits until a `__consumer_offsets` write is on every in-sync replica (Kafka's
+/// `offsets.commit.timeout.ms`, 5 s), mapping failures to the codes Kafka gives commits.
+pub(crate) async fn replicated(write: &crate::group::Replication) -> Result<(), ResponseError> {
+    write
+        .partition
+        .wait_replicated(write.end_offset, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| match e.code {
+            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+            _ => ResponseError::CoordinatorNotAvailable,
+        })
 }

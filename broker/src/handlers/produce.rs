@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -29,6 +30,8 @@ pub(crate) async fn handle(
     let transactional = req.transactional_id.as_ref().is_some_and(|t| !t.is_empty());
     let mut appended = false;
     let mut accepted_bytes = 0u64;
+    // Partitions an acks=all request waits on: (topic index, partition index, partition, end).
+    let mut waits: Vec<(usize, usize, Arc<crate::broker::Partition>, i64)> = Vec::new();
     for topic in req.topic_data {
         let mut tr = TopicProduceResponse::default();
         tr.name = topic.name.clone();
@@ -112,15 +115,22 @@ pub(crate) async fn handle(
                 continue;
             }
             let Some(partition) = topic_ref.partition(p.index) else {
-                error(
-                    &mut pr,
-                    ResponseError::UnknownTopicOrPartition,
-                    format!(
-                        "topic {:?} has no partition {}",
-                        topic.name.as_str(),
-                        p.index
-                    ),
-                );
+                let (code, message) = if p.index >= 0 && p.index < topic_ref.partition_count() {
+                    (
+                        ResponseError::NotLeaderOrFollower,
+                        format!(
+                            "this broker does not host {}-{}; refresh metadata",
+                            topic.name.as_str(),
+                            p.index
+                        ),
+                    )
+                } else {
+                    (
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic {:?} has no partition {}", topic.name.as_str(), p.index),
+                    )
+                };
+                error(&mut pr, code, message);
                 tr.partition_responses.push(pr);
                 continue;
             };
@@ -137,10 +147,24 @@ pub(crate) async fn handle(
                 tr.partition_responses.push(pr);
                 continue;
             }
-            let max_batch = topic_ref.log_config().max_message_bytes;
-            match partition.append_records(&records, max_batch, now) {
+            let log_config = topic_ref.log_config();
+            match partition.append_as_leader(
+                &records,
+                log_config.max_message_bytes,
+                req.acks,
+                log_config.min_insync_replicas,
+                now,
+            ) {
                 Ok(outcome) => {
                     appended = true;
+                    if req.acks == -1 {
+                        waits.push((
+                            resp.responses.len(),
+                            tr.partition_responses.len(),
+                            partition.clone(),
+                            outcome.end_offset,
+                        ));
+                    }
                     if outcome.appended_records > 0 {
                         bytes_in += records.len() as u64;
                         records_in += outcome.appended_records as u64;
@@ -170,6 +194,23 @@ pub(crate) async fn handle(
     if appended {
         broker.data_arrived.notify_waiters();
     }
+    // acks=all: answer once every in-sync replica has the records (the high watermark passed
+    // them), for at most the request's timeout.
+    if !waits.is_empty() {
+        let timeout = Duration::from_millis(u64::try_from(req.timeout_ms.max(1)).unwrap_or(30_000));
+        let outcomes = futures::future::join_all(waits.iter().map(|(_, _, p, end)| p.wait_replicated(*end, timeout))).await;
+        for ((t, i, _, _), outcome) in waits.into_iter().zip(outcomes) {
+            if let Err(e) = outcome
+                && let Some(pr) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
+            {
+                pr.error_code = e.code.code();
+                pr.base_offset = -1;
+                if version >= 8 {
+                    pr.error_message = msg(e.message);
+                }
+            }
+        }
+    }
     // producer_byte_rate: the bytes are kept either way; a client over its quota is told to
     // wait, and its connection is muted that long (see `crate::quota`).
     if accepted_bytes > 0 {
@@ -178,3 +219,4 @@ pub(crate) async fn handle(
     }
     resp
 }
+

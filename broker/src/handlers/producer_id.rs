@@ -10,7 +10,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::security::acl::{Operation, ResourceType};
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     req: InitProducerIdRequest,
@@ -42,7 +42,7 @@ pub(crate) fn handle(
     // KIP-360: an idempotent producer may ask to bump the epoch of its existing id.
     if *req.producer_id >= 0 && req.producer_epoch >= 0 {
         if req.producer_epoch == i16::MAX {
-            match broker.next_producer_id() {
+            match broker.next_producer_id().await {
                 Ok(id) => {
                     resp.producer_id = id.into();
                     resp.producer_epoch = 0;
@@ -55,7 +55,7 @@ pub(crate) fn handle(
         }
         return resp;
     }
-    match broker.next_producer_id() {
+    match broker.next_producer_id().await {
         Ok(id) => {
             resp.producer_id = id.into();
             resp.producer_epoch = 0;

@@ -264,7 +264,7 @@ pub(crate) async fn alter_client_quotas(
     let changes: Vec<QuotaChange> = results.iter().filter_map(|r| r.clone().ok()).collect();
     if !req.validate_only
         && !changes.is_empty()
-        && let Err(e) = broker.alter_client_quotas(&changes)
+        && let Err(e) = broker.alter_client_quotas(&changes).await
     {
         for r in results.iter_mut().filter(|r| r.is_ok()) {
             *r = Err(e.clone());
@@ -309,13 +309,15 @@ mod tests {
     use crate::handlers::test_support::{encodes, versions};
     use crate::security::Principal;
 
-    fn open(dir: &std::path::Path, extra: &[(&str, &str)]) -> Arc<Broker> {
+    async fn open(dir: &std::path::Path, extra: &[(&str, &str)]) -> Arc<Broker> {
         let mut m = BTreeMap::new();
         m.insert("log.dirs".to_string(), dir.display().to_string());
         for (k, v) in extra {
             m.insert((*k).to_string(), (*v).to_string());
         }
-        Broker::open(crate::config::BrokerConfig::from_map(m).unwrap()).unwrap()
+        Broker::open_ready(crate::config::BrokerConfig::from_map(m).unwrap())
+            .await
+            .unwrap()
     }
 
     fn entry(entity: &[(&str, Option<&str>)], ops: &[(&str, f64, bool)]) -> AlterEntry {
@@ -426,7 +428,7 @@ mod tests {
     #[tokio::test]
     async fn describe_matches_exact_default_and_any_with_and_without_strict() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         seed(&b).await;
         assert_eq!(
             described(&b, filter(&[], false)).await.len(),
@@ -466,7 +468,7 @@ mod tests {
     #[tokio::test]
     async fn bad_describe_filters_are_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         for (req, code) in [
             (
                 filter(&[("user", MATCH_EXACT, None)], false),
@@ -512,7 +514,7 @@ mod tests {
     #[tokio::test]
     async fn alter_validates_each_entry_on_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         let req = alter(
             vec![
                 entry(
@@ -568,7 +570,7 @@ mod tests {
     #[tokio::test]
     async fn validate_only_changes_nothing_and_remove_lifts_a_quota() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         let set = || {
             entry(
                 &[("client-id", Some("c"))],
@@ -594,7 +596,7 @@ mod tests {
     #[tokio::test]
     async fn only_super_users_alter_quotas_on_authenticated_listeners() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[("super.users", "User:admin")]);
+        let b = open(dir.path(), &[("super.users", "User:admin")]).await;
         let req = || {
             alter(
                 vec![entry(
@@ -621,18 +623,19 @@ mod tests {
     #[tokio::test]
     async fn quotas_survive_a_broker_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         seed(&b).await;
         let before = described(&b, filter(&[], false)).await;
+        b.stop().await;
         drop(b);
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         assert_eq!(described(&b, filter(&[], false)).await, before);
     }
 
     #[tokio::test]
     async fn responses_encode_at_every_supported_version() {
         let dir = tempfile::tempdir().unwrap();
-        let b = open(dir.path(), &[]);
+        let b = open(dir.path(), &[]).await;
         seed(&b).await;
         for v in versions(ApiKey::DescribeClientQuotas) {
             let ctx = RequestContext::for_test(v);

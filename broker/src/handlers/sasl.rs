@@ -274,7 +274,7 @@ pub(crate) async fn alter_scram(
         errors.iter().any(|(u, e)| u == user && e.is_none())
     });
     if !changes.is_empty() {
-        match broker.alter_scram_credentials(changes) {
+        match broker.alter_scram_credentials(changes).await {
             Ok(results) => {
                 for (user, e) in results {
                     if let Some(e) = e {
@@ -283,7 +283,6 @@ pub(crate) async fn alter_scram(
                 }
             }
             Err(e) => {
-                let e = ApiError::from(e);
                 for (_, slot) in errors.iter_mut().filter(|(_, s)| s.is_none()) {
                     *slot = Some(e.clone());
                 }

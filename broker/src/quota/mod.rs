@@ -49,7 +49,7 @@ pub struct ClientQuotaRecord {
 }
 
 /// One requested change of AlterClientQuotas, already validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuotaChange {
     /// The entity changed.
     pub entity: QuotaEntity,
@@ -109,6 +109,16 @@ impl ClientQuotas {
         let mut state = self.lock();
         self.active.store(!table.is_empty(), Ordering::Release);
         state.table = table;
+    }
+
+    /// Takes the quotas of the metadata image (nothing changes when they are the same).
+    pub fn set_records(&self, records: &[ClientQuotaRecord]) {
+        let table = table_of(records);
+        let mut state = self.lock();
+        if state.table != table {
+            self.active.store(!table.is_empty(), Ordering::Release);
+            state.table = table;
+        }
     }
 
     fn now_ms(&self) -> i64 {
@@ -230,16 +240,16 @@ pub(crate) fn may_describe(broker: &Broker, ctx: &RequestContext) -> bool {
 impl Broker {
     /// Every entity with quotas, and its values.
     pub fn client_quotas(&self) -> Vec<ClientQuotaRecord> {
-        self.lock_metadata().image().client_quotas.clone()
+        self.image().client_quotas.clone()
     }
 
-    /// Applies validated changes in one metadata write, then to the live table.
-    pub fn alter_client_quotas(&self, changes: &[QuotaChange]) -> Result<(), ApiError> {
-        let mut store = self.lock_metadata();
-        store.update(|image| apply_changes(&mut image.client_quotas, changes))?;
-        self.quotas
-            .set_table(table_of(&store.image().client_quotas));
-        drop(store);
+    /// Applies validated changes through the controller; the live table follows the image.
+    pub async fn alter_client_quotas(&self, changes: &[QuotaChange]) -> Result<(), ApiError> {
+        let reply = self
+            .quorum
+            .submit(crate::cluster::rpc::ControllerRequest::AlterQuotas(changes.to_vec()))
+            .await?;
+        self.wait_published(reply.index).await;
         for c in changes {
             tracing::info!(entity = %c.entity, ops = ?c.ops, "client quotas changed");
         }
@@ -390,23 +400,26 @@ mod tests {
         assert!(q.lock().rates.is_empty());
     }
 
-    #[test]
-    fn quotas_persist_across_reopen_and_apply_at_once() {
+    #[tokio::test]
+    async fn quotas_persist_across_reopen_and_apply_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let open = || {
             let mut m = BTreeMap::new();
             m.insert("log.dirs".to_string(), dir.path().display().to_string());
-            Broker::open(crate::config::BrokerConfig::from_map(m).unwrap()).unwrap()
+            Broker::open_ready(crate::config::BrokerConfig::from_map(m).unwrap())
         };
-        let b = open();
+        let b = open().await.unwrap();
         b.alter_client_quotas(&[set(user("alice"), QuotaType::Produce, Some(1000.0))])
+            .await
             .unwrap();
         assert_eq!(b.quotas.bound(QuotaType::Produce, alice()), Some(1000.0));
+        b.stop().await;
         drop(b);
-        let b = open();
+        let b = open().await.unwrap();
         assert_eq!(b.client_quotas().len(), 1);
         assert_eq!(b.quotas.bound(QuotaType::Produce, alice()), Some(1000.0));
         b.alter_client_quotas(&[set(user("alice"), QuotaType::Produce, None)])
+            .await
             .unwrap();
         assert_eq!(b.quotas.bound(QuotaType::Produce, alice()), None);
         assert!(b.client_quotas().is_empty());

@@ -279,7 +279,7 @@ impl AclBinding {
 }
 
 /// How a filter matches resource patterns (Kafka's `PatternType` as a filter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PatternFilter {
     /// ANY (1): every pattern whose name equals the filter's name.
     Any,
@@ -290,7 +290,7 @@ pub enum PatternFilter {
 }
 
 /// A DescribeAcls / DeleteAcls filter. `None` fields match anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclFilter {
     /// Resource type (None: ANY).
     pub resource_type: Option<ResourceType>,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::Principal;
 use super::acl::{AclBinding, AclFilter, Decision, Operation, ResourceType, decide};
-use crate::broker::Broker;
-use crate::error::Result;
+use crate::broker::{ApiError, Broker};
+use crate::cluster::rpc::{ControllerRequest, ControllerResult};
 
 /// The name of the cluster resource.
 pub const CLUSTER: &str = "kafka-cluster";
@@ -28,42 +28,31 @@ impl Broker {
         self.config.security.authorizer
     }
 
-    /// Stores validated bindings in one metadata write; ones already present are kept once.
-    pub fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<()> {
-        let mut store = self.lock_metadata();
-        let acls = store.update(|image| {
-            for b in bindings {
-                if !image.acls.contains(&b) {
-                    image.acls.push(b);
-                }
-            }
-            image.acls.clone()
-        })?;
-        *self.acls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(acls);
+    /// Stores validated bindings through the controller; ones already present are kept once.
+    pub async fn create_acls(&self, bindings: Vec<AclBinding>) -> Result<(), ApiError> {
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::CreateAcls(bindings))
+            .await?;
+        self.wait_published(reply.index).await;
         Ok(())
     }
 
-    /// Removes every binding matching each filter, in one metadata write; returns, per
+    /// Removes every binding matching each filter through the controller; returns, per
     /// filter, what it removed.
-    pub fn delete_acls(&self, filters: &[AclFilter]) -> Result<Vec<Vec<AclBinding>>> {
-        let mut store = self.lock_metadata();
-        let (removed, acls) = store.update(|image| {
-            let removed: Vec<Vec<AclBinding>> = filters
-                .iter()
-                .map(|f| {
-                    image
-                        .acls
-                        .iter()
-                        .filter(|b| f.matches(b))
-                        .cloned()
-                        .collect()
-                })
-                .collect();
-            image.acls.retain(|b| !filters.iter().any(|f| f.matches(b)));
-            (removed, image.acls.clone())
-        })?;
-        *self.acls.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(acls);
-        Ok(removed)
+    pub async fn delete_acls(&self, filters: &[AclFilter]) -> Result<Vec<Vec<AclBinding>>, ApiError> {
+        let reply = self
+            .quorum
+            .submit(ControllerRequest::DeleteAcls(filters.to_vec()))
+            .await?;
+        self.wait_published(reply.index).await;
+        match reply.result {
+            ControllerResult::DeletedAcls(removed) => Ok(removed),
+            _ => Err(ApiError::new(
+                kafka_protocol::ResponseError::UnknownServerError,
+                "the controller answered DeleteAcls oddly",
+            )),
+        }
     }
 
     /// Whether `principal`, connected from `host`, may perform `operation` on the named

@@ -11,7 +11,7 @@ use super::*;
 use crate::handlers::test_support::{encodes, versions};
 
 /// A broker on a fresh temp dir (keep the dir alive as long as the broker).
-pub(crate) fn broker_with(extra: &[(&str, &str)]) -> (Arc<Broker>, tempfile::TempDir) {
+pub(crate) async fn broker_with(extra: &[(&str, &str)]) -> (Arc<Broker>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut m = BTreeMap::new();
     m.insert("log.dirs".to_string(), dir.path().display().to_string());
@@ -19,11 +19,11 @@ pub(crate) fn broker_with(extra: &[(&str, &str)]) -> (Arc<Broker>, tempfile::Tem
         m.insert(k.to_string(), v.to_string());
     }
     let config = crate::BrokerConfig::from_map(m).expect("valid config");
-    (crate::Broker::open(config).expect("broker opens"), dir)
+    (crate::Broker::open_ready(config).await.expect("broker opens"), dir)
 }
 
-pub(crate) fn broker() -> (Arc<Broker>, tempfile::TempDir) {
-    broker_with(&[])
+pub(crate) async fn broker() -> (Arc<Broker>, tempfile::TempDir) {
+    broker_with(&[]).await
 }
 
 pub(crate) fn ctx(api_version: i16) -> RequestContext {
@@ -112,7 +112,7 @@ fn code(e: ResponseError) -> i16 {
 
 #[tokio::test]
 async fn create_topics_answers_every_rule_at_every_version() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     for v in versions(ApiKey::CreateTopics) {
         let ok = format!("ok-{v}");
         let mut rf3 = creatable(&format!("rf-{v}"), 1, &[]);
@@ -193,7 +193,7 @@ async fn create_topics_answers_every_rule_at_every_version() {
 
 #[tokio::test]
 async fn validate_only_reports_the_topic_it_would_create_and_writes_nothing() {
-    let (b, _dir) = broker_with(&[("num.partitions", "3")]);
+    let (b, _dir) = broker_with(&[("num.partitions", "3")]).await;
     for v in versions(ApiKey::CreateTopics) {
         let mut req = CreateTopicsRequest::default().with_topics(vec![
             creatable("explicit", 5, &[("cleanup.policy", "compact")]),
@@ -213,7 +213,7 @@ async fn validate_only_reports_the_topic_it_would_create_and_writes_nothing() {
 
 #[tokio::test]
 async fn manual_assignments_must_place_every_partition_on_this_node() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     let node = b.node_id;
     let with = |name: &str, assignments: Vec<_>| {
         let mut t = creatable(name, -1, &[]);
@@ -269,7 +269,7 @@ fn delete_request(version: i16, targets: &[(Option<&str>, Uuid)]) -> DeleteTopic
 
 #[tokio::test]
 async fn delete_topics_by_name_and_by_id_at_every_version() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     for v in versions(ApiKey::DeleteTopics) {
         let name = format!("del-{v}");
         create_ok(&b, &name, 1, &[]).await;
@@ -363,7 +363,7 @@ fn grow(
 
 #[tokio::test]
 async fn create_partitions_grows_only_with_valid_counts_and_assignments() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     let node = b.node_id;
     for v in versions(ApiKey::CreatePartitions) {
         let name = format!("grow-{v}");
@@ -446,7 +446,7 @@ fn delete_records_request(name: &str, partitions: &[(i32, i64)]) -> DeleteRecord
 
 #[tokio::test]
 async fn delete_records_moves_the_low_watermark_at_every_version() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     for v in versions(ApiKey::DeleteRecords) {
         let name = format!("records-{v}");
         create_ok(&b, &name, 2, &[]).await;
@@ -509,11 +509,11 @@ async fn delete_records_moves_the_low_watermark_at_every_version() {
 
 #[tokio::test]
 async fn describe_cluster_lists_this_broker_and_refuses_controller_endpoints() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     for v in versions(ApiKey::DescribeCluster) {
         let r = describe_cluster(&b, &ctx(v), DescribeClusterRequest::default()).await;
         assert_eq!(r.error_code, 0);
-        assert_eq!(r.cluster_id.as_str(), b.cluster_id);
+        assert_eq!(r.cluster_id.as_str(), b.cluster_id());
         assert_eq!(r.controller_id.0, b.node_id);
         assert_eq!(r.cluster_authorized_operations, i32::MIN);
         let (host, port) = b.advertised_address("PLAINTEXT");

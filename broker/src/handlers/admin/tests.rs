@@ -10,12 +10,12 @@ use crate::handlers::configs;
 use crate::handlers::test_support::versions;
 use crate::router::encode_response;
 
-fn broker() -> (Arc<Broker>, tempfile::TempDir) {
+async fn broker() -> (Arc<Broker>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut m = BTreeMap::new();
     m.insert("log.dirs".to_string(), dir.path().display().to_string());
     (
-        Broker::open(crate::BrokerConfig::from_map(m).unwrap()).unwrap(),
+        Broker::open_ready(crate::BrokerConfig::from_map(m).unwrap()).await.unwrap(),
         dir,
     )
 }
@@ -62,7 +62,7 @@ fn value_of(resp: &DescribeConfigsResponse, key: &str) -> (String, i8) {
 
 #[tokio::test]
 async fn create_validates_and_every_version_encodes() {
-    let (b, _d) = broker();
+    let (b, _d) = broker().await;
     for v in versions(ApiKey::CreateTopics) {
         let resp = create_topics(
             &b,
@@ -124,7 +124,7 @@ async fn create_validates_and_every_version_encodes() {
 
 #[tokio::test]
 async fn configs_describe_override_vs_default_and_alter() {
-    let (b, _d) = broker();
+    let (b, _d) = broker().await;
     create_topics(&b, &ctx(7), create("cfg", 1, &[("retention.ms", "1000")])).await;
     for v in versions(ApiKey::DescribeConfigs) {
         let resp = configs::describe_configs(&b, &ctx(v), describe("cfg")).await;
@@ -225,7 +225,7 @@ async fn configs_describe_override_vs_default_and_alter() {
 
 #[tokio::test]
 async fn partitions_grow_records_delete_and_topics_go_away() {
-    let (b, _d) = broker();
+    let (b, _d) = broker().await;
     create_topics(&b, &ctx(7), create("grow", 1, &[])).await;
     let mut t = create_partitions_request::CreatePartitionsTopic::default();
     t.name = TopicName(StrBytes::from_static_str("grow"));

@@ -221,7 +221,7 @@ fn described<'a>(
 
 #[tokio::test]
 async fn describe_configs_at_every_version_with_and_without_extras() {
-    let (b, _dir) = broker_with(&[("log.retention.hours", "2")]);
+    let (b, _dir) = broker_with(&[("log.retention.hours", "2")]).await;
     create_ok(&b, "cfg", 1, &[("segment.bytes", "4096")]).await;
     let node = b.node_id.to_string();
     for v in versions(ApiKey::DescribeConfigs) {
@@ -327,7 +327,7 @@ fn alter(resources: &[AlterSpec<'_>]) -> AlterConfigsRequest {
 
 #[tokio::test]
 async fn alter_configs_replaces_the_override_set_at_every_version() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     create_ok(&b, "cfg", 1, &[("segment.bytes", "4096")]).await;
     create_ok(&b, "twice", 1, &[]).await;
     let overrides = |name: &str| b.topic(name).expect("topic").configs();
@@ -429,7 +429,7 @@ fn incremental(
 
 #[tokio::test]
 async fn incremental_alter_configs_at_every_version() {
-    let (b, _dir) = broker();
+    let (b, _dir) = broker().await;
     for v in versions(ApiKey::IncrementalAlterConfigs) {
         let name = format!("inc-{v}");
         create_ok(&b, &name, 1, &[("retention.ms", "1000")]).await;
