@@ -70,7 +70,7 @@ impl AdminClient {
         conn.set_client_id("fjord-control-plane");
         Ok(AdminClient { conn })
     }
-impl AdminClient {
+
     /// Sends any request at the highest version both sides support and returns the decoded
     /// response, error codes included (for APIs this client has no method for, and tests).
     pub async fn request<R: kafka_protocol::protocol::Request>(

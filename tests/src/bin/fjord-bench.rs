@@ -93,6 +93,11 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     partitions: i32,
 
+    /// Replication factor of the benchmark topic (with --bootstrap pointing at a cluster:
+    /// 3 measures replicated produce, acks=all waiting for the in-sync replicas).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    replication_factor: i32,
+
     /// Producer compression.type.
     #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
     compression: String,
@@ -208,7 +213,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             Some(bs) => {
                 let topic = format!("fjord-bench-sink-{size}-{run_id}");
                 phase(timeout, "create sink topic", || {
-                    create_topic(&client_rt, bs, &topic, args, timeout)
+                    create_topic(&client_rt, bs, &topic, args, 1, timeout)
                 })?;
                 Some(
                     produce(args, bs, &topic, &payload, timeout)
@@ -219,7 +224,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         };
         let topic = format!("fjord-bench-{size}-{run_id}");
         phase(timeout, "create topic", || {
-            create_topic(&client_rt, &brokers.real, &topic, args, timeout)
+            create_topic(&client_rt, &brokers.real, &topic, args, args.replication_factor, timeout)
         })?;
         let real = produce(args, &brokers.real, &topic, &payload, timeout)
             .with_context(|| format!("fjord produce, {size} B records"))?;
@@ -720,12 +725,13 @@ fn create_topic(
     bootstrap: &str,
     topic: &str,
     args: &Args,
+    replication_factor: i32,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let admin: AdminClient<BenchContext> = client_config(bootstrap)
         .create_with_context(BenchContext)
         .context("failed to create the admin client")?;
-    let new_topic = NewTopic::new(topic, args.partitions, TopicReplication::Fixed(1));
+    let new_topic = NewTopic::new(topic, args.partitions, TopicReplication::Fixed(replication_factor));
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));

@@ -1,0 +1,490 @@
+//! A cluster of real `fjord-broker` processes on 127.0.0.1, for the replication tests: start
+//! N brokers (the first three are the metadata quorum's voters), then kill (`SIGKILL`), pause
+//! (`SIGSTOP`/`SIGCONT`), restart, or cut one off from the others.
+//!
+//! Each broker has two listeners: `CLIENT` for clients and `INTERNAL` for the other brokers
+//! (`inter.broker.listener.name=INTERNAL`). Inter-broker traffic does not go straight to
+//! `INTERNAL`: every broker reaches every other one through a TCP proxy of its own (broker
+//! A's view of B is the proxy `A→B`), so a test can cut a broker off from the rest in both
+//! directions ([`ChildCluster::isolate`]) while clients still reach it — the split-brain
+//! setup. A broker's advertised `INTERNAL` address (what fetchers dial) is the proxy that
+//! carries *incoming* traffic from everyone, which `isolate` cuts too.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{STEP_TIMEOUT, broker_binary, free_port};
+
+/// A TCP forwarder that can be cut: while cut it refuses new connections and tears down
+/// the ones it carries.
+#[derive(Debug)]
+pub struct Proxy {
+    /// Where it listens.
+    pub port: u16,
+    cut: Arc<AtomicBool>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forwards `127.0.0.1:<new port>` to `target`.
+    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let generation = Arc::new(generation);
+        let task = tokio::spawn({
+            let cut = cut.clone();
+            let generation = generation.clone();
+            async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if cut.load(Ordering::Acquire) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let mut torn = generation.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = inbound.set_nodelay(true);
+                        let _ = outbound.set_nodelay(true);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = torn.changed() => {
+                                let _ = inbound.shutdown().await;
+                                let _ = outbound.shutdown().await;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Ok(Proxy {
+            port,
+            cut,
+            generation,
+            task,
+        })
+    }
+
+    /// Cuts (or heals) the link.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Release);
+        if cut {
+            self.generation.send_modify(|g| *g += 1);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One broker process of a [`ChildCluster`].
+#[derive(Debug)]
+pub struct Node {
+    /// `node.id`.
+    pub id: i32,
+    /// The `CLIENT` listener's port.
+    pub client_port: u16,
+    /// The `INTERNAL` listener's port (reached through proxies).
+    pub internal_port: u16,
+    /// `fjord.http.listener` port (`/readyz`, `/metrics`).
+    pub http_port: u16,
+    child: Option<Child>,
+    paused: bool,
+    data_dir: tempfile::TempDir,
+    log_dir: tempfile::TempDir,
+    starts: u32,
+}
+
+/// Brokers of one cluster, as child processes.
+#[derive(Debug)]
+pub struct ChildCluster {
+    nodes: Vec<Node>,
+    /// `proxies[(from, to)]`: how `from` reaches `to`; `(0, to)` is the advertised address
+    /// of `to` (everyone's way in to it).
+    proxies: BTreeMap<(i32, i32), Proxy>,
+    binary: PathBuf,
+    extra_args: Vec<String>,
+    /// `broker.rack` of each broker, when racks are used.
+    racks: Vec<String>,
+}
+
+impl ChildCluster {
+    /// [`ChildCluster::start`] with `broker.rack=racks[i]` on broker `i + 1`.
+    pub async fn start_racked(racks: &[&str], extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(racks.len(), extra_args, racks).await
+    }
+
+    /// Starts `n` brokers with ids 1..=n; the first three (or all, when fewer) are voters.
+    /// `extra_args` go to every broker (e.g. `["--set", "min.insync.replicas=2"]`). Returns
+    /// once every broker is ready (`/readyz`).
+    pub async fn start(n: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(n, extra_args, &[]).await
+    }
+
+    async fn start_inner(n: usize, extra_args: &[&str], racks: &[&str]) -> anyhow::Result<Self> {
+        let binary = broker_binary()?;
+        let mut nodes = Vec::new();
+        for id in 1..=n as i32 {
+            nodes.push(Node {
+                id,
+                client_port: free_port()?,
+                internal_port: free_port()?,
+                http_port: free_port()?,
+                child: None,
+                paused: false,
+                data_dir: tempfile::Builder::new().prefix(&format!("fjord-n{id}-")).tempdir()?,
+                log_dir: tempfile::Builder::new().prefix(&format!("fjord-n{id}-log-")).tempdir()?,
+                starts: 0,
+            });
+        }
+        let mut proxies = BTreeMap::new();
+        for to in &nodes {
+            let target: SocketAddr = ([127, 0, 0, 1], to.internal_port).into();
+            proxies.insert((0, to.id), Proxy::start(target).await?);
+            for from in &nodes {
+                if from.id != to.id {
+                    proxies.insert((from.id, to.id), Proxy::start(target).await?);
+                }
+            }
+        }
+        let mut cluster = ChildCluster {
+            nodes,
+            proxies,
+            binary,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            racks: racks.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.launch(i)?;
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.wait_ready(cluster.nodes[i].id).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// The brokers.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Every broker's client address, comma-separated, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// One broker's client address.
+    pub fn client_addr(&self, id: i32) -> String {
+        format!("127.0.0.1:{}", self.node(id).client_port)
+    }
+
+    fn node(&self, id: i32) -> &Node {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    fn voters(&self, from: i32) -> String {
+        self.nodes
+            .iter()
+            .take(3)
+            .map(|v| {
+                let port = if v.id == from {
+                    v.internal_port
+                } else {
+                    self.proxies[&(from, v.id)].port
+                };
+                format!("{}@127.0.0.1:{port}", v.id)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn launch(&mut self, index: usize) -> anyhow::Result<()> {
+        let id = self.nodes[index].id;
+        let voters = self.voters(id);
+        let advertised_internal = self.proxies[&(0, id)].port;
+        let rack: Vec<String> = match self.racks.get(index) {
+            Some(r) => vec!["--set".into(), format!("broker.rack={r}")],
+            None => Vec::new(),
+        };
+        let node = &mut self.nodes[index];
+        node.starts += 1;
+        let log_path = node.log_dir.path().join(format!("stderr-{}.log", node.starts));
+        let log = std::fs::File::create(&log_path).context("failed to create a broker log")?;
+        let child = Command::new(&self.binary)
+            .arg("--data-dir")
+            .arg(node.data_dir.path())
+            .arg("--node-id")
+            .arg(id.to_string())
+            .arg("--listeners")
+            .arg(format!(
+                "CLIENT://127.0.0.1:{},INTERNAL://127.0.0.1:{}",
+                node.client_port, node.internal_port
+            ))
+            .arg("--advertised-listeners")
+            .arg(format!(
+                "CLIENT://127.0.0.1:{},INTERNAL://127.0.0.1:{advertised_internal}",
+                node.client_port
+            ))
+            .args([
+                "--set",
+                "listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT",
+                "--set",
+                "inter.broker.listener.name=INTERNAL",
+                "--set",
+                &format!("controller.quorum.voters={voters}"),
+                "--set",
+                &format!("fjord.http.listener=127.0.0.1:{}", node.http_port),
+                "--set",
+                "group.initial.rebalance.delay.ms=0",
+            ])
+            .args(&rack)
+            .args(&self.extra_args)
+            .env("RUST_LOG", std::env::var("FJORD_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("failed to run {}", self.binary.display()))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Waits until broker `id` answers `/readyz` with 200 (registered and unfenced).
+    pub async fn wait_ready(&mut self, id: i32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + STEP_TIMEOUT * 2;
+        loop {
+            if readyz(self.node(id).http_port).await {
+                return Ok(());
+            }
+            let index = (id - 1) as usize;
+            if let Some(child) = self.nodes[index].child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.nodes[index].child = None;
+                bail!("broker {id} exited with {status}; stderr:\n{}", self.stderr(id));
+            }
+            if Instant::now() > deadline {
+                bail!("broker {id} not ready within 60 s; stderr:\n{}", self.stderr(id));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9` broker `id`.
+    pub fn kill9(&mut self, id: i32) -> anyhow::Result<()> {
+        let node = &mut self.nodes[(id - 1) as usize];
+        if let Some(mut child) = node.child.take() {
+            if node.paused {
+                signal(&child, "CONT")?;
+            }
+            child.kill().context("SIGKILL failed")?;
+            child.wait().context("reaping the broker failed")?;
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// SIGTERM broker `id` and wait for a clean exit (controlled shutdown).
+    pub fn terminate(&mut self, id: i32) -> anyhow::Result<()> {
+        let node = &mut self.nodes[(id - 1) as usize];
+        let Some(mut child) = node.child.take() else {
+            return Ok(());
+        };
+        if node.paused {
+            signal(&child, "CONT")?;
+            node.paused = false;
+        }
+        signal(&child, "TERM")?;
+        let deadline = Instant::now() + STEP_TIMEOUT * 2;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                anyhow::ensure!(status.success(), "broker {id} exited with {status}");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("broker {id} did not exit within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGSTOP broker `id` (it stops heartbeating and answering; its sockets stay open).
+    pub fn pause(&mut self, id: i32) -> anyhow::Result<()> {
+        let node = &mut self.nodes[(id - 1) as usize];
+        if let Some(child) = &node.child
+            && !node.paused
+        {
+            signal(child, "STOP")?;
+            node.paused = true;
+        }
+        Ok(())
+    }
+
+    /// SIGCONT a paused broker.
+    pub fn resume(&mut self, id: i32) -> anyhow::Result<()> {
+        let node = &mut self.nodes[(id - 1) as usize];
+        if let Some(child) = &node.child
+            && node.paused
+        {
+            signal(child, "CONT")?;
+            node.paused = false;
+        }
+        Ok(())
+    }
+
+    /// Starts broker `id` again on its data dir (after a kill or terminate), and waits for
+    /// it to be ready.
+    pub async fn restart(&mut self, id: i32) -> anyhow::Result<()> {
+        self.kill9(id)?;
+        self.launch((id - 1) as usize)?;
+        self.wait_ready(id).await
+    }
+
+    /// Whether broker `id` runs (not killed; paused counts as running).
+    pub fn is_running(&self, id: i32) -> bool {
+        self.node(id).child.is_some()
+    }
+
+    /// Cuts broker `id` off from every other broker, both ways (clients still reach it).
+    pub fn isolate(&self, id: i32) {
+        self.set_links(id, true);
+    }
+
+    /// Undoes [`ChildCluster::isolate`].
+    pub fn heal(&self, id: i32) {
+        self.set_links(id, false);
+    }
+
+    fn set_links(&self, id: i32, cut: bool) {
+        for ((from, to), proxy) in &self.proxies {
+            if *from == id || *to == id {
+                proxy.set_cut(cut);
+            }
+        }
+    }
+
+    /// Everything broker `id` wrote to stderr, across its starts.
+    pub fn stderr(&self, id: i32) -> String {
+        let node = self.node(id);
+        let mut out = String::new();
+        for i in 1..=node.starts {
+            let text = std::fs::read_to_string(node.log_dir.path().join(format!("stderr-{i}.log")))
+                .unwrap_or_default();
+            out.push_str(&format!("----- broker {id} start {i} -----\n{text}"));
+        }
+        out
+    }
+
+    /// The last lines of every broker's stderr (for failure messages).
+    pub fn logs_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let all = self.stderr(n.id);
+            let tail: Vec<&str> = all.lines().rev().take(lines).collect();
+            out.push_str(&format!("===== broker {} =====\n", n.id));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// A broker's data directory.
+    pub fn data_dir(&self, id: i32) -> &Path {
+        self.node(id).data_dir.path()
+    }
+
+    /// Scrapes broker `id`'s `/metrics` and sums the series of `name` whose labels contain
+    /// `labels` (e.g. `topic="t"`).
+    pub async fn metric_sum(&self, id: i32, name: &str, labels: &str) -> f64 {
+        let Some((_, text)) = http_get(self.node(id).http_port, "/metrics").await else {
+            return 0.0;
+        };
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Scrapes broker `id`'s `/metrics` and returns the value of an unlabelled series.
+    pub async fn metric(&self, id: i32, name: &str) -> Option<f64> {
+        let text = http_get(self.node(id).http_port, "/metrics").await?.1;
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+impl Drop for ChildCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut child) = n.child.take() {
+                if n.paused {
+                    let _ = signal(&child, "CONT");
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .context("failed to run kill")?;
+    anyhow::ensure!(status.success(), "kill -{name} failed");
+    Ok(())
+}
+
+async fn readyz(port: u16) -> bool {
+    matches!(http_get(port, "/readyz").await, Some((200, _)))
+}
+
+/// A minimal HTTP/1.0 GET (status and body), with a short timeout.
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    let fetch = async {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        Some((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(2), fetch).await.ok().flatten()
+}
