@@ -18,13 +18,19 @@
 //!
 //! # Guarantees
 //!
-//! - All records of a window are appended as ONE record batch and the partition is fsynced
-//!   before the counters are forgotten: a window is in the log completely or not at all (a
-//!   torn batch is truncated at restart), and a failed append keeps the counts for the next
-//!   window.
-//! - `sequence` increases by one per record and continues across restarts (recovered from the
-//!   log's last batch, as is the end of the last window, where the next one starts): windows
-//!   never overlap and a consumer can detect a gap.
+//! - Every broker meters what it serves. All records of a window are appended as ONE record
+//!   batch to `__fjord_usage-0` and fsynced — by this broker when it leads that partition,
+//!   else by its leader, to which the window is sent as a node-to-node request: a window is
+//!   in the log completely or not at all (a torn batch is truncated at restart). A window that
+//!   could not be written is kept and sent again, unchanged, before the next one (when only
+//!   the answer was lost, the log holds it twice with the same `broker` and `sequence`).
+//! - `sequence` increases by one per record of a broker and continues across restarts
+//!   (`usage.position` in the data directory, written before a window is sent, holds the next
+//!   number and where the next window starts): windows of a broker never overlap and a
+//!   consumer can detect a gap.
+//! - Storage is metered by the leader of each partition: `bytes_stored` and `partitions`
+//!   cover the partitions the broker led at the window's end, so the sum over brokers counts
+//!   every partition once, whatever its replication factor.
 //! - Graceful shutdown writes the partial window, so a restart loses nothing. A crash
 //!   (`kill -9`) loses the counts of the current, unwritten window: at most one interval.
 //! - bytes in = record-batch bytes a Produce appended; bytes out = record-batch bytes a Fetch
@@ -32,7 +38,7 @@
 //!   returned. Internal topics (`__…`) are not metered.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -41,6 +47,7 @@ use kafka_protocol::records::{
 use serde::{Deserialize, Serialize};
 
 use crate::broker::Broker;
+use crate::cluster::rpc::{ClusterRequest, ClusterResponse};
 use crate::error::{Error, Result};
 use crate::log::batch::BatchHeader;
 use crate::security::Principal;
@@ -124,12 +131,35 @@ struct Position {
     window_start_ms: i64,
 }
 
+/// [`Position`] as stored in `usage.position`.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredPosition {
+    next_sequence: u64,
+    window_start_ms: i64,
+}
+
+/// A window that could not be written yet.
+#[derive(Debug)]
+struct PendingWindow {
+    records: Vec<UsageRecord>,
+    /// The position after it.
+    after: Position,
+}
+
+/// Where the writer is.
+#[derive(Debug, Default)]
+struct WriterState {
+    /// `None` until recovered.
+    position: Option<Position>,
+    pending: Option<PendingWindow>,
+}
+
 /// The live counters and the position in `__fjord_usage`.
 #[derive(Debug)]
 pub struct UsageMeter {
     counters: Mutex<HashMap<Key, Counters>>,
     /// Held while a window is written, so two writers never interleave.
-    position: Mutex<Option<Position>>,
+    state: tokio::sync::Mutex<WriterState>,
     /// When the broker opened (the first window's start on an empty usage log).
     opened_ms: i64,
 }
@@ -138,7 +168,7 @@ impl Default for UsageMeter {
     fn default() -> Self {
         UsageMeter {
             counters: Mutex::new(HashMap::new()),
-            position: Mutex::new(None),
+            state: tokio::sync::Mutex::new(WriterState::default()),
             opened_ms: crate::now_ms(),
         }
     }
@@ -213,13 +243,6 @@ impl UsageMeter {
     fn take(&self) -> HashMap<Key, Counters> {
         std::mem::take(&mut *self.counters.lock().unwrap_or_else(|p| p.into_inner()))
     }
-
-    fn put_back(&self, taken: HashMap<Key, Counters>) {
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, c) in taken {
-            counters.entry(k).or_default().add(c);
-        }
-    }
 }
 
 /// Reads the last usage record in `batches` (the tail of the log).
@@ -288,48 +311,81 @@ fn encode(records: &[UsageRecord], now_ms: i64) -> Result<BytesMut> {
     Ok(buf)
 }
 
+/// The file in the data directory holding this broker's usage position (where its next
+/// window starts and which sequence number comes next). It is written *before* a window is
+/// sent, so a sequence number is never used twice, even across a crash.
+const POSITION_FILE: &str = "usage.position";
+
 impl Broker {
-    /// Where the next window starts: recovered once from the end of `__fjord_usage`.
+    fn position_path(&self) -> std::path::PathBuf {
+        self.config.data_dir.join(POSITION_FILE)
+    }
+
+    /// Where the next window starts: from `usage.position`, or (a broker upgraded from a
+    /// version without it) from this broker's last record in its replica of
+    /// `__fjord_usage-0`, or a fresh start.
     fn usage_position(&self, now_ms: i64) -> Result<Position> {
-        let partition = self
-            .partition(USAGE_TOPIC, 0)
-            .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC} is missing")))?;
+        if let Ok(text) = std::fs::read_to_string(self.position_path()) {
+            match serde_json::from_str::<StoredPosition>(&text) {
+                Ok(p) => {
+                    return Ok(Position {
+                        next_sequence: p.next_sequence,
+                        window_start_ms: p.window_start_ms,
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable usage.position; recovering it from the usage log"),
+            }
+        }
+        let first = Position {
+            next_sequence: 0,
+            window_start_ms: self.usage.opened_ms.min(now_ms),
+        };
+        let Some(partition) = self.partition(USAGE_TOPIC, 0) else {
+            return Ok(first);
+        };
         let (end, start) = {
             let state = partition.lock();
             (state.log.log_end_offset(), state.log.log_start_offset())
         };
-        // The very first window starts when the broker did. An empty log that had records
-        // continues at its end offset (one sequence number per record), never at 0 again.
-        let first = Position {
-            next_sequence: u64::try_from(end).unwrap_or(0),
-            window_start_ms: self.usage.opened_ms.min(now_ms),
-        };
         if end <= start {
-            return Ok(first);
+            // An emptied log that had records continues at its end offset, never at 0.
+            return Ok(Position {
+                next_sequence: u64::try_from(end).unwrap_or(0),
+                ..first
+            });
         }
         let bytes = partition.lock().log.read(end - 1, 16 << 20, true)?;
         Ok(match last_record(bytes) {
-            Some(last) => Position {
+            Some(last) if last.broker == self.node_id => Position {
                 next_sequence: last.sequence + 1,
                 window_start_ms: last.window_end_ms,
             },
-            None => first,
+            _ => first,
         })
     }
 
-    /// Writes the window ending at `now_ms`: traffic since the last window and the storage of
-    /// every topic, as one batch, fsynced. Returns how many records were written. On failure
-    /// the counts stay for the next attempt.
-    pub fn write_usage(&self, now_ms: i64) -> Result<usize> {
-        let mut guard = self
-            .usage
-            .position
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let position = match *guard {
-            Some(p) => p,
-            None => self.usage_position(now_ms)?,
+    fn store_position(&self, p: Position) -> Result<()> {
+        let path = self.position_path();
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_vec(&StoredPosition {
+            next_sequence: p.next_sequence,
+            window_start_ms: p.window_start_ms,
+        })
+        .map_err(|e| Error::Malformed(format!("usage position: {e}")))?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
         };
+        write().map_err(|e| Error::io(format!("failed to write {}", path.display()), e))
+    }
+
+    /// The records of the window ending at `now_ms`: traffic since the last window, and the
+    /// storage of the partitions this broker leads (so every partition is counted once
+    /// across the cluster, whatever its replication factor).
+    fn usage_window(&self, position: Position, now_ms: i64) -> (Vec<UsageRecord>, Position) {
         let window_end_ms = now_ms.max(position.window_start_ms);
         let taken = self.usage.take();
         let mut sequence = position.next_sequence;
@@ -355,19 +411,15 @@ impl Broker {
             bytes_stored: None,
             partitions: None,
         };
-        let mut traffic: Vec<(&Key, &Counters)> = taken.iter().collect();
+        let mut traffic: Vec<(Key, Counters)> = taken.into_iter().collect();
         traffic.sort_by(|a, b| {
-            (&a.0.tenant, &a.0.principal, &a.0.topic).cmp(&(
-                &b.0.tenant,
-                &b.0.principal,
-                &b.0.topic,
-            ))
+            (&a.0.tenant, &a.0.principal, &a.0.topic).cmp(&(&b.0.tenant, &b.0.principal, &b.0.topic))
         });
         let mut records = Vec::new();
         for (k, c) in traffic {
-            let mut r = base("traffic", k.topic.clone());
-            r.tenant = k.tenant.clone();
-            r.principal = Some(k.principal.clone());
+            let mut r = base("traffic", k.topic);
+            r.tenant = k.tenant;
+            r.principal = Some(k.principal);
             r.bytes_in = c.bytes_in;
             r.records_in = c.records_in;
             r.bytes_out = c.bytes_out;
@@ -375,48 +427,121 @@ impl Broker {
             records.push(next(r));
         }
         for topic in self.topics().into_iter().filter(|t| metered(&t.name)) {
+            let led: Vec<_> = topic
+                .partitions()
+                .into_iter()
+                .filter(|p| p.replica().is_leader())
+                .collect();
+            if led.is_empty() {
+                continue;
+            }
             let mut r = base("storage", topic.name.clone());
-            r.bytes_stored = Some(
-                topic
-                    .partitions()
-                    .iter()
-                    .map(|p| p.lock().log.size_bytes())
-                    .sum(),
-            );
-            r.partitions = Some(topic.partition_count());
+            r.bytes_stored = Some(led.iter().map(|p| p.lock().log.size_bytes()).sum());
+            r.partitions = Some(i32::try_from(led.len()).unwrap_or(i32::MAX));
             records.push(next(r));
         }
-        if records.is_empty() {
-            *guard = Some(Position {
-                next_sequence: sequence,
-                window_start_ms: window_end_ms,
-            });
-            return Ok(0);
+        let after = Position {
+            next_sequence: sequence,
+            window_start_ms: window_end_ms,
+        };
+        (records, after)
+    }
+
+    /// Writes the window ending at `now_ms` as one batch to `__fjord_usage-0`: appended
+    /// and fsynced here when this broker leads it, else sent to its leader. Returns how many
+    /// records were written. A window that could not be written is kept and sent again,
+    /// unchanged, before the next one.
+    pub async fn write_usage(self: &Arc<Self>, now_ms: i64) -> Result<usize> {
+        let mut state = self.usage.state.lock().await;
+        let mut written = 0;
+        if let Some(pending) = state.pending.take() {
+            if let Err(e) = self.deliver_usage(&pending.records, now_ms).await {
+                state.pending = Some(pending);
+                return Err(e);
+            }
+            written += pending.records.len();
+            state.position = Some(pending.after);
         }
-        let written = (|| {
-            let batch = encode(&records, now_ms)?;
-            let partition = self
-                .partition(USAGE_TOPIC, 0)
-                .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC} is missing")))?;
-            partition
-                .append_as_leader(&batch, usize::MAX, 1, 1, now_ms)
-                .map_err(|e| Error::Malformed(format!("append to {USAGE_TOPIC}: {}", e.message)))?;
-            partition.lock().log.flush()
-        })();
-        match written {
+        let position = match state.position {
+            Some(p) => p,
+            None => {
+                let b = self.clone();
+                tokio::task::spawn_blocking(move || b.usage_position(now_ms))
+                    .await
+                    .map_err(|e| Error::io("usage task failed", std::io::Error::other(e.to_string())))??
+            }
+        };
+        let (records, after) = self.usage_window(position, now_ms);
+        if records.is_empty() {
+            state.position = Some(after);
+            return Ok(written);
+        }
+        // The sequence numbers are spent before the window is sent: a crash now leaves a
+        // visible gap (the window's counts are lost), never a reused number.
+        self.store_position(after)?;
+        state.position = Some(position);
+        match self.deliver_usage(&records, now_ms).await {
             Ok(()) => {
-                *guard = Some(Position {
-                    next_sequence: sequence,
-                    window_start_ms: window_end_ms,
-                });
-                self.data_arrived.notify_waiters();
-                Ok(records.len())
+                state.position = Some(after);
+                Ok(written + records.len())
             }
             Err(e) => {
-                self.usage.put_back(taken);
+                state.pending = Some(PendingWindow { records, after });
                 Err(e)
             }
         }
+    }
+
+    async fn deliver_usage(self: &Arc<Self>, records: &[UsageRecord], now_ms: i64) -> Result<()> {
+        let leader = self
+            .image()
+            .topics
+            .get(USAGE_TOPIC)
+            .and_then(|t| t.partitions.first())
+            .map(|p| p.leader);
+        match leader {
+            Some(leader) if leader == self.node_id => {
+                let b = self.clone();
+                let records = records.to_vec();
+                tokio::task::spawn_blocking(move || b.append_usage(&records, now_ms))
+                    .await
+                    .map_err(|e| Error::io("usage task failed", std::io::Error::other(e.to_string())))?
+            }
+            Some(leader) if leader >= 0 => {
+                let addr = crate::replication::leader_addr(self, &self.image(), leader).ok_or_else(|| {
+                    Error::InvalidConfig(format!("the leader of {USAGE_TOPIC}-0 (broker {leader}) has no inter-broker address"))
+                })?;
+                let request = ClusterRequest::AppendUsage(records.to_vec());
+                match self.peers.call(&addr, &request, None).await {
+                    Ok(ClusterResponse::Usage(Ok(()))) => Ok(()),
+                    Ok(ClusterResponse::Usage(Err(message))) => Err(Error::Malformed(format!(
+                        "broker {leader} refused the usage window: {message}"
+                    ))),
+                    Ok(other) => Err(Error::Malformed(format!(
+                        "broker {leader} answered the usage window with {other:?}"
+                    ))),
+                    Err(e) => Err(Error::Malformed(format!(
+                        "could not send the usage window to broker {leader}: {e}"
+                    ))),
+                }
+            }
+            _ => Err(Error::InvalidConfig(format!("{USAGE_TOPIC}-0 has no leader"))),
+        }
+    }
+
+    /// Appends one window as ONE batch to `__fjord_usage-0`, which this broker leads, and
+    /// fsyncs it (the leader's side of a window sent by another broker, too).
+    pub(crate) fn append_usage(&self, records: &[UsageRecord], now_ms: i64) -> Result<()> {
+        let batch = encode(records, now_ms)?;
+        let partition = self
+            .partition(USAGE_TOPIC, 0)
+            .ok_or_else(|| Error::InvalidConfig(format!("{USAGE_TOPIC}-0 is not hosted here")))?;
+        partition
+            .append_as_leader(&batch, usize::MAX, 1, 1, now_ms)
+            .map_err(|e| Error::Malformed(format!("append to {USAGE_TOPIC}: {}", e.message)))?;
+        partition.lock().log.flush()?;
+        self.data_arrived.notify_waiters();
+        Ok(())
     }
 }
 
@@ -483,7 +608,5 @@ mod tests {
             }
         );
         assert!(m.take().is_empty(), "taken counters start again from zero");
-        m.put_back(taken);
-        assert_eq!(m.take().len(), 1, "a failed write keeps the counts");
     }
 }

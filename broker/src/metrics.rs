@@ -451,6 +451,16 @@ impl Broker {
             "1 on the node that is the metadata quorum's active controller",
             ConstGauge::new(i64::from(self.quorum.is_leader())),
         );
+        registry.register(
+            "fjord_metadata_published_index",
+            "Index of the metadata log entry this broker's local state reflects",
+            ConstGauge::new(i64::try_from(*self.published.borrow()).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "fjord_broker_unfenced",
+            "1 while the controller lets this broker serve (registered, caught up, not shutting down)",
+            ConstGauge::new(i64::from(self.lifecycle() == crate::broker::Lifecycle::Running)),
+        );
         registry.register_with_unit(
             "fjord_log_size",
             "Bytes in segment files, by topic (sum over its partitions)",

@@ -265,7 +265,7 @@ impl Partition {
                 tracing::info!(topic = %self.topic, partition = self.index, leader_epoch = record.leader_epoch, "partition has no leader");
                 RoleChange::Offline
             } else {
-                tracing::debug!(topic = %self.topic, partition = self.index, leader = record.leader, leader_epoch = record.leader_epoch, "became follower");
+                tracing::info!(topic = %self.topic, partition = self.index, leader = record.leader, leader_epoch = record.leader_epoch, "became follower");
                 RoleChange::Follower {
                     leader: record.leader,
                     leader_epoch: record.leader_epoch,

@@ -79,7 +79,7 @@ pub struct Fetchers {
     inner: Mutex<Inner>,
 }
 
-fn leader_addr(broker: &Broker, image: &MetadataImage, leader: i32) -> Option<String> {
+pub(crate) fn leader_addr(broker: &Broker, image: &MetadataImage, leader: i32) -> Option<String> {
     let listener = inter_broker_listener(&broker.config)?.name.clone();
     let b = image.brokers.get(&leader)?;
     let e = b.endpoint(&listener)?;
@@ -312,10 +312,14 @@ async fn truncate_diverged(
             }
             let (end, latest) = f.partition.log_end();
             // The leader knows our epoch (or an older one) ending at `end_offset`: anything
-            // of ours after that point diverged. An unknown epoch (-1) means the leader has
-            // nothing of it: keep nothing past its end offset either.
-            let cut = if r.leader_epoch < 0 { r.end_offset.max(0) } else { r.end_offset };
-            if cut < end && r.end_offset >= 0 {
+            // of ours after that point diverged. A leader that knows no epoch at all answers
+            // -1: keep only what was committed (our high watermark), as Kafka does.
+            let cut = if r.end_offset < 0 {
+                f.partition.replica().high_watermark
+            } else {
+                r.end_offset
+            };
+            if cut < end {
                 match f.partition.truncate_to(cut) {
                     Ok(new_end) => tracing::info!(topic = %key.0, partition = key.1, from = end, to = new_end, our_epoch = ?latest, leader_epoch = r.leader_epoch, "truncated a diverged log tail"),
                     Err(e) => {

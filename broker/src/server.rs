@@ -265,11 +265,10 @@ pub async fn run(
     // The partial window, so a restart loses no usage (and, continuing from it, repeats none).
     usage.abort();
     let _ = usage.await;
-    let b = broker.clone();
-    match tokio::task::spawn_blocking(move || b.write_usage(crate::now_ms())).await {
+    match tokio::time::timeout(Duration::from_secs(10), broker.write_usage(crate::now_ms())).await {
         Ok(Ok(n)) => tracing::debug!(records = n, "wrote the last usage window"),
         Ok(Err(e)) => tracing::warn!(error = %e, "could not write the last usage window"),
-        Err(e) => tracing::warn!(error = %e, "usage task failed"),
+        Err(_) => tracing::warn!("writing the last usage window timed out"),
     }
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.flush_all())
@@ -463,13 +462,11 @@ async fn write_usage_periodically(broker: Arc<Broker>) {
         let now = crate::now_ms();
         let next = (now / interval + 1) * interval;
         tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)).await;
-        let b = broker.clone();
-        match tokio::task::spawn_blocking(move || b.write_usage(crate::now_ms())).await {
-            Ok(Ok(n)) => tracing::debug!(records = n, "usage window written"),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not write usage; the counts carry over to the next window")
+        match broker.write_usage(crate::now_ms()).await {
+            Ok(n) => tracing::debug!(records = n, "usage window written"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write usage; the window is sent again next time")
             }
-            Err(e) => tracing::warn!(error = %e, "usage task failed"),
         }
     }
 }

@@ -7,8 +7,9 @@
 //! `INTERNAL`: every broker reaches every other one through a TCP proxy of its own (broker
 //! A's view of B is the proxy `A→B`), so a test can cut a broker off from the rest in both
 //! directions ([`ChildCluster::isolate`]) while clients still reach it — the split-brain
-//! setup. A broker's advertised `INTERNAL` address (what fetchers dial) is the proxy that
-//! carries *incoming* traffic from everyone, which `isolate` cuts too.
+//! setup. A broker's advertised `INTERNAL` address (what fetchers and controller requests
+//! dial) is a proxy shared by everyone: `isolate` cuts the isolated broker's own, and the
+//! others refuse frames whose client id names the isolated broker.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,8 +25,14 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::{STEP_TIMEOUT, broker_binary, free_port};
 
-/// A TCP forwarder that can be cut: while cut it refuses new connections and tears down
-/// the ones it carries.
+/// Brokers cut off from the others (shared by every proxy of a cluster).
+pub type Isolated = Arc<std::sync::Mutex<std::collections::BTreeSet<i32>>>;
+
+/// A TCP forwarder of Kafka frames that can be cut: while cut it refuses new connections
+/// and tears down the ones it carries. It also reads the client id of every request frame
+/// passing through: a broker's connections say `broker-<id>`, and frames from an isolated
+/// broker are refused too — the advertised address of a broker is shared by everyone, so
+/// this is how an isolated broker loses its way *out* through it.
 #[derive(Debug)]
 pub struct Proxy {
     /// Where it listens.
@@ -35,9 +42,41 @@ pub struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The sender of a request frame, from its header's client id (`broker-<id>`).
+fn sender(frame: &[u8]) -> Option<i32> {
+    // api key, api version, correlation id, then the client id as a nullable INT16 string.
+    let len = i16::from_be_bytes(frame.get(8..10)?.try_into().ok()?);
+    let id = std::str::from_utf8(frame.get(10..10 + usize::try_from(len).ok()?)?).ok()?;
+    id.strip_prefix("broker-")?.parse().ok()
+}
+
+/// Forwards request frames from `inbound` to `outbound` until either side closes or a frame
+/// comes from an isolated broker.
+async fn forward_requests(
+    mut inbound: tokio::net::tcp::OwnedReadHalf,
+    mut outbound: tokio::net::tcp::OwnedWriteHalf,
+    isolated: Isolated,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut len = [0u8; 4];
+        inbound.read_exact(&mut len).await?;
+        let size = usize::try_from(i32::from_be_bytes(len).max(0)).unwrap_or(0);
+        let mut frame = vec![0u8; size];
+        inbound.read_exact(&mut frame).await?;
+        if let Some(from) = sender(&frame)
+            && isolated.lock().unwrap_or_else(|p| p.into_inner()).contains(&from)
+        {
+            return Ok(());
+        }
+        outbound.write_all(&len).await?;
+        outbound.write_all(&frame).await?;
+    }
+}
+
 impl Proxy {
     /// Forwards `127.0.0.1:<new port>` to `target`.
-    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn start(target: SocketAddr, isolated: Isolated) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -48,7 +87,7 @@ impl Proxy {
             let generation = generation.clone();
             async move {
                 loop {
-                    let Ok((mut inbound, _)) = listener.accept().await else {
+                    let Ok((inbound, _)) = listener.accept().await else {
                         continue;
                     };
                     if cut.load(Ordering::Acquire) {
@@ -56,19 +95,21 @@ impl Proxy {
                         continue;
                     }
                     let mut torn = generation.subscribe();
+                    let isolated = isolated.clone();
                     tokio::spawn(async move {
-                        let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        let Ok(outbound) = TcpStream::connect(target).await else {
                             return;
                         };
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
+                        let (in_read, mut in_write) = inbound.into_split();
+                        let (mut out_read, out_write) = outbound.into_split();
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = torn.changed() => {
-                                let _ = inbound.shutdown().await;
-                                let _ = outbound.shutdown().await;
-                            }
+                            _ = forward_requests(in_read, out_write, isolated) => {}
+                            _ = tokio::io::copy(&mut out_read, &mut in_write) => {}
+                            _ = torn.changed() => {}
                         }
+                        let _ = in_write.shutdown().await;
                     });
                 }
             }
@@ -85,8 +126,13 @@ impl Proxy {
     pub fn set_cut(&self, cut: bool) {
         self.cut.store(cut, Ordering::Release);
         if cut {
-            self.generation.send_modify(|g| *g += 1);
+            self.tear_down();
         }
+    }
+
+    /// Closes every connection it carries (they may reconnect).
+    pub fn tear_down(&self) {
+        self.generation.send_modify(|g| *g += 1);
     }
 }
 
@@ -121,6 +167,7 @@ pub struct ChildCluster {
     /// `proxies[(from, to)]`: how `from` reaches `to`; `(0, to)` is the advertised address
     /// of `to` (everyone's way in to it).
     proxies: BTreeMap<(i32, i32), Proxy>,
+    isolated: Isolated,
     binary: PathBuf,
     extra_args: Vec<String>,
     /// `broker.rack` of each broker, when racks are used.
@@ -157,18 +204,20 @@ impl ChildCluster {
             });
         }
         let mut proxies = BTreeMap::new();
+        let isolated = Isolated::default();
         for to in &nodes {
             let target: SocketAddr = ([127, 0, 0, 1], to.internal_port).into();
-            proxies.insert((0, to.id), Proxy::start(target).await?);
+            proxies.insert((0, to.id), Proxy::start(target, isolated.clone()).await?);
             for from in &nodes {
                 if from.id != to.id {
-                    proxies.insert((from.id, to.id), Proxy::start(target).await?);
+                    proxies.insert((from.id, to.id), Proxy::start(target, isolated.clone()).await?);
                 }
             }
         }
         let mut cluster = ChildCluster {
             nodes,
             proxies,
+            isolated,
             binary,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             racks: racks.iter().map(|s| s.to_string()).collect(),
@@ -382,9 +431,20 @@ impl ChildCluster {
     }
 
     fn set_links(&self, id: i32, cut: bool) {
+        {
+            let mut isolated = self.isolated.lock().unwrap_or_else(|p| p.into_inner());
+            if cut {
+                isolated.insert(id);
+            } else {
+                isolated.remove(&id);
+            }
+        }
         for ((from, to), proxy) in &self.proxies {
             if *from == id || *to == id {
                 proxy.set_cut(cut);
+            } else if cut && *from == 0 {
+                // The isolated broker's own connections through others' shared addresses.
+                proxy.tear_down();
             }
         }
     }

@@ -16,6 +16,7 @@ use anyhow::{Context, anyhow, bail, ensure};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use fjord_broker::client::{ConnectOptions, connect};
+use fjord_broker::metering::UsageRecord;
 use fjord_tests::cluster::ChildCluster;
 use fjord_tests::{
     STEP_TIMEOUT, admin, admin_options, client_config, consumer_config, producer_config,
@@ -660,16 +661,103 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
         acked,
         ..Ledger::default()
     };
-    let read = verify(&bootstrap, &topic, &ledger)
-        .await
-        .with_context(|| format!("reading through every broker\n{}", cluster.logs_tail(40)))?;
+    let read = match verify(&bootstrap, &topic, &ledger).await {
+        Ok(n) => n,
+        Err(e) => {
+            let views = views_of_partition0(&cluster, &topic).await;
+            return Err(e.context(format!("reading through every broker\n{views}\n{}", cluster.logs_tail(40))));
+        }
+    };
     ensure!(read == 50, "expected exactly the 50 majority writes, read {read}");
     // Reading from the healed old leader alone gives the same log.
-    let read_old = verify(&cluster.client_addr(old), &topic, &ledger)
-        .await
-        .with_context(|| format!("reading through the old leader {old}\n{}", cluster.stderr(old).lines().filter(|l| !l.contains("openraft")).collect::<Vec<_>>().join("\n")))?;
+    let read_old = match verify(&cluster.client_addr(old), &topic, &ledger).await {
+        Ok(n) => n,
+        Err(e) => {
+            let views = views_of_partition0(&cluster, &topic).await;
+            let log = cluster.stderr(old).lines().filter(|l| !l.contains("openraft")).collect::<Vec<_>>().join("\n");
+            return Err(e.context(format!("reading through the old leader {old}\n{views}\n{log}")));
+        }
+    };
     ensure!(read_old == 50, "the old leader serves {read_old} records, not 50");
     Ok(())
+}
+
+/// What each broker says about partition 0 of `topic` (Metadata and ListOffsets sent to
+/// it alone), for failure messages.
+async fn views_of_partition0(cluster: &ChildCluster, topic: &str) -> String {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ListOffsetsRequest, MetadataRequest};
+    let mut out = String::new();
+    for node in cluster.nodes() {
+        let addr = cluster.client_addr(node.id);
+        let view = async {
+            let mut c = WireClient::connect(&addr).await?;
+            let md = c
+                .send(
+                    &MetadataRequest::default().with_topics(Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.to_string())))),
+                    ])),
+                    12,
+                )
+                .await?;
+            let p = md
+                .topics
+                .first()
+                .and_then(|t| t.partitions.iter().find(|p| p.partition_index == 0))
+                .map(|p| format!("leader {} epoch {} isr {:?} error {}", p.leader_id.0, p.leader_epoch, p.isr_nodes, p.error_code))
+                .unwrap_or_default();
+            let lo = c
+                .send(
+                    &ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
+                        ListOffsetsTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
+                    ]),
+                    7,
+                )
+                .await?;
+            let end = lo
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map(|p| format!("latest {} error {}", p.offset, p.error_code))
+                .unwrap_or_default();
+            let topic_id = md.topics.first().map(|t| t.topic_id).unwrap_or_default();
+            let fetch = c
+                .send(
+                    &kafka_protocol::messages::FetchRequest::default()
+                        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+                        .with_max_wait_ms(0)
+                        .with_max_bytes(1 << 20)
+                        .with_topics(vec![
+                            kafka_protocol::messages::fetch_request::FetchTopic::default()
+                                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                                .with_topic_id(topic_id)
+                                .with_partitions(vec![
+                                    kafka_protocol::messages::fetch_request::FetchPartition::default()
+                                        .with_partition(0)
+                                        .with_fetch_offset(0)
+                                        .with_current_leader_epoch(-1)
+                                        .with_partition_max_bytes(1 << 20),
+                                ]),
+                        ]),
+                    12,
+                )
+                .await?;
+            let fetched = fetch
+                .responses
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map(|p| format!("fetch error {} hw {} preferred {} bytes {}", p.error_code, p.high_watermark, p.preferred_read_replica.0, p.records.as_ref().map_or(0, |r| r.len())))
+                .unwrap_or_else(|| format!("fetch top error {}", fetch.error_code));
+            let brokers: Vec<String> = md.brokers.iter().map(|b| format!("{}@{}:{}", b.node_id.0, b.host, b.port)).collect();
+            anyhow::Ok(format!("{p}; {end}; {fetched}; brokers {brokers:?}"))
+        }
+        .await;
+        out.push_str(&format!("broker {}: {}\n", node.id, view.unwrap_or_else(|e| format!("{e:#}"))));
+    }
+    out
 }
 
 /// Produces one record with acks=all to partition 0 of `topic` on the broker at `addr`;
@@ -810,7 +898,9 @@ async fn reassignment_under_load_moves_every_partition() -> anyhow::Result<()> {
 /// reads everything from that follower.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> {
-    let cluster = ChildCluster::start_racked(&["rack-a", "rack-b", "rack-c"], CLUSTER_ARGS).await?;
+    let mut args = CLUSTER_ARGS.to_vec();
+    args.extend(["--set", "fjord.usage.interval.ms=1000"]);
+    let cluster = ChildCluster::start_racked(&["rack-a", "rack-b", "rack-c"], &args).await?;
     let bootstrap = cluster.bootstrap();
     let topic = unique_name("nearest");
     create_replicated(&cluster, &topic, None).await?;
@@ -869,5 +959,68 @@ async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> 
         from_follower >= 200.0,
         "the follower in the consumer's rack served {from_follower} records (leader: {from_leader})"
     );
+
+    // Metering across brokers: whichever broker leads __fjord_usage-0, every broker's
+    // windows land there — the leader metered the records in, the follower the records out
+    // — and storage is metered once per partition, by its leader.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let records = read_usage(&bootstrap).await?;
+        let name: &str = &topic;
+        let traffic = |broker: i32| {
+            records
+                .iter()
+                .filter(move |r| r.topic == name && r.kind == "traffic" && r.broker == broker)
+        };
+        let records_in: u64 = traffic(md.leader).map(|r| r.records_in).sum();
+        let records_out: u64 = traffic(follower).map(|r| r.records_out).sum();
+        let mut latest_storage: BTreeMap<i32, &UsageRecord> = BTreeMap::new();
+        for r in records.iter().filter(|r| r.topic == topic && r.kind == "storage") {
+            latest_storage.insert(r.broker, r);
+        }
+        let partitions: i32 = latest_storage.values().filter_map(|r| r.partitions).sum();
+        let brokers: BTreeSet<i32> = records.iter().map(|r| r.broker).collect();
+        if records_in == 200 && records_out >= 200 && partitions == PARTITIONS {
+            println!("usage: {} records from brokers {brokers:?}", records.len());
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "usage of {topic}: {records_in} records in from leader {}, {records_out} out from follower {follower}, {partitions} partitions stored (latest storage records: {latest_storage:?}); brokers that wrote usage: {brokers:?}",
+            md.leader
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     Ok(())
+}
+
+/// Every record of `__fjord_usage` up to its current end.
+async fn read_usage(bootstrap: &str) -> anyhow::Result<Vec<UsageRecord>> {
+    let bootstrap = bootstrap.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client_config(&bootstrap)
+            .set("group.id", unique_name("collector"))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let (low, high) = consumer.fetch_watermarks("__fjord_usage", 0, STEP_TIMEOUT)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("__fjord_usage", 0, Offset::Beginning)?;
+        consumer.assign(&tpl)?;
+        let mut out = Vec::new();
+        let mut next = low;
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while next < high {
+            ensure!(Instant::now() < deadline, "read __fjord_usage up to {next} of {high}");
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    next = m.offset() + 1;
+                    out.push(serde_json::from_slice(m.payload().unwrap_or_default())?);
+                }
+                Some(Err(e)) => bail!("reading __fjord_usage: {e}"),
+                None => {}
+            }
+        }
+        Ok(out)
+    })
+    .await?
 }

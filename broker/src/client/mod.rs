@@ -39,7 +39,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// Could not connect, or the connection broke.
-    #[error("failed to reach the cluster at {addr}")]
+    #[error("failed to reach the cluster at {addr}: {source}")]
     Connect {
         /// Where we tried.
         addr: String,

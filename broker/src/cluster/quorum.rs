@@ -335,6 +335,9 @@ impl Quorum {
                 ClusterResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
             ClusterRequest::Controller(r) => ClusterResponse::Controller(self.handle_controller(r).await),
+            ClusterRequest::AppendUsage(_) => {
+                ClusterResponse::Refused("usage windows are served by the broker, not the quorum".into())
+            }
         }
     }
 

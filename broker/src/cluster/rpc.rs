@@ -39,6 +39,9 @@ pub enum ClusterRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// For the active controller.
     Controller(ControllerRequest),
+    /// For the leader of `__fjord_usage-0`: append one usage window (see
+    /// [`crate::metering`]).
+    AppendUsage(Vec<crate::metering::UsageRecord>),
 }
 
 /// The answer to a [`ClusterRequest`].
@@ -52,6 +55,8 @@ pub enum ClusterResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     /// The controller's answer.
     Controller(Result<ControllerReply, ControllerFailure>),
+    /// The usage window was appended, or why not.
+    Usage(Result<(), String>),
     /// The request was not served (not authorized, malformed): why.
     Refused(String),
 }

@@ -59,6 +59,14 @@ pub(crate) async fn handle(
         ClusterResponse::Refused(format!("{principal} may not act as a broker"))
     } else {
         match serde_json::from_slice::<ClusterRequest>(&frame) {
+            Ok(ClusterRequest::AppendUsage(records)) => {
+                let b = broker.clone();
+                let appended = tokio::task::spawn_blocking(move || b.append_usage(&records, crate::now_ms()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                ClusterResponse::Usage(appended)
+            }
             Ok(request) => broker.quorum.handle_rpc(request).await,
             Err(e) => ClusterResponse::Refused(format!("malformed cluster request: {e}")),
         }

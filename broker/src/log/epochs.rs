@@ -65,9 +65,13 @@ impl LeaderEpochCache {
 
     /// OffsetsForLeaderEpoch: the largest epoch `<= epoch` this log knows and the offset
     /// where it ends (the start of the next epoch, or `log_end_offset` for the newest one).
-    /// `None` when every known epoch is newer than `epoch` (or none is known).
+    /// When every known epoch is newer than `epoch`, `epoch` itself ends where the oldest
+    /// known one starts (as Kafka answers: a follower whose only records are of an epoch
+    /// this leader never wrote truncates them all). `None` when no epoch is known.
     pub fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
-        let i = self.entries.iter().rposition(|(e, _)| *e <= epoch)?;
+        let Some(i) = self.entries.iter().rposition(|(e, _)| *e <= epoch) else {
+            return self.entries.first().map(|(_, start)| (epoch, *start));
+        };
         let end = self
             .entries
             .get(i + 1)
@@ -144,6 +148,13 @@ mod tests {
     fn epochs_answer_where_each_ends() {
         let mut c = LeaderEpochCache::in_memory();
         assert_eq!(c.end_offset_for(3, 10), None);
+        c.assign(1, 0).unwrap();
+        assert_eq!(
+            c.end_offset_for(0, 10),
+            Some((0, 0)),
+            "an epoch older than any known ends where the oldest starts"
+        );
+        let mut c = LeaderEpochCache::in_memory();
         c.assign(0, 0).unwrap();
         c.assign(2, 50).unwrap();
         c.assign(5, 80).unwrap();
