@@ -343,13 +343,13 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
     ),
     key(
         "broker.heartbeat.interval.ms",
-        "500",
+        "400",
         "How often a broker tells the active controller it is alive.",
     ),
     key(
         "broker.session.timeout.ms",
-        "3000",
-        "A broker not heard from for this long is fenced: it leaves every ISR and leadership moves (Kafka's default is 9000; Fjord favours fast failover).",
+        "2000",
+        "A broker not heard from for this long is fenced: it leaves every ISR and leadership moves (Kafka's default is 9000; Fjord favours failover within 3 s).",
     ),
     key(
         "replica.lag.time.max.ms",

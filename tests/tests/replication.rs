@@ -1,6 +1,6 @@
 //! Replication and the metadata quorum, proven with real `fjord-broker` processes and
-//! librdkafka: a seeded fault test (kill -9, SIGSTOP, SIGTERM of partition leaders and of the
-//! active controller under an idempotent acks=all load), a network-partition test (an
+//! librdkafka: a seeded fault test (kill -9, SIGSTOP, SIGTERM and a stalling "slow disk" of
+//! partition leaders, kill -9 of the active controller, under an idempotent acks=all load), a network-partition test (an
 //! isolated leader is fenced, leadership moves, and the old leader acknowledges nothing), and
 //! a reassignment under load.
 //!
@@ -464,6 +464,9 @@ enum Fault {
     PauseLeader,
     /// SIGTERM a leader (controlled shutdown), restart it.
     TerminateLeader,
+    /// A slow disk, as the broker sees one: the leader stalls for 150 ms out of every
+    /// 200 ms for 3 s (every write, fsync and answer waits), then runs normally again.
+    StallLeader,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -496,10 +499,11 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
 
     let mut failovers = Vec::new();
     for round in 0..rounds {
-        let fault = match rng.below(4) {
+        let fault = match rng.below(5) {
             0 => Fault::KillLeader,
             1 => Fault::KillController,
             2 => Fault::PauseLeader,
+            3 => Fault::StallLeader,
             _ => Fault::TerminateLeader,
         };
         let partition = rng.below(PARTITIONS as u64) as i32;
@@ -518,6 +522,14 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
             Fault::KillLeader | Fault::KillController => cluster.kill9(victim)?,
             Fault::PauseLeader => cluster.pause(victim)?,
             Fault::TerminateLeader => cluster.terminate(victim)?,
+            Fault::StallLeader => {
+                for _ in 0..15 {
+                    cluster.pause(victim)?;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    cluster.resume(victim)?;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
         let context = || format!("round {round} ({fault:?} of {victim})\n{}", cluster.logs_tail(40));
         match fault {
@@ -550,6 +562,7 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 cluster.resume(victim)?;
             }
+            Fault::StallLeader => {}
             _ => cluster.restart(victim).await?,
         }
         // The next fault waits for a full ISR, so acks=all with min.insync.replicas=2 always

@@ -78,6 +78,10 @@ pub struct QuorumConfig {
     pub legacy: Option<super::LegacyImage>,
 }
 
+/// How long a request forwarded to the active controller may take (a Raft commit, normally
+/// milliseconds) before it is retried with whichever controller is current then.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Heartbeat bookkeeping of the active controller (reset when it takes over, so brokers get
 /// a full session to find it).
 #[derive(Debug, Default)]
@@ -257,15 +261,31 @@ impl Quorum {
     pub async fn submit(&self, request: ControllerRequest) -> Result<ControllerReply, ApiError> {
         let deadline = Instant::now() + SUBMIT_TIMEOUT;
         let mut backoff = Duration::from_millis(20);
+        // Where to ask when this node knows no leader: a broker that is not (yet) in the
+        // Raft membership — a non-voter before its registration made it a learner — asks
+        // the voters in turn, and follows the leader a voter names.
+        let voters: Vec<u64> = self.config.voters.keys().map(|id| raft_id(*id)).collect();
+        let mut next_voter = 0usize;
+        let mut hint: Option<u64> = None;
         loop {
-            let leader = self.raft.metrics().borrow().current_leader;
+            let leader = self.raft.metrics().borrow().current_leader.or(hint.take());
             let attempt = match leader {
                 Some(l) if l == raft_id(self.config.node_id) => {
                     self.handle_controller(request.clone()).await
                 }
                 Some(l) => self.forward(l, &request).await,
+                None if !voters.is_empty() && !self.config.voters.contains_key(&self.config.node_id) => {
+                    let voter = voters[next_voter % voters.len()];
+                    next_voter += 1;
+                    self.forward(voter, &request).await
+                }
                 None => Err(not_controller(None)),
             };
+            if let Err(ControllerFailure::NotController { leader: Some(l) }) = &attempt
+                && *l != self.config.node_id
+            {
+                hint = Some(raft_id(*l));
+            }
             match attempt {
                 Ok(reply) => {
                     self.wait_applied(reply.index, deadline).await?;
@@ -296,9 +316,16 @@ impl Quorum {
         let Some(addr) = self.addr_of(leader) else {
             return Err(not_controller(None));
         };
+        // A controller that stopped answering (paused, partitioned) must not hold this
+        // request for the pool's whole timeout: a heartbeat gets half a session, so the
+        // broker finds the next controller before its session ends.
+        let timeout = match request {
+            ControllerRequest::Heartbeat { .. } => self.config.session_timeout / 2,
+            _ => FORWARD_TIMEOUT,
+        };
         let call = self
             .pool
-            .call(&addr, &ClusterRequest::Controller(request.clone()), None)
+            .call(&addr, &ClusterRequest::Controller(request.clone()), Some(timeout))
             .await;
         match call {
             Ok(ClusterResponse::Controller(r)) => r,
