@@ -22,7 +22,7 @@ export async function render(main, { tenant }, ctx) {
       const created = await busy(form, () => post(base, { name: name.value.trim() }));
       ctx.navigate(
         `#/t/${seg(tenant)}/clusters/${seg(created.id)}`,
-        `Cluster ${created.name} is being provisioned.`,
+        `Cluster ${created.name} created: it is ready to use in a few seconds.`,
       );
     } catch (e) {
       errors.replaceChildren(problemAlert(e, "Could not create the cluster"));

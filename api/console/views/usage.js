@@ -17,8 +17,8 @@ const COLORS = ["#0b5cad", "#e07b00", "#1e7b34", "#8e3bb5", "#b3261e", "#00838f"
 const DAY_MS = 86400000;
 
 /** The report's rows as {periods, series: [{name, values}]}: a pure function, for charts. */
-export function pivot(items, metric, dimension, names) {
-  const periods = [...new Set(items.map((i) => i.period_start))].sort();
+export function pivot(items, metric, dimension, names, allPeriods = []) {
+  const periods = [...new Set([...allPeriods, ...items.map((i) => i.period_start)])].sort();
   const keyOf = (i) => (dimension === "topic" ? `${names[i.cluster_id] || i.cluster_id} / ${i.topic}` : names[i.cluster_id] || i.cluster_id);
   const series = new Map();
   for (const i of items) {
@@ -83,6 +83,22 @@ function chart(data, label, format) {
   );
 }
 
+/** Every period start of [from, to) for day and month reports (RFC 3339 like the API's), so
+ * days without usage show as gaps; none for hours (the data's own are enough). */
+export function periodsBetween(from, to, granularity) {
+  const out = [];
+  const start = new Date(from);
+  const end = new Date(to);
+  if (granularity === "day") {
+    const d = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()));
+    for (; d < end && out.length < 400; d.setUTCDate(d.getUTCDate() + 1)) out.push(d.toISOString());
+  } else if (granularity === "month") {
+    const d = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1));
+    for (; d < end && out.length < 24; d.setUTCMonth(d.getUTCMonth() + 1)) out.push(d.toISOString());
+  }
+  return out;
+}
+
 function defaultFrom() {
   return new Date(Date.now() - 30 * DAY_MS).toISOString().slice(0, 10);
 }
@@ -111,12 +127,12 @@ export async function render(main, { tenant }) {
     try {
       const report = await get(`/v1/tenants/${seg(tenant)}/usage?${q}`);
       const [key, label, format] = METRICS.find(([k]) => k === metric.value);
-      const data = pivot(report.items, key, dimension.value, names);
       const caption = `${label} per ${granularity.value}, split by ${dimension.value}, from ${report.from.slice(0, 10)} to ${report.to.slice(0, 10)}`;
-      if (data.periods.length === 0) {
+      if (report.items.length === 0) {
         out.replaceChildren(h("p", { class: "empty" }, `No usage recorded from ${report.from.slice(0, 10)} to ${report.to.slice(0, 10)}. Usage appears here a minute or two after clients produce or consume.`));
         return;
       }
+      const data = pivot(report.items, key, dimension.value, names, periodsBetween(report.from, report.to, granularity.value));
       out.replaceChildren(
         h("h2", {}, caption),
         chart(data, caption, format),
