@@ -2,7 +2,8 @@
 // playwright-core) against the real `fjord dev` binary: sign-in, a cluster from
 // Provisioning to Ready, a topic, a credential whose secret is shown once, messages
 // produced by a real Kafka client and browsed, usage charts, the invoices page, an invalid
-// token leading back to sign-in, keyboard use and a narrow screen. A screenshot of each
+// token leading back to sign-in, an administrator choosing a tenant, sign-out, keyboard use
+// and a narrow screen. A screenshot of each
 // main page goes to tests/console/artifacts/.
 
 import assert from "node:assert/strict";
@@ -250,6 +251,25 @@ describe("console", { skip }, () => {
     assert.match(await page.locator("main").textContent(), /session has expired/);
     assert.equal(await page.evaluate(() => sessionStorage.getItem("fjord.session")), null);
     await shot("session-expired");
+  });
+
+  test("a platform administrator picks a tenant, and signing out ends the session", async () => {
+    await page.goto(`${dev.url}/#/signin`);
+    await heading().filter({ hasText: "Sign in to Fjord" }).waitFor(WAIT);
+    await page.getByLabel("API key").fill(dev.adminKey);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await heading().filter({ hasText: "Tenants" }).waitFor(WAIT);
+    assert.match(await page.locator("#who").textContent(), /Platform administrator/);
+    await shot("tenants");
+    await page.getByRole("link", { name: "acme" }).click();
+    await heading().filter({ hasText: "Clusters" }).waitFor(WAIT);
+    await page.getByRole("link", { name: "orders-prod" }).waitFor(WAIT);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await heading().filter({ hasText: "Sign in to Fjord" }).waitFor(WAIT);
+    assert.match(await page.locator("main").textContent(), /You are signed out/);
+    // Going back to a page of the console asks to sign in again.
+    await page.goto(`${dev.url}/#/t/${tenant}/usage`);
+    await heading().filter({ hasText: "Sign in to Fjord" }).waitFor(WAIT);
   });
 
   test("no script error or policy violation happened", () => {
