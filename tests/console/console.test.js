@@ -141,6 +141,15 @@ describe("console", { skip }, () => {
     await page.getByRole("button", { name: "Grant access" }).click();
     await page.getByText("Access to orders granted.").waitFor(WAIT);
 
+    // A second credential is revoked (after the confirmation dialog).
+    await page.getByLabel("Credential name").fill("temporary");
+    await page.getByRole("button", { name: "Create credential" }).click();
+    await page.getByRole("button", { name: "I have stored the password" }).click();
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Revoke temporary" }).click();
+    await page.getByText("Credential temporary revoked.").waitFor(WAIT);
+    assert.equal(await page.getByRole("button", { name: "Revoke temporary" }).count(), 0);
+
     // After a reload the password is nowhere.
     await page.reload();
     await page.getByRole("cell", { name: username }).waitFor(WAIT);
@@ -148,6 +157,21 @@ describe("console", { skip }, () => {
     await shot("credentials");
     const cluster = await dev.api("GET", `/v1/tenants/${tenant}/clusters/${clusterId}`, null, dev.adminToken, 200);
     credential = { username, password, bootstrap: cluster.bootstrap, caPem: cluster.ca_cert_pem };
+  });
+
+  test("a topic's configs are changed on its page", async () => {
+    await page.goto(`${dev.url}/#/t/${tenant}/clusters/${clusterId}/topics/orders`);
+    await heading().filter({ hasText: "Topic orders" }).waitFor(WAIT);
+    await page.getByLabel("Config", { exact: true }).fill("retention.ms");
+    await page.getByLabel("Value", { exact: true }).fill("3600000");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("retention.ms set.").waitFor(WAIT);
+    assert.match(await page.locator("#topic-configs").textContent(), /retention\.ms=3600000/);
+    // An invalid value shows the API's detail.
+    await page.getByLabel("Config", { exact: true }).fill("cleanup.policy");
+    await page.getByLabel("Value", { exact: true }).fill("shred");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("alert").filter({ hasText: "Could not change the config" }).waitFor(WAIT);
   });
 
   test("messages produced by a Kafka client are browsed", async (t) => {
