@@ -117,8 +117,8 @@ impl AdminClient {
         Ok(out)
     }
 
-    /// The earliest and latest offsets of `topic`/`partition` (ListOffsets, read committed
-    /// is not needed: the latest offset is the high watermark).
+    /// The earliest and latest offsets of `topic`/`partition` (ListOffsets, read
+    /// uncommitted: the latest offset is the high watermark).
     pub async fn partition_offsets(
         &mut self,
         topic: &str,
