@@ -10,6 +10,9 @@
 # 4. cargo nextest run --workspace (cargo test --workspace when nextest is missing)
 # 5. pytest tests/python against the built binaries (FJORD_BROKER_BIN, FJORD_BIN), including
 #    the control plane end to end and schemathesis against its live OpenAPI document
+# 6. the web console's browser tests (tests/console: npm ci, node --test) in headless
+#    Chromium from Debian (installed when missing and running as root; skipped with a
+#    WARNING when it cannot be), against the built fjord binary
 #
 # Respects CARGO_TARGET_DIR. Every step runs even if an earlier test step failed; the exit
 # status is non-zero if any step failed.
@@ -98,6 +101,27 @@ fi
 banner "python client tests"
 (cd tests/python && "$VENV_PYTHON" -m pytest -ra --durations=10 -p no:cacheprovider) \
     || FAILED+=("python client tests (pytest)")
+
+# ---------------------------------------------------------------------------------------------
+banner "console browser tests"
+find_chromium() { command -v chromium || command -v chromium-browser || true; }
+if [[ -z "$(find_chromium)" ]] && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium \
+        || echo "WARNING: could not install chromium with apt-get"
+fi
+if [[ -z "$(find_chromium)" ]]; then
+    echo "WARNING: chromium is not installed and cannot be installed here (needs root and apt-get);" \
+         "the console browser tests will be skipped"
+elif ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "WARNING: node and npm are missing; the console browser tests will be skipped"
+else
+    echo "using $(find_chromium) ($("$(find_chromium)" --version 2>/dev/null || true)), node $(node --version)"
+    # FJORD_PYTHON: the venv's Python, whose confluent-kafka produces the test records.
+    (cd tests/console && npm ci --no-audit --no-fund --loglevel=error \
+        && CHROMIUM_BIN="$(find_chromium)" FJORD_PYTHON="$VENV_PYTHON" node --test --test-concurrency=1) \
+        || FAILED+=("console browser tests (node --test)")
+fi
 
 # ---------------------------------------------------------------------------------------------
 banner "summary"

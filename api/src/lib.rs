@@ -15,8 +15,10 @@
 //! - Resources: [`tenants`], [`members`] (users and service accounts), [`api_keys`],
 //!   [`auth::routes`] (token exchange, JWKS, key rotation), [`clusters`] (with a pure state
 //!   machine and the background [`clusters::reconciler`] driving the
-//!   [`provision::Provisioner`]), [`topics`], [`credentials`] (SASL/SCRAM), [`acls`],
-//!   [`health`].
+//!   [`provision::Provisioner`]), [`topics`], [`messages`] (the bounded message browser),
+//!   [`credentials`] (SASL/SCRAM), [`acls`], [`usage`], [`health`].
+//! - [`console`]: the web console (static HTML, CSS and ES modules compiled into the
+//!   binary, served at `/`), a client of the same public API.
 //! - Cross-cutting: [`pagination`] (cursor pages), [`idempotency`] (`Idempotency-Key`),
 //!   [`extract`] (problem-answering extractors, `If-Match`), [`validate`], [`openapi`]
 //!   (the spec, from utoipa annotations).
@@ -26,6 +28,7 @@ pub mod acls;
 pub mod api_keys;
 pub mod auth;
 pub mod clusters;
+pub mod console;
 pub mod credentials;
 pub mod db;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod health;
 pub mod idempotency;
 pub mod kafka;
 pub mod members;
+pub mod messages;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -62,9 +66,11 @@ pub fn app(state: AppState) -> Router {
         .merge(api_keys::router())
         .merge(clusters::router())
         .merge(topics::router())
+        .merge(messages::router())
         .merge(credentials::router())
         .merge(acls::router())
         .merge(usage::router())
+        .merge(console::router())
         .route("/openapi.json", get(openapi::serve_spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

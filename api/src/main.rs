@@ -1,7 +1,8 @@
 //! The `fjord` binary: parses the command line and wires the library together.
 //!
 //! - `fjord dev`: API on 127.0.0.1:8080, SQLite under `./fjord-data`, embedded brokers;
-//!   prints the URL, the administrator's API key (first start) and an admin token.
+//!   prints the URL, the console's URL, the administrator's API key (first start) and an
+//!   admin token.
 //! - `fjord serve`: the API for production (`--database-url postgres://…`).
 //! - `fjord openapi`: prints the OpenAPI document.
 
@@ -134,6 +135,7 @@ async fn run(
         .await
         .context("failed to create the administrator")?;
     println!("Fjord control plane on http://{address}");
+    println!("Web console: http://{address}/ (sign in with an API key)");
     match first_key {
         Some(key) => println!(
             "Administrator API key (shown only now, store it): {key}\n  \

@@ -14,7 +14,7 @@ use crate::extract::Json;
 #[openapi(
     info(
         title = "Fjord control plane",
-        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics, SASL credentials, ACLs and usage. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
+        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics and their messages, SASL credentials, ACLs and usage. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerAuth),
@@ -24,7 +24,7 @@ use crate::extract::Json;
         (name = "tenants", description = "Tenants (platform administrators)"),
         (name = "members", description = "Users, service accounts and their API keys"),
         (name = "clusters", description = "Clusters and their life cycle"),
-        (name = "topics", description = "Topics of a cluster"),
+        (name = "topics", description = "Topics of a cluster and their recent messages"),
         (name = "credentials", description = "SASL/SCRAM credentials of a cluster"),
         (name = "acls", description = "Access control lists of a cluster"),
         (name = "usage", description = "Metered usage per tenant, cluster and topic"),
@@ -61,6 +61,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     doc.merge(crate::api_keys::ApiKeysApi::openapi());
     doc.merge(crate::clusters::ClustersApi::openapi());
     doc.merge(crate::topics::TopicsApi::openapi());
+    doc.merge(crate::messages::MessagesApi::openapi());
     doc.merge(crate::credentials::CredentialsApi::openapi());
     doc.merge(crate::acls::AclsApi::openapi());
     doc.merge(crate::usage::UsageApi::openapi());

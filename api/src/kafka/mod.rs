@@ -6,7 +6,8 @@
 //!
 //! - [`AdminClient`] (this file): one connection to the first reachable bootstrap broker.
 //! - `topics`, `credentials`, `acls`, `records`: the admin operations, one Kafka API each
-//!   (topics also read Metadata and DescribeConfigs to return a [`TopicDescription`]).
+//!   (topics also read Metadata and DescribeConfigs to return a [`TopicDescription`];
+//!   records are Fetch and ListOffsets, for the usage collector and the message browser).
 //!
 //! Requests go out one at a time. After a transport failure or timeout the client is
 //! unusable (every call fails with [`KafkaError::Connect`]): connect a new one.
@@ -24,7 +25,7 @@ pub use fjord_broker::client::{
     ConnectOptions, DEFAULT_TIMEOUT, KafkaError, SaslMechanism, error_code_name,
 };
 
-pub use self::records::FetchedRecords;
+pub use self::records::{FetchedBatch, FetchedRecords, PartitionOffsets};
 
 /// A topic as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,4 +84,3 @@ impl AdminClient {
         self.conn.send(request, version).await
     }
 }
-

@@ -1,11 +1,13 @@
 //! Reading records: Fetch of one partition from an offset (what the usage collector needs to
-//! read `__fjord_usage`; it keeps its own offsets, so no consumer group is involved).
+//! read `__fjord_usage`, and what the message browser shows; neither uses a consumer group),
+//! and ListOffsets for a partition's first and next offsets.
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::records::{Record, RecordBatchDecoder};
 
 use super::{AdminClient, KafkaError};
 
@@ -18,6 +20,24 @@ pub struct FetchedRecords {
     pub high_watermark: i64,
 }
 
+/// Whole records (key, timestamp, headers) read from one partition.
+#[derive(Debug, Clone, Default)]
+pub struct FetchedBatch {
+    /// Data records at or after the requested offset, in order (control records left out).
+    pub records: Vec<Record>,
+    /// The partition's high watermark when it was read.
+    pub high_watermark: i64,
+}
+
+/// The offsets that bound a partition's readable records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The first offset still in the log (log start offset).
+    pub earliest: i64,
+    /// The offset the next record will get (the high watermark).
+    pub latest: i64,
+}
+
 impl AdminClient {
     /// Fetch of `topic`/`partition` from `offset`, at most about `max_bytes`; answers at once
     /// (no long poll), with no records when there are none yet.
@@ -28,6 +48,28 @@ impl AdminClient {
         offset: i64,
         max_bytes: i32,
     ) -> Result<FetchedRecords, KafkaError> {
+        let batch = self
+            .fetch_batch(topic, partition, offset, max_bytes)
+            .await?;
+        Ok(FetchedRecords {
+            records: batch
+                .records
+                .into_iter()
+                .map(|r| (r.offset, r.value))
+                .collect(),
+            high_watermark: batch.high_watermark,
+        })
+    }
+
+    /// [`AdminClient::fetch_records`] keeping whole records. As in Kafka, the broker returns
+    /// at least one whole batch even when it is larger than `max_bytes`.
+    pub async fn fetch_batch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+    ) -> Result<FetchedBatch, KafkaError> {
         // v12: topics by name (v13+ wants topic ids).
         let version = self.conn.version_for::<FetchRequest>(4..=12)?;
         let mut p = FetchPartition::default();
@@ -56,7 +98,7 @@ impl AdminClient {
             data.error_code,
             None,
         )?;
-        let mut out = FetchedRecords {
+        let mut out = FetchedBatch {
             records: Vec::new(),
             high_watermark: data.high_watermark,
         };
@@ -69,10 +111,55 @@ impl AdminClient {
             out.records.extend(
                 set.records
                     .into_iter()
-                    .filter(|r| r.offset >= offset)
-                    .map(|r| (r.offset, r.value)),
+                    .filter(|r| r.offset >= offset && !r.control),
             );
         }
         Ok(out)
+    }
+
+    /// The earliest and latest offsets of `topic`/`partition` (ListOffsets, read
+    /// uncommitted: the latest offset is the high watermark).
+    pub async fn partition_offsets(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<PartitionOffsets, KafkaError> {
+        // ListOffsets timestamps: -2 is the earliest offset, -1 the latest.
+        let earliest = self.list_offset(topic, partition, -2).await?;
+        let latest = self.list_offset(topic, partition, -1).await?;
+        Ok(PartitionOffsets { earliest, latest })
+    }
+
+    async fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<i64, KafkaError> {
+        let version = self.conn.version_for::<ListOffsetsRequest>(1..=7)?;
+        let mut p = ListOffsetsPartition::default();
+        p.partition_index = partition;
+        p.current_leader_epoch = -1;
+        p.timestamp = timestamp;
+        let mut t = ListOffsetsTopic::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partitions = vec![p];
+        let mut request = ListOffsetsRequest::default();
+        request.replica_id = BrokerId(-1);
+        request.topics = vec![t];
+        let response = self.conn.send(&request, version).await?;
+        let data = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| {
+                KafkaError::Protocol(format!("ListOffsets answered nothing for {topic}"))
+            })?;
+        KafkaError::check(
+            || format!("list offsets of {topic}-{partition}"),
+            data.error_code,
+            None,
+        )?;
+        Ok(data.offset)
     }
 }

@@ -486,6 +486,10 @@ fn broker_config(
             "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN".into(),
         );
         set("super.users", format!("User:{CONTROL_USER}"));
+        // The broker talks to itself (quorum, replication) on the loopback CONTROL listener,
+        // as the control user (the first bootstrap user); the default, the first listener,
+        // is TLS and would need a CA for brokers to trust.
+        set("inter.broker.listener.name", "CONTROL".into());
         // Tenants' credentials may do only what their cluster's ACLs allow.
         set("authorizer.class.name", "fjord".into());
         set(
