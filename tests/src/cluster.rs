@@ -514,6 +514,18 @@ impl Drop for ChildCluster {
                 let _ = child.wait();
             }
         }
+        // FJORD_KEEP_LOGS=DIR keeps every broker's whole log (the failure messages only
+        // carry tails): DIR/<pid>-<first client port>/broker-<id>.log.
+        if let Some(dir) = std::env::var_os("FJORD_KEEP_LOGS") {
+            let first = self.nodes.first().map_or(0, |n| n.client_port);
+            let dir = PathBuf::from(dir).join(format!("{}-{first}", std::process::id()));
+            if std::fs::create_dir_all(&dir).is_ok() {
+                for n in &self.nodes {
+                    let _ = std::fs::write(dir.join(format!("broker-{}.log", n.id)), self.stderr(n.id));
+                }
+                eprintln!("broker logs kept in {}", dir.display());
+            }
+        }
     }
 }
 

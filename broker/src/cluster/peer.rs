@@ -94,8 +94,22 @@ impl PeerPool {
     ) -> Result<ClusterResponse, KafkaError> {
         let body = serde_json::to_vec(request)
             .map_err(|e| KafkaError::Protocol(format!("failed to encode a cluster request: {e}")))?;
-        let mut conn = self.checkout(addr).await?;
-        conn.set_timeout(timeout.unwrap_or(self.timeout));
+        // The deadline covers opening a connection too: a paused or wedged peer accepts TCP
+        // (the kernel does) but never answers the handshake's ApiVersions.
+        let limit = timeout.unwrap_or(self.timeout);
+        let mut conn = match tokio::time::timeout(limit, self.checkout(addr)).await {
+            Ok(conn) => conn?,
+            Err(_) => {
+                return Err(KafkaError::Connect {
+                    addr: addr.to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {limit:?} while connecting"),
+                    ),
+                });
+            }
+        };
+        conn.set_timeout(limit);
         let answer = conn
             .raw_round_trip(CLUSTER_API_KEY, CLUSTER_API_VERSION, &body)
             .await;
