@@ -135,6 +135,11 @@ async fn every_route_hides_other_tenants_resources(backend: Backend) {
             json!({"partitions": 9}),
         ),
         (Method::DELETE, format!("{cb}/topics/secret"), Value::Null),
+        (
+            Method::GET,
+            format!("{cb}/topics/secret/messages"),
+            Value::Null,
+        ),
         (Method::GET, format!("{cb}/credentials"), Value::Null),
         (
             Method::POST,

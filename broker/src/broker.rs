@@ -244,10 +244,25 @@ fn host_port(l: &ListenerConfig) -> String {
     format!("{host}:{}", l.port)
 }
 
+/// How this broker authenticates to the others. A broker that is its quorum's only voter
+/// (a single-node cluster) may leave the inter-broker CA and user unset: it has no one to
+/// call until other brokers join, and says so at startup.
 fn peer_security(config: &BrokerConfig) -> Result<PeerSecurity> {
     let Some(listener) = inter_broker_listener(config) else {
         return Ok(PeerSecurity::default());
     };
+    let alone = config.cluster.voters.is_empty()
+        || (config.cluster.voters.len() == 1 && config.cluster.voters.contains_key(&config.node_id));
+    if alone
+        && ((listener.security.tls() && config.cluster.inter_broker_ca.is_none())
+            || (listener.security.sasl() && config.cluster.inter_broker_sasl.is_none()))
+    {
+        tracing::info!(
+            listener = %listener.name,
+            "single-node cluster: no inter-broker CA or user configured; set fjord.inter.broker.ssl.ca.location and fjord.inter.broker.user before adding brokers"
+        );
+        return Ok(PeerSecurity::default());
+    }
     let tls_ca_pem = if listener.security.tls() {
         let path = config.cluster.inter_broker_ca.as_ref().ok_or_else(|| {
             Error::InvalidConfig(format!(

@@ -21,31 +21,36 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
+        // Listen for SIGTERM before starting: one that arrives while the broker joins the
+        // cluster waits here and shuts it down gracefully once started.
+        #[cfg(unix)]
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        #[cfg(not(unix))]
+        let term: Option<()> = None;
         let handle = fjord_broker::server::spawn(config).await.context("failed to start the broker")?;
         tracing::info!(bootstrap = %handle.bootstrap(), cluster_id = %handle.broker().cluster_id(), "broker ready");
-        wait_for_signal().await;
+        wait_for_signal(term).await;
         handle.shutdown().await.context("shutdown failed")
     })
 }
 
-async fn wait_for_signal() {
+#[cfg(unix)]
+async fn wait_for_signal(term: Option<tokio::signal::unix::Signal>) {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    match term {
+        Some(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
         }
+        None => {
+            let _ = ctrl_c.await;
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal(_term: Option<()>) {
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -18,6 +18,9 @@ use crate::handlers::{self, RequestContext};
 use crate::security::Principal;
 use crate::security::sasl::Session;
 
+/// How long a client request waits for a starting broker to join the cluster.
+const STARTING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An API this broker serves, with the versions it accepts.
 #[derive(Debug, Clone, Copy)]
 pub struct SupportedApi {
@@ -164,9 +167,19 @@ pub async fn handle_frame(
         ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
     ) && broker.lifecycle() == crate::broker::Lifecycle::Starting
     {
-        // Not unfenced yet: clients retry elsewhere (or here, moments later).
-        tracing::debug!(%peer, ?key, "request before the broker joined the cluster; closing");
-        return Ok(Reply::Close.into());
+        // Not unfenced yet (the listeners open before registration, for the quorum's
+        // sake): hold the request until the broker serves, as if it had arrived then. A
+        // broker that does not join in time closes the connection and clients go elsewhere.
+        let mut lifecycle = broker.lifecycle.subscribe();
+        let joined = tokio::time::timeout(
+            STARTING_WAIT,
+            lifecycle.wait_for(|s| *s != crate::broker::Lifecycle::Starting),
+        )
+        .await;
+        if !matches!(joined, Ok(Ok(_))) {
+            tracing::debug!(%peer, ?key, "request before the broker joined the cluster; closing");
+            return Ok(Reply::Close.into());
+        }
     }
     if !session.may_serve(key) {
         // Kafka closes such connections too ("unexpected request during SASL handshake").

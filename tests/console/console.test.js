@@ -147,7 +147,10 @@ describe("console", { skip }, () => {
     await page.getByRole("button", { name: "I have stored the password" }).click();
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: "Revoke temporary" }).click();
-    await page.getByText("Credential temporary revoked.").waitFor(WAIT);
+    // (The same words go to the screen-reader live region too: look in the page itself.)
+    await page.locator("#main").getByText("Credential temporary revoked.").waitFor(WAIT);
+    // The list is drawn again after the message: wait for the row to go, then check.
+    await page.getByRole("button", { name: "Revoke temporary" }).waitFor({ ...WAIT, state: "detached" });
     assert.equal(await page.getByRole("button", { name: "Revoke temporary" }).count(), 0);
 
     // After a reload the password is nowhere.

@@ -119,7 +119,14 @@ impl SecureBroker {
             .thread_name("fjord-secure-broker")
             .enable_all()
             .build()?;
-        let handle = crate::spawn_on(&runtime, config).await?;
+        let handle = match crate::spawn_on(&runtime, config).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Dropping a runtime inside this async test would panic and hide `e`.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let addrs = names
             .iter()
             .zip(handle.addrs())

@@ -757,6 +757,74 @@ async fn attack(acme: &mut AdminClient, key: ApiKey, their_topic_id: uuid::Uuid)
                 .unwrap();
             assert!(denied(r.entries[0].error_code), "{who}: throttle a rival");
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            // As a consumer (KIP-320) and posing as a replica.
+            for replica in [-1, 1] {
+                let r = acme
+                    .request(
+                        &OffsetForLeaderEpochRequest::default()
+                            .with_replica_id(BrokerId(replica))
+                            .with_topics(vec![
+                                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                                    .with_topic(topic(THEIR_TOPIC))
+                                    .with_partitions(vec![
+                                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                            .with_partition(0)
+                                            .with_current_leader_epoch(-1)
+                                            .with_leader_epoch(0),
+                                    ]),
+                            ]),
+                    )
+                    .await
+                    .unwrap();
+                let p = &r.topics[0].partitions[0];
+                assert!(denied(p.error_code), "{who} as replica {replica}");
+                assert_eq!(p.end_offset, -1, "{who}: no offsets leak");
+            }
+        }
+        ApiKey::ElectLeaders => {
+            let r = acme
+                .request(
+                    &ElectLeadersRequest::default()
+                        .with_election_type(0)
+                        .with_timeout_ms(5000)
+                        .with_topic_partitions(Some(vec![
+                            elect_leaders_request::TopicPartitions::default()
+                                .with_topic(topic(THEIR_TOPIC))
+                                .with_partitions(vec![0]),
+                        ])),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.error_code), "{who}");
+        }
+        ApiKey::AlterPartitionReassignments => {
+            let r = acme
+                .request(
+                    &AlterPartitionReassignmentsRequest::default()
+                        .with_timeout_ms(5000)
+                        .with_topics(vec![
+                            alter_partition_reassignments_request::ReassignableTopic::default()
+                                .with_name(topic(THEIR_TOPIC))
+                                .with_partitions(vec![
+                                    alter_partition_reassignments_request::ReassignablePartition::default()
+                                        .with_partition_index(0)
+                                        .with_replicas(Some(vec![BrokerId(1)])),
+                                ]),
+                        ]),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.error_code), "{who}");
+        }
+        ApiKey::ListPartitionReassignments => {
+            let r = acme
+                .request(&ListPartitionReassignmentsRequest::default().with_timeout_ms(5000))
+                .await
+                .unwrap();
+            assert!(denied(r.error_code), "{who}: reassignments name other tenants' topics");
+            assert!(r.topics.is_empty(), "{who}");
+        }
         other => {
             panic!("{other:?} is served but has no tenant-isolation case here: add one to `attack`")
         }

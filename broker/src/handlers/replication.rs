@@ -98,7 +98,7 @@ pub(crate) async fn elect_leaders(
     req: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
-    if !ctx.may_on_cluster(broker, Operation::Alter) {
+    if ctx.principal.tenant.is_some() || !ctx.may_on_cluster(broker, Operation::Alter) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return resp;
     }
@@ -158,7 +158,7 @@ pub(crate) async fn alter_partition_reassignments(
     if ctx.api_version >= 1 {
         resp.allow_replication_factor_change = req.allow_replication_factor_change;
     }
-    if !ctx.may_on_cluster(broker, Operation::Alter) {
+    if ctx.principal.tenant.is_some() || !ctx.may_on_cluster(broker, Operation::Alter) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         resp.error_message = msg("reassigning partitions needs ALTER on the cluster");
         return resp;
@@ -222,9 +222,10 @@ pub(crate) fn list_partition_reassignments(
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let mut resp = ListPartitionReassignmentsResponse::default();
-    if !ctx.may_on_cluster(broker, Operation::Describe) {
+    // Reassignments name every tenant's topics: tenants never see them.
+    if ctx.principal.tenant.is_some() || !ctx.may_on_cluster(broker, Operation::Describe) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        resp.error_message = msg("listing reassignments needs DESCRIBE on the cluster");
+        resp.error_message = msg("listing reassignments needs DESCRIBE on the cluster (not for tenants)");
         return resp;
     }
     let image = broker.image();

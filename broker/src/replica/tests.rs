@@ -196,7 +196,11 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
     // The leader's epoch 3 ends at 3; a follower that wrote past it (as a deposed leader
     // might have) cuts back there.
     assert_eq!(leader.end_offset_for_epoch(3), Some((3, 3)));
-    assert_eq!(leader.end_offset_for_epoch(2), None);
+    assert_eq!(
+        leader.end_offset_for_epoch(2),
+        Some((2, 0)),
+        "an epoch this leader never wrote ends where its oldest starts: a follower keeps none of it"
+    );
     follower.apply_record(&record(2, 4, 1, &[2]), 1).unwrap();
     follower.append_as_leader(&batch(&["x"]), 1 << 20, 1, 1, 0).unwrap();
     assert_eq!(follower.log_end(), (4, Some(4)));
