@@ -150,15 +150,8 @@ impl Connection {
         decode::<R::Response>(&mut body, version)
     }
 
-    /// Sends a frame of an API key the `kafka-protocol` crate does not know (the brokers'
-    /// private node-to-node key): request header v1 with `api_key` and `version`, then
-    /// `body`; returns the response body after its v0 header (the correlation id).
-    pub async fn raw_round_trip(
-        &mut self,
-        api_key: i16,
-        version: i16,
-        body: &[u8],
-    ) -> Result<Bytes, KafkaError> {
+    /// The correlation id of the next request, or why this connection cannot send one.
+    fn start_request(&mut self) -> Result<i32, KafkaError> {
         if self.broken {
             return Err(KafkaError::Connect {
                 addr: self.addr.clone(),
@@ -170,6 +163,19 @@ impl Connection {
         }
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
+        Ok(correlation_id)
+    }
+
+    /// Sends a frame of an API key the `kafka-protocol` crate does not know (the brokers'
+    /// private node-to-node key): request header v1 with `api_key` and `version`, then
+    /// `body`; returns the response body after its v0 header (the correlation id).
+    pub async fn raw_round_trip(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        body: &[u8],
+    ) -> Result<Bytes, KafkaError> {
+        let correlation_id = self.start_request()?;
         let client_id = self.client_id.as_bytes();
         let mut frame = BytesMut::with_capacity(14 + client_id.len() + body.len());
         let len = 2 + 2 + 4 + 2 + client_id.len() + body.len();
@@ -230,17 +236,7 @@ impl Connection {
         request: &R,
         version: i16,
     ) -> Result<Bytes, KafkaError> {
-        if self.broken {
-            return Err(KafkaError::Connect {
-                addr: self.addr.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    "the connection failed earlier; connect again",
-                ),
-            });
-        }
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
+        let correlation_id = self.start_request()?;
         let frame = encode_request(request, version, correlation_id, &self.client_id)?;
         let exchange = async {
             self.stream.write_all(&frame).await?;
