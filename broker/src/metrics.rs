@@ -823,6 +823,7 @@ mod tests {
             "fjord_leader_partitions 4",
             "fjord_offline_partitions 0",
             "fjord_active_controller 1",
+            "fjord_broker_unfenced 1",
             "fjord_consumer_groups 0",
             "fjord_failed_authentications_total 2",
             r#"fjord_requests_total{api="Produce",version="9"} 1"#,
