@@ -349,7 +349,7 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
     key(
         "broker.session.timeout.ms",
         "2000",
-        "A broker not heard from for this long is fenced: it leaves every ISR and leadership moves (Kafka's default is 9000; Fjord favours failover within 3 s).",
+        "A broker not heard from for this long is fenced: it leaves every ISR and leadership moves (Kafka's default is 9000; Fjord favours fast failover).",
     ),
     key(
         "replica.lag.time.max.ms",
