@@ -252,7 +252,8 @@ fn peer_security(config: &BrokerConfig) -> Result<PeerSecurity> {
         return Ok(PeerSecurity::default());
     };
     let alone = config.cluster.voters.is_empty()
-        || (config.cluster.voters.len() == 1 && config.cluster.voters.contains_key(&config.node_id));
+        || (config.cluster.voters.len() == 1
+            && config.cluster.voters.contains_key(&config.node_id));
     if alone
         && ((listener.security.tls() && config.cluster.inter_broker_ca.is_none())
             || (listener.security.sasl() && config.cluster.inter_broker_sasl.is_none()))
@@ -271,7 +272,10 @@ fn peer_security(config: &BrokerConfig) -> Result<PeerSecurity> {
             ))
         })?;
         Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::io(format!("failed to read the inter-broker CA {}", path.display()), e)
+            Error::io(
+                format!("failed to read the inter-broker CA {}", path.display()),
+                e,
+            )
         })?)
     } else {
         None
@@ -324,9 +328,9 @@ impl Broker {
         } else {
             crate::cluster::legacy::load(&dir, config.node_id)?
         };
-        let own_addr = inter_broker_listener(&config).map(host_port).ok_or_else(|| {
-            Error::InvalidConfig("the broker needs at least one listener".into())
-        })?;
+        let own_addr = inter_broker_listener(&config)
+            .map(host_port)
+            .ok_or_else(|| Error::InvalidConfig("the broker needs at least one listener".into()))?;
         let voters = if config.cluster.voters.is_empty() {
             BTreeMap::from([(config.node_id, own_addr)])
         } else {
@@ -338,7 +342,10 @@ impl Broker {
             Duration::from_secs(10),
         ));
         let mut usage_configs = BTreeMap::new();
-        usage_configs.insert("retention.ms".to_string(), config.usage_retention_ms.to_string());
+        usage_configs.insert(
+            "retention.ms".to_string(),
+            config.usage_retention_ms.to_string(),
+        );
         let mut offsets_configs = BTreeMap::new();
         offsets_configs.insert("cleanup.policy".to_string(), "compact".to_string());
         let internal_topics = vec![
@@ -511,7 +518,11 @@ impl Broker {
 
     /// Addresses clients should use (set from the bound listeners when not configured).
     pub fn advertised_listeners(&self) -> Vec<ListenerConfig> {
-        let adv = self.advertised.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let adv = self
+            .advertised
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if adv.is_empty() {
             self.config.listeners.clone()
         } else {
@@ -644,7 +655,10 @@ impl Broker {
             .topic_log_config(&configs)
             .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
         if i64::from(log_config.min_insync_replicas) > i64::from(replication_factor) {
-            tracing::debug!(topic = name, "min.insync.replicas is above the replication factor: acks=all produces will fail");
+            tracing::debug!(
+                topic = name,
+                "min.insync.replicas is above the replication factor: acks=all produces will fail"
+            );
         }
         self.check_partition_limit(partitions as u64)
             .inspect_err(|e| tracing::info!(topic = name, reason = %e.message, "topic refused"))?;
@@ -666,7 +680,12 @@ impl Broker {
             .await?;
         if !validate_only {
             self.wait_published(reply.index).await;
-            tracing::info!(topic = name, partitions, replication_factor, "topic created");
+            tracing::info!(
+                topic = name,
+                partitions,
+                replication_factor,
+                "topic created"
+            );
         }
         Ok(id)
     }
@@ -684,17 +703,12 @@ impl Broker {
 
     /// Deletes a topic through the controller.
     pub async fn delete_topic(&self, name: &str) -> Result<Uuid, ApiError> {
-        let id = self
-            .image()
-            .topics
-            .get(name)
-            .map(|t| t.id)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {name:?} does not exist"),
-                )
-            })?;
+        let id = self.image().topics.get(name).map(|t| t.id).ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        })?;
         let reply = self
             .quorum
             .submit(ControllerRequest::DeleteTopic {
@@ -912,9 +926,13 @@ impl Broker {
             self.shutdown_requested.send_replace(true);
             let mut rx = self.lifecycle.subscribe();
             let timeout = Duration::from_millis(self.config.cluster.controlled_shutdown_timeout_ms);
-            let moved = tokio::time::timeout(timeout, rx.wait_for(|s| *s == Lifecycle::Stopped)).await;
+            let moved =
+                tokio::time::timeout(timeout, rx.wait_for(|s| *s == Lifecycle::Stopped)).await;
             if moved.is_err() {
-                tracing::warn!(timeout_ms = timeout.as_millis() as u64, "controlled shutdown timed out; stopping with leaderships in place");
+                tracing::warn!(
+                    timeout_ms = timeout.as_millis() as u64,
+                    "controlled shutdown timed out; stopping with leaderships in place"
+                );
             }
         }
         self.lifecycle.send_replace(Lifecycle::Stopped);
@@ -922,7 +940,10 @@ impl Broker {
         self.quorum.shutdown().await;
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for mut task in tasks {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }

@@ -1085,55 +1085,84 @@ impl ClusterConfig {
             })?;
         let user = match get("fjord.inter.broker.user") {
             "" => security.bootstrap_users.first().cloned(),
-            s => Some(s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())).ok_or_else(|| {
-                Error::InvalidConfig("fjord.inter.broker.user must be name:password".into())
-            })?),
+            s => Some(
+                s.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .ok_or_else(|| {
+                        Error::InvalidConfig("fjord.inter.broker.user must be name:password".into())
+                    })?,
+            ),
         };
-        let rebalance = parse_bool(get("auto.leader.rebalance.enable"), "auto.leader.rebalance.enable")?;
+        let rebalance = parse_bool(
+            get("auto.leader.rebalance.enable"),
+            "auto.leader.rebalance.enable",
+        )?;
         let rebalance_s: u64 = parse(
             get("leader.imbalance.check.interval.seconds"),
             "leader.imbalance.check.interval.seconds",
         )?;
         Ok(ClusterConfig {
             voters,
-            inter_broker_listener: Some(get("inter.broker.listener.name").to_string()).filter(|s| !s.is_empty()),
+            inter_broker_listener: Some(get("inter.broker.listener.name").to_string())
+                .filter(|s| !s.is_empty()),
             inter_broker_sasl: user.map(|(u, p)| (mechanism, u, p)),
             inter_broker_ca: Some(PathBuf::from(get("fjord.inter.broker.ssl.ca.location")))
                 .filter(|p| !p.as_os_str().is_empty())
                 .or_else(|| security.truststore.clone()),
             rack: Some(get("broker.rack").to_string()).filter(|s| !s.is_empty()),
             heartbeat_interval_ms: positive(
-                parse(get("broker.heartbeat.interval.ms"), "broker.heartbeat.interval.ms")?,
+                parse(
+                    get("broker.heartbeat.interval.ms"),
+                    "broker.heartbeat.interval.ms",
+                )?,
                 "broker.heartbeat.interval.ms",
             )?,
             session_timeout_ms: positive(
-                parse(get("broker.session.timeout.ms"), "broker.session.timeout.ms")?,
+                parse(
+                    get("broker.session.timeout.ms"),
+                    "broker.session.timeout.ms",
+                )?,
                 "broker.session.timeout.ms",
             )?,
             replica_lag_time_max_ms: positive(
                 parse(get("replica.lag.time.max.ms"), "replica.lag.time.max.ms")?,
                 "replica.lag.time.max.ms",
             )?,
-            replica_fetch_wait_max_ms: parse(get("replica.fetch.wait.max.ms"), "replica.fetch.wait.max.ms")?,
+            replica_fetch_wait_max_ms: parse(
+                get("replica.fetch.wait.max.ms"),
+                "replica.fetch.wait.max.ms",
+            )?,
             replica_fetch_max_bytes: positive(
                 parse(get("replica.fetch.max.bytes"), "replica.fetch.max.bytes")?,
                 "replica.fetch.max.bytes",
             )?,
             replica_fetch_response_max_bytes: positive(
-                parse(get("replica.fetch.response.max.bytes"), "replica.fetch.response.max.bytes")?,
+                parse(
+                    get("replica.fetch.response.max.bytes"),
+                    "replica.fetch.response.max.bytes",
+                )?,
                 "replica.fetch.response.max.bytes",
             )?,
-            replica_fetch_backoff_ms: parse(get("replica.fetch.backoff.ms"), "replica.fetch.backoff.ms")?,
+            replica_fetch_backoff_ms: parse(
+                get("replica.fetch.backoff.ms"),
+                "replica.fetch.backoff.ms",
+            )?,
             follower_throttled_rate: limit(
                 get("follower.replication.throttled.rate"),
                 "follower.replication.throttled.rate",
             )?,
             offsets_replication_factor: positive(
-                parse(get("offsets.topic.replication.factor"), "offsets.topic.replication.factor")?,
+                parse(
+                    get("offsets.topic.replication.factor"),
+                    "offsets.topic.replication.factor",
+                )?,
                 "offsets.topic.replication.factor",
             )?,
             leader_rebalance_interval_ms: rebalance.then_some(rebalance_s.max(1) * 1000),
-            controlled_shutdown: parse_bool(get("controlled.shutdown.enable"), "controlled.shutdown.enable")?,
+            controlled_shutdown: parse_bool(
+                get("controlled.shutdown.enable"),
+                "controlled.shutdown.enable",
+            )?,
             controlled_shutdown_timeout_ms: parse(
                 get("fjord.controlled.shutdown.timeout.ms"),
                 "fjord.controlled.shutdown.timeout.ms",
@@ -1253,7 +1282,10 @@ fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig
             )));
         }
     };
-    parse_bool(get("fjord.autoscale.partitions"), "fjord.autoscale.partitions")?;
+    parse_bool(
+        get("fjord.autoscale.partitions"),
+        "fjord.autoscale.partitions",
+    )?;
     let segment_bytes: u64 = parse(get("segment.bytes"), "segment.bytes")?;
     if segment_bytes < 1024 {
         return Err(Error::InvalidConfig(

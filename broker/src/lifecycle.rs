@@ -21,12 +21,21 @@ impl Broker {
             return;
         }
         let count = changes.len();
-        match self.quorum.submit(ControllerRequest::AlterScram(changes)).await {
+        match self
+            .quorum
+            .submit(ControllerRequest::AlterScram(changes))
+            .await
+        {
             Ok(reply) => {
                 self.wait_published(reply.index).await;
-                tracing::info!(credentials = count, "created SCRAM credentials of fjord.bootstrap.users");
+                tracing::info!(
+                    credentials = count,
+                    "created SCRAM credentials of fjord.bootstrap.users"
+                );
             }
-            Err(e) => tracing::warn!(error = %e.message, "could not store the credentials of fjord.bootstrap.users"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "could not store the credentials of fjord.bootstrap.users")
+            }
         }
     }
 
@@ -86,11 +95,15 @@ impl Broker {
                         {
                             if want_shutdown {
                                 if self.lifecycle() != Lifecycle::ShuttingDown {
-                                    tracing::info!("controlled shutdown: moving leadership to other replicas");
+                                    tracing::info!(
+                                        "controlled shutdown: moving leadership to other replicas"
+                                    );
                                     self.lifecycle.send_replace(Lifecycle::ShuttingDown);
                                 }
                                 if shutdown_ready {
-                                    tracing::info!("controlled shutdown: no partition left to hand over");
+                                    tracing::info!(
+                                        "controlled shutdown: no partition left to hand over"
+                                    );
                                     self.lifecycle.send_replace(Lifecycle::Stopped);
                                     return;
                                 }

@@ -333,7 +333,9 @@ impl Broker {
                         window_start_ms: p.window_start_ms,
                     });
                 }
-                Err(e) => tracing::warn!(error = %e, "unreadable usage.position; recovering it from the usage log"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable usage.position; recovering it from the usage log")
+                }
             }
         }
         let first = Position {
@@ -413,7 +415,11 @@ impl Broker {
         };
         let mut traffic: Vec<(Key, Counters)> = taken.into_iter().collect();
         traffic.sort_by(|a, b| {
-            (&a.0.tenant, &a.0.principal, &a.0.topic).cmp(&(&b.0.tenant, &b.0.principal, &b.0.topic))
+            (&a.0.tenant, &a.0.principal, &a.0.topic).cmp(&(
+                &b.0.tenant,
+                &b.0.principal,
+                &b.0.topic,
+            ))
         });
         let mut records = Vec::new();
         for (k, c) in traffic {
@@ -468,7 +474,9 @@ impl Broker {
                 let b = self.clone();
                 tokio::task::spawn_blocking(move || b.usage_position(now_ms))
                     .await
-                    .map_err(|e| Error::io("usage task failed", std::io::Error::other(e.to_string())))??
+                    .map_err(|e| {
+                        Error::io("usage task failed", std::io::Error::other(e.to_string()))
+                    })??
             }
         };
         let (records, after) = self.usage_window(position, now_ms);
@@ -505,7 +513,9 @@ impl Broker {
                 let records = records.to_vec();
                 tokio::task::spawn_blocking(move || b.append_usage(&records, now_ms))
                     .await
-                    .map_err(|e| Error::io("usage task failed", std::io::Error::other(e.to_string())))?
+                    .map_err(|e| {
+                        Error::io("usage task failed", std::io::Error::other(e.to_string()))
+                    })?
             }
             Some(leader) if leader >= 0 => {
                 let addr = crate::replication::leader_addr(self, &self.image(), leader).ok_or_else(|| {
@@ -525,7 +535,9 @@ impl Broker {
                     ))),
                 }
             }
-            _ => Err(Error::InvalidConfig(format!("{USAGE_TOPIC}-0 has no leader"))),
+            _ => Err(Error::InvalidConfig(format!(
+                "{USAGE_TOPIC}-0 has no leader"
+            ))),
         }
     }
 

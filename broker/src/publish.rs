@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 
 use uuid::Uuid;
 
-use crate::broker::{Broker, Lifecycle, OFFSETS_TOPIC, Topic, TopicSettings, partition_dir, retire_dir};
+use crate::broker::{
+    Broker, Lifecycle, OFFSETS_TOPIC, Topic, TopicSettings, partition_dir, retire_dir,
+};
 use crate::cluster::image::{MetadataImage, TopicImage};
 use crate::cluster::raft::state::Published;
 use crate::error::{Error, Result};
@@ -57,11 +59,18 @@ impl Broker {
         let image = &published.image;
         if let Some(id) = &image.cluster_id {
             self.set_cluster_id(id);
-            let mut legacy = self.legacy_imported.lock().unwrap_or_else(|p| p.into_inner());
+            let mut legacy = self
+                .legacy_imported
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if *legacy && !image.topics.is_empty() {
                 match crate::cluster::legacy::retire(&self.config.data_dir) {
-                    Ok(()) => tracing::info!("metadata.json imported into the metadata log; renamed to metadata.json.imported"),
-                    Err(e) => tracing::warn!(error = %e, "failed to rename the imported metadata.json"),
+                    Ok(()) => tracing::info!(
+                        "metadata.json imported into the metadata log; renamed to metadata.json.imported"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "failed to rename the imported metadata.json")
+                    }
                 }
                 *legacy = false;
             }
@@ -181,11 +190,19 @@ impl Broker {
             .collect();
         for p in topic.partitions() {
             if !hosted.contains(&p.index) {
-                tracing::info!(topic = name, partition = p.index, "replica moved off this broker");
+                tracing::info!(
+                    topic = name,
+                    partition = p.index,
+                    "replica moved off this broker"
+                );
                 self.drop_replica(&topic, &p);
             }
         }
-        for record in t.partitions.iter().filter(|p| hosted.contains(&p.partition)) {
+        for record in t
+            .partitions
+            .iter()
+            .filter(|p| hosted.contains(&p.partition))
+        {
             let partition = match topic.partition(record.partition) {
                 Some(p) => p,
                 None => {
@@ -214,7 +231,9 @@ impl Broker {
             }
             if name == OFFSETS_TOPIC {
                 match change {
-                    RoleChange::Leader => self.groups.load_partition(partition.clone(), t.partitions.len()),
+                    RoleChange::Leader => self
+                        .groups
+                        .load_partition(partition.clone(), t.partitions.len()),
                     RoleChange::Follower { .. } | RoleChange::Offline => {
                         self.groups.unload_partition(record.partition)
                     }

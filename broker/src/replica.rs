@@ -177,7 +177,13 @@ fn not_leader(topic: &str, index: i32) -> ApiError {
 
 impl Partition {
     /// A replica over an opened log; it leads nothing until [`Partition::apply_record`].
-    pub fn new(topic: &str, index: i32, topic_id: Uuid, node_id: i32, log: PartitionLog) -> Result<Self> {
+    pub fn new(
+        topic: &str,
+        index: i32,
+        topic_id: Uuid,
+        node_id: i32,
+        log: PartitionLog,
+    ) -> Result<Self> {
         let headers = log.batch_headers(log.log_start_offset())?;
         let producers = ProducerStateTable::rebuild(headers.iter());
         let (progress, _) = watch::channel(Progress {
@@ -230,7 +236,8 @@ impl Partition {
         let mut state = self.lock();
         let PartitionState { log, replica, .. } = &mut *state;
         if record.leader_epoch < replica.leader_epoch
-            || (record.leader_epoch == replica.leader_epoch && record.partition_epoch <= replica.partition_epoch)
+            || (record.leader_epoch == replica.leader_epoch
+                && record.partition_epoch <= replica.partition_epoch)
         {
             return Ok(RoleChange::None);
         }
@@ -401,10 +408,15 @@ impl Partition {
     /// Waits until the high watermark reaches `end_offset` (acks=all), for at most
     /// `timeout`. Losing leadership meanwhile is NOT_LEADER_OR_FOLLOWER (the records may or
     /// may not survive: the producer retries, idempotence drops the duplicate).
-    pub async fn wait_replicated(&self, end_offset: i64, timeout: Duration) -> Result<(), ApiError> {
+    pub async fn wait_replicated(
+        &self,
+        end_offset: i64,
+        timeout: Duration,
+    ) -> Result<(), ApiError> {
         let mut rx = self.watch();
         let epoch = rx.borrow().leader_epoch;
-        let wait = rx.wait_for(|p| p.high_watermark >= end_offset || !p.leader || p.leader_epoch != epoch);
+        let wait =
+            rx.wait_for(|p| p.high_watermark >= end_offset || !p.leader || p.leader_epoch != epoch);
         match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(p)) if p.high_watermark >= end_offset && p.leader_epoch == epoch => Ok(()),
             Ok(_) => Err(not_leader(&self.topic, self.index)),
@@ -465,7 +477,10 @@ impl Partition {
         if !replica.replicas.contains(&follower) {
             return Err(ApiError::new(
                 ResponseError::NotLeaderOrFollower,
-                format!("broker {follower} is not a replica of {}-{}", self.topic, self.index),
+                format!(
+                    "broker {follower} is not a replica of {}-{}",
+                    self.topic, self.index
+                ),
             ));
         }
         let leo = log.log_end_offset();
@@ -481,7 +496,10 @@ impl Partition {
         }
         let before = replica.high_watermark;
         replica.high_watermark = high_watermark(replica, leo);
-        let expansion = isr_expansion(replica, log.epochs().entries().last().map_or(0, |(_, s)| *s));
+        let expansion = isr_expansion(
+            replica,
+            log.epochs().entries().last().map_or(0, |(_, s)| *s),
+        );
         let change = expansion.map(|new_isr| {
             replica.pending_isr = Some(new_isr.clone());
             IsrChange {
@@ -527,7 +545,9 @@ impl Partition {
                 pos += h.total_size();
             }
         }
-        if leader_log_start > state.log.log_start_offset() && leader_log_start <= state.log.log_end_offset() {
+        if leader_log_start > state.log.log_start_offset()
+            && leader_log_start <= state.log.log_end_offset()
+        {
             state.log.delete_records_before(leader_log_start)?;
         }
         let PartitionState { log, replica, .. } = &mut *state;
@@ -568,7 +588,10 @@ impl Partition {
     /// Log end offset and latest leader epoch of the local log (a follower's fetch position).
     pub fn log_end(&self) -> (i64, Option<i32>) {
         let state = self.lock();
-        (state.log.log_end_offset(), state.log.epochs().latest_epoch())
+        (
+            state.log.log_end_offset(),
+            state.log.epochs().latest_epoch(),
+        )
     }
 
     /// OffsetsForLeaderEpoch on the leader.
@@ -644,10 +667,7 @@ pub fn high_watermark(replica: &ReplicaState, leader_end: i64) -> i64 {
         if r == replica.node_id {
             continue;
         }
-        let end = replica
-            .followers
-            .get(&r)
-            .map_or(-1, |f| f.log_end_offset);
+        let end = replica.followers.get(&r).map_or(-1, |f| f.log_end_offset);
         hw = hw.min(if end < 0 { replica.high_watermark } else { end });
     }
     hw.max(replica.high_watermark).min(leader_end)

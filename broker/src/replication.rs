@@ -21,9 +21,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -136,7 +134,9 @@ impl Fetchers {
             inner
                 .by_leader
                 .iter()
-                .filter(|(leader, f)| leader_addr(broker, image, **leader).is_some_and(|a| a != f.addr))
+                .filter(|(leader, f)| {
+                    leader_addr(broker, image, **leader).is_some_and(|a| a != f.addr)
+                })
                 .map(|(leader, _)| *leader)
                 .collect()
         };
@@ -182,7 +182,12 @@ impl Fetchers {
 }
 
 /// One fetcher's loop.
-async fn run(broker: Arc<Broker>, leader: i32, addr: String, mut rx: mpsc::UnboundedReceiver<Command>) {
+async fn run(
+    broker: Arc<Broker>,
+    leader: i32,
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+) {
     let mut followed: BTreeMap<(String, i32), Followed> = BTreeMap::new();
     let mut conn: Option<Connection> = None;
     let backoff = Duration::from_millis(broker.config.cluster.replica_fetch_backoff_ms.max(10));
@@ -205,7 +210,9 @@ async fn run(broker: Arc<Broker>, leader: i32, addr: String, mut rx: mpsc::Unbou
             match command {
                 Command::Follow(p, epoch) => {
                     let key = (p.topic.clone(), p.index);
-                    let same = followed.get(&key).is_some_and(|f| f.leader_epoch == epoch && Arc::ptr_eq(&f.partition, &p));
+                    let same = followed
+                        .get(&key)
+                        .is_some_and(|f| f.leader_epoch == epoch && Arc::ptr_eq(&f.partition, &p));
                     if !same {
                         followed.insert(
                             key,
@@ -248,7 +255,11 @@ async fn run(broker: Arc<Broker>, leader: i32, addr: String, mut rx: mpsc::Unbou
             tokio::time::sleep(backoff).await;
         }
         let now = Instant::now();
-        if !followed.is_empty() && followed.values().all(|f| f.paused_until.is_some_and(|t| t > now)) {
+        if !followed.is_empty()
+            && followed
+                .values()
+                .all(|f| f.paused_until.is_some_and(|t| t > now))
+        {
             tokio::time::sleep(backoff).await;
         }
     }
@@ -321,7 +332,9 @@ async fn truncate_diverged(
             };
             if cut < end {
                 match f.partition.truncate_to(cut) {
-                    Ok(new_end) => tracing::info!(topic = %key.0, partition = key.1, from = end, to = new_end, our_epoch = ?latest, leader_epoch = r.leader_epoch, "truncated a diverged log tail"),
+                    Ok(new_end) => {
+                        tracing::info!(topic = %key.0, partition = key.1, from = end, to = new_end, our_epoch = ?latest, leader_epoch = r.leader_epoch, "truncated a diverged log tail")
+                    }
                     Err(e) => {
                         tracing::error!(topic = %key.0, partition = key.1, error = %e, "truncation failed");
                         f.paused_until = Some(Instant::now() + Duration::from_secs(1));
@@ -373,9 +386,9 @@ async fn fetch_once(
     // so catching up a new broker does not starve the in-sync replicas and the clients.
     let image = broker.image();
     let throttled = |topic: &str, index: i32| {
-        image
-            .partition(topic, index)
-            .is_some_and(|p| p.adding_replicas.contains(&broker.node_id) && !p.isr.contains(&broker.node_id))
+        image.partition(topic, index).is_some_and(|p| {
+            p.adding_replicas.contains(&broker.node_id) && !p.isr.contains(&broker.node_id)
+        })
     };
     let mut throttled_bytes = 0u64;
     let mut throttled_keys = Vec::new();
@@ -410,7 +423,12 @@ async fn fetch_once(
                         throttled_bytes += fresh.len() as u64;
                         throttled_keys.push(key.clone());
                     }
-                    if let Err(e) = f.partition.append_as_follower(&fresh, pd.high_watermark, pd.log_start_offset, now_ms) {
+                    if let Err(e) = f.partition.append_as_follower(
+                        &fresh,
+                        pd.high_watermark,
+                        pd.log_start_offset,
+                        now_ms,
+                    ) {
                         tracing::warn!(topic = %key.0, partition = key.1, error = %e, "follower append failed; checking divergence again");
                         f.truncated = false;
                         f.paused_until = Some(Instant::now() + Duration::from_millis(200));
@@ -484,7 +502,10 @@ mod tests {
     #[test]
     fn throttle_keeps_the_rate() {
         assert_eq!(throttle_delay(1_048_576, 1_048_576), Duration::from_secs(1));
-        assert_eq!(throttle_delay(512 * 1024, 1_048_576), Duration::from_millis(500));
+        assert_eq!(
+            throttle_delay(512 * 1024, 1_048_576),
+            Duration::from_millis(500)
+        );
         // A zero rate is treated as 1 byte/s rather than dividing by zero.
         assert_eq!(throttle_delay(3, 0), Duration::from_secs(3));
     }

@@ -239,7 +239,9 @@ pub async fn run(
     // `/readyz` turns 200 once the broker has joined its cluster.
     let readiness = tokio::spawn(async move {
         let mut rx = lifecycle_broker.lifecycle.subscribe();
-        let _ = rx.wait_for(|s| *s == crate::broker::Lifecycle::Running).await;
+        let _ = rx
+            .wait_for(|s| *s == crate::broker::Lifecycle::Running)
+            .await;
         ready_flag.store(true, Ordering::Release);
     });
     shutdown.await;

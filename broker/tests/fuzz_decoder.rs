@@ -40,7 +40,9 @@ fn shared() -> &'static (tokio::runtime::Runtime, Arc<Broker>, tempfile::TempDir
             .build()
             .expect("runtime");
         let broker = rt
-            .block_on(Broker::open_ready(BrokerConfig::from_map(map).expect("config")))
+            .block_on(Broker::open_ready(
+                BrokerConfig::from_map(map).expect("config"),
+            ))
             .expect("open");
         (rt, broker, dir)
     })
@@ -53,7 +55,12 @@ fn route(frame: Bytes) {
         .block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(5),
-                router::handle_frame(b, &mut plain_session(), "127.0.0.1:1".parse().unwrap(), frame),
+                router::handle_frame(
+                    b,
+                    &mut plain_session(),
+                    "127.0.0.1:1".parse().unwrap(),
+                    frame,
+                ),
             )
             .await
         })

@@ -65,7 +65,10 @@ async fn forward_requests(
         let mut frame = vec![0u8; size];
         inbound.read_exact(&mut frame).await?;
         if let Some(from) = sender(&frame)
-            && isolated.lock().unwrap_or_else(|p| p.into_inner()).contains(&from)
+            && isolated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&from)
         {
             return Ok(());
         }
@@ -198,8 +201,12 @@ impl ChildCluster {
                 http_port: free_port()?,
                 child: None,
                 paused: false,
-                data_dir: tempfile::Builder::new().prefix(&format!("fjord-n{id}-")).tempdir()?,
-                log_dir: tempfile::Builder::new().prefix(&format!("fjord-n{id}-log-")).tempdir()?,
+                data_dir: tempfile::Builder::new()
+                    .prefix(&format!("fjord-n{id}-"))
+                    .tempdir()?,
+                log_dir: tempfile::Builder::new()
+                    .prefix(&format!("fjord-n{id}-log-"))
+                    .tempdir()?,
                 starts: 0,
             });
         }
@@ -210,7 +217,10 @@ impl ChildCluster {
             proxies.insert((0, to.id), Proxy::start(target, isolated.clone()).await?);
             for from in &nodes {
                 if from.id != to.id {
-                    proxies.insert((from.id, to.id), Proxy::start(target, isolated.clone()).await?);
+                    proxies.insert(
+                        (from.id, to.id),
+                        Proxy::start(target, isolated.clone()).await?,
+                    );
                 }
             }
         }
@@ -280,7 +290,10 @@ impl ChildCluster {
         };
         let node = &mut self.nodes[index];
         node.starts += 1;
-        let log_path = node.log_dir.path().join(format!("stderr-{}.log", node.starts));
+        let log_path = node
+            .log_dir
+            .path()
+            .join(format!("stderr-{}.log", node.starts));
         let log = std::fs::File::create(&log_path).context("failed to create a broker log")?;
         let child = Command::new(&self.binary)
             .arg("--data-dir")
@@ -311,7 +324,10 @@ impl ChildCluster {
             ])
             .args(&rack)
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("FJORD_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("FJORD_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -334,10 +350,16 @@ impl ChildCluster {
                 && let Some(status) = child.try_wait()?
             {
                 self.nodes[index].child = None;
-                bail!("broker {id} exited with {status}; stderr:\n{}", self.stderr(id));
+                bail!(
+                    "broker {id} exited with {status}; stderr:\n{}",
+                    self.stderr(id)
+                );
             }
             if Instant::now() > deadline {
-                bail!("broker {id} not ready within 60 s; stderr:\n{}", self.stderr(id));
+                bail!(
+                    "broker {id} not ready within 60 s; stderr:\n{}",
+                    self.stderr(id)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -488,7 +510,9 @@ impl ChildCluster {
             return 0.0;
         };
         text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
+            .filter(|l| {
+                l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels)
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
@@ -521,7 +545,8 @@ impl Drop for ChildCluster {
             let dir = PathBuf::from(dir).join(format!("{}-{first}", std::process::id()));
             if std::fs::create_dir_all(&dir).is_ok() {
                 for n in &self.nodes {
-                    let _ = std::fs::write(dir.join(format!("broker-{}.log", n.id)), self.stderr(n.id));
+                    let _ =
+                        std::fs::write(dir.join(format!("broker-{}.log", n.id)), self.stderr(n.id));
                 }
                 eprintln!("broker logs kept in {}", dir.display());
             }
@@ -558,5 +583,8 @@ async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         Some((status, body))
     };
-    tokio::time::timeout(Duration::from_secs(2), fetch).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(2), fetch)
+        .await
+        .ok()
+        .flatten()
 }

@@ -794,7 +794,10 @@ async fn attack(acme: &mut AdminClient, key: ApiKey, their_topic_id: uuid::Uuid)
                 .request(&ListPartitionReassignmentsRequest::default().with_timeout_ms(5000))
                 .await
                 .unwrap();
-            assert!(denied(r.error_code), "{who}: reassignments name other tenants' topics");
+            assert!(
+                denied(r.error_code),
+                "{who}: reassignments name other tenants' topics"
+            );
             assert!(r.topics.is_empty(), "{who}");
         }
         other => {

@@ -13,24 +13,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use fjord_broker::client::{ConnectOptions, connect};
 use fjord_broker::metering::UsageRecord;
 use fjord_tests::cluster::ChildCluster;
+use fjord_tests::wire::WireClient;
 use fjord_tests::{
     STEP_TIMEOUT, admin, admin_options, client_config, consumer_config, producer_config,
     unique_name,
 };
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, ListPartitionReassignmentsRequest, TopicName,
 };
-use fjord_tests::wire::WireClient;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -86,8 +86,12 @@ impl Load {
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let sent = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn({
-            let (stop, ledger, sent, topic) =
-                (stop.clone(), ledger.clone(), sent.clone(), topic.to_string());
+            let (stop, ledger, sent, topic) = (
+                stop.clone(),
+                ledger.clone(),
+                sent.clone(),
+                topic.to_string(),
+            );
             async move {
                 let mut pending = FuturesUnordered::new();
                 let mut seq = 0u64;
@@ -166,13 +170,27 @@ impl Load {
 
     /// Waits until partition `p` has a record acknowledged after `since` (the failover time
     /// of a fault at `since`); returns how long after `since` that was.
-    async fn wait_partition_ack(&self, p: i32, since: Instant, within: Duration) -> anyhow::Result<Duration> {
+    async fn wait_partition_ack(
+        &self,
+        p: i32,
+        since: Instant,
+        within: Duration,
+    ) -> anyhow::Result<Duration> {
         loop {
-            let last = self.ledger.lock().expect("ledger lock").last_ack.get(&p).copied();
+            let last = self
+                .ledger
+                .lock()
+                .expect("ledger lock")
+                .last_ack
+                .get(&p)
+                .copied();
             if let Some(t) = last.filter(|t| *t > since) {
                 return Ok(t - since);
             }
-            ensure!(since.elapsed() < within, "partition {p} had no acknowledgement for {within:?}");
+            ensure!(
+                since.elapsed() < within,
+                "partition {p} had no acknowledgement for {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -196,7 +214,9 @@ async fn create_replicated(
 ) -> anyhow::Result<()> {
     let bootstrap = cluster.bootstrap();
     let admin = admin(&bootstrap)?;
-    let manual: Vec<&[i32]> = assignment.map(|r| vec![r; PARTITIONS as usize]).unwrap_or_default();
+    let manual: Vec<&[i32]> = assignment
+        .map(|r| vec![r; PARTITIONS as usize])
+        .unwrap_or_default();
     let new = match assignment {
         None => NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(3)),
         Some(_) => NewTopic::new(topic, PARTITIONS, TopicReplication::Variable(&manual)),
@@ -404,7 +424,9 @@ impl Committer {
 
     fn finish(self) -> anyhow::Result<BTreeMap<i32, i64>> {
         self.stop.store(true, Ordering::Release);
-        self.task.join().map_err(|_| anyhow!("committer panicked"))?
+        self.task
+            .join()
+            .map_err(|_| anyhow!("committer panicked"))?
     }
 }
 
@@ -417,7 +439,11 @@ fn topic_of(consumer: &BaseConsumer) -> String {
 }
 
 /// The group's committed offsets, as a fresh member of it reads them.
-fn committed_offsets(bootstrap: &str, topic: &str, group: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+fn committed_offsets(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
     let consumer: BaseConsumer = consumer_config(bootstrap, group).create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
@@ -437,7 +463,9 @@ fn committed_offsets(bootstrap: &str, topic: &str, group: &str) -> anyhow::Resul
 /// The node whose `fjord_active_controller` is 1.
 async fn active_controller(cluster: &ChildCluster) -> Option<i32> {
     for n in cluster.nodes() {
-        if cluster.is_running(n.id) && cluster.metric(n.id, "fjord_active_controller").await == Some(1.0) {
+        if cluster.is_running(n.id)
+            && cluster.metric(n.id, "fjord_active_controller").await == Some(1.0)
+        {
             return Some(n.id);
         }
     }
@@ -516,12 +544,20 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
         let victim = match fault {
             Fault::KillController => match active_controller(&cluster).await {
                 Some(id) => id,
-                None => bail!("round {round}: no active controller\n{}", cluster.logs_tail(30)),
+                None => bail!(
+                    "round {round}: no active controller\n{}",
+                    cluster.logs_tail(30)
+                ),
             },
-            _ => wait_for(&bootstrap, STEP_TIMEOUT, |md| {
-                md.get(&topic)?.get(&partition).map(|p| p.leader).filter(|l| *l > 0)
-            })
-            .await?,
+            _ => {
+                wait_for(&bootstrap, STEP_TIMEOUT, |md| {
+                    md.get(&topic)?
+                        .get(&partition)
+                        .map(|p| p.leader)
+                        .filter(|l| *l > 0)
+                })
+                .await?
+            }
         };
         let started = Instant::now();
         match fault {
@@ -537,7 +573,12 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                 }
             }
         }
-        let context = || format!("round {round} ({fault:?} of {victim})\n{}", cluster.logs_tail(40));
+        let context = || {
+            format!(
+                "round {round} ({fault:?} of {victim})\n{}",
+                cluster.logs_tail(40)
+            )
+        };
         match fault {
             Fault::KillController => {
                 // Another voter takes over; writes through the quorum work again.
@@ -545,10 +586,17 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                     if let Some(id) = active_controller(&cluster).await.filter(|id| *id != victim) {
                         break id;
                     }
-                    ensure!(started.elapsed() < Duration::from_secs(30), "no new controller: {}", context());
+                    ensure!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "no new controller: {}",
+                        context()
+                    );
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 };
-                println!("round {round}: kill -9 controller {victim} → broker {took_over} active after {:?}", started.elapsed());
+                println!(
+                    "round {round}: kill -9 controller {victim} → broker {took_over} active after {:?}",
+                    started.elapsed()
+                );
             }
             _ => {
                 // Failover: the victim's partition gets acknowledgements again.
@@ -556,13 +604,17 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                     .wait_partition_ack(partition, started, Duration::from_secs(60))
                     .await
                     .with_context(context)?;
-                println!("round {round}: {fault:?} of leader {victim} (partition {partition}) → acks again after {failover:?}");
+                println!(
+                    "round {round}: {fault:?} of leader {victim} (partition {partition}) → acks again after {failover:?}"
+                );
                 if matches!(fault, Fault::KillLeader) {
                     failovers.push(failover);
                 }
             }
         }
-        load.wait_acks(100, Duration::from_secs(60)).await.with_context(context)?;
+        load.wait_acks(100, Duration::from_secs(60))
+            .await
+            .with_context(context)?;
         match fault {
             Fault::PauseLeader => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -580,7 +632,12 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                 .then_some(())
         })
         .await
-        .with_context(|| format!("round {round}: the ISR never recovered\n{}", cluster.logs_tail(40)))?;
+        .with_context(|| {
+            format!(
+                "round {round}: the ISR never recovered\n{}",
+                cluster.logs_tail(40)
+            )
+        })?;
     }
 
     load.wait_acks(200, STEP_TIMEOUT).await?;
@@ -599,7 +656,10 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
     };
     for (p, o) in &committed_seen {
         let now = committed.get(p).copied().unwrap_or(-1);
-        ensure!(now >= *o, "committed offset of partition {p} went back from {o} to {now}");
+        ensure!(
+            now >= *o,
+            "committed offset of partition {p} went back from {o} to {now}"
+        );
     }
     failovers.sort();
     println!(
@@ -621,7 +681,12 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
         md.get(&topic)?.get(&0).map(|p| p.leader).filter(|l| *l > 0)
     })
     .await?;
-    let others: Vec<i32> = cluster.nodes().iter().map(|n| n.id).filter(|id| *id != old).collect();
+    let others: Vec<i32> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.id)
+        .filter(|id| *id != old)
+        .collect();
     let others_bootstrap = others
         .iter()
         .map(|id| cluster.client_addr(*id))
@@ -643,7 +708,10 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
     })
     .await
     .with_context(|| cluster.logs_tail(40))?;
-    println!("isolated broker {old}: partition 0 led by {new} after {:?}", isolated_at.elapsed());
+    println!(
+        "isolated broker {old}: partition 0 led by {new} after {:?}",
+        isolated_at.elapsed()
+    );
 
     // Writes through the majority succeed.
     let producer: FutureProducer = producer_config(&others_bootstrap)
@@ -654,7 +722,9 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
         let payload = (1_000_000 + i).to_string();
         let d = producer
             .send(
-                FutureRecord::<(), _>::to(&topic).partition(0).payload(&payload),
+                FutureRecord::<(), _>::to(&topic)
+                    .partition(0)
+                    .payload(&payload),
                 Duration::from_secs(0),
             )
             .await
@@ -672,7 +742,10 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
     // log everyone serves is the majority's.
     cluster.heal(old);
     wait_for(&bootstrap, Duration::from_secs(60), |md| {
-        md.get(&topic)?.values().all(|p| p.isr.len() == 3).then_some(())
+        md.get(&topic)?
+            .values()
+            .all(|p| p.isr.len() == 3)
+            .then_some(())
     })
     .await
     .with_context(|| cluster.logs_tail(40))?;
@@ -684,20 +757,36 @@ async fn isolated_leader_is_fenced_and_acknowledges_nothing() -> anyhow::Result<
         Ok(n) => n,
         Err(e) => {
             let views = views_of_partition0(&cluster, &topic).await;
-            return Err(e.context(format!("reading through every broker\n{views}\n{}", cluster.logs_tail(40))));
+            return Err(e.context(format!(
+                "reading through every broker\n{views}\n{}",
+                cluster.logs_tail(40)
+            )));
         }
     };
-    ensure!(read == 50, "expected exactly the 50 majority writes, read {read}");
+    ensure!(
+        read == 50,
+        "expected exactly the 50 majority writes, read {read}"
+    );
     // Reading from the healed old leader alone gives the same log.
     let read_old = match verify(&cluster.client_addr(old), &topic, &ledger).await {
         Ok(n) => n,
         Err(e) => {
             let views = views_of_partition0(&cluster, &topic).await;
-            let log = cluster.stderr(old).lines().filter(|l| !l.contains("openraft")).collect::<Vec<_>>().join("\n");
-            return Err(e.context(format!("reading through the old leader {old}\n{views}\n{log}")));
+            let log = cluster
+                .stderr(old)
+                .lines()
+                .filter(|l| !l.contains("openraft"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(e.context(format!(
+                "reading through the old leader {old}\n{views}\n{log}"
+            )));
         }
     };
-    ensure!(read_old == 50, "the old leader serves {read_old} records, not 50");
+    ensure!(
+        read_old == 50,
+        "the old leader serves {read_old} records, not 50"
+    );
     Ok(())
 }
 
@@ -774,7 +863,11 @@ async fn views_of_partition0(cluster: &ChildCluster, topic: &str) -> String {
             anyhow::Ok(format!("{p}; {end}; {fetched}; brokers {brokers:?}"))
         }
         .await;
-        out.push_str(&format!("broker {}: {}\n", node.id, view.unwrap_or_else(|e| format!("{e:#}"))));
+        out.push_str(&format!(
+            "broker {}: {}\n",
+            node.id,
+            view.unwrap_or_else(|e| format!("{e:#}"))
+        ));
     }
     out
 }
@@ -842,10 +935,19 @@ async fn reassignment_under_load_moves_every_partition() -> anyhow::Result<()> {
         ]);
     let version = conn.version_for::<AlterPartitionReassignmentsRequest>(0..=0)?;
     let response = conn.send(&request, version).await?;
-    ensure!(response.error_code == 0, "AlterPartitionReassignments: {}", response.error_code);
+    ensure!(
+        response.error_code == 0,
+        "AlterPartitionReassignments: {}",
+        response.error_code
+    );
     for t in &response.responses {
         for p in &t.partitions {
-            ensure!(p.error_code == 0, "partition {}: error {}", p.partition_index, p.error_code);
+            ensure!(
+                p.error_code == 0,
+                "partition {}: error {}",
+                p.partition_index,
+                p.error_code
+            );
         }
     }
     let started = Instant::now();
@@ -876,7 +978,10 @@ async fn reassignment_under_load_moves_every_partition() -> anyhow::Result<()> {
             .then_some(())
     })
     .await?;
-    println!("reassignment of {PARTITIONS} partitions to {target:?} took {:?}", started.elapsed());
+    println!(
+        "reassignment of {PARTITIONS} partitions to {target:?} took {:?}",
+        started.elapsed()
+    );
     load.wait_acks(500, STEP_TIMEOUT).await?;
     let ledger = load.finish().await?;
     ensure!(
@@ -906,14 +1011,19 @@ async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> 
         let payload = i.to_string();
         let d = producer
             .send(
-                FutureRecord::<(), _>::to(&topic).partition(0).payload(&payload),
+                FutureRecord::<(), _>::to(&topic)
+                    .partition(0)
+                    .payload(&payload),
                 Duration::from_secs(0),
             )
             .await
             .map_err(|(e, _)| anyhow!("produce failed: {e}"))?;
         acked.push((d.partition, d.offset, i));
     }
-    let md = wait_for(&bootstrap, STEP_TIMEOUT, |md| md.get(&topic)?.get(&0).cloned()).await?;
+    let md = wait_for(&bootstrap, STEP_TIMEOUT, |md| {
+        md.get(&topic)?.get(&0).cloned()
+    })
+    .await?;
     let follower = *md
         .replicas
         .iter()
@@ -936,7 +1046,10 @@ async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> 
             ensure!(Instant::now() < deadline, "read {read} of 200 records");
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => {
-                    ensure!(m.payload() == Some(read.to_string().as_bytes()), "record {read} differs");
+                    ensure!(
+                        m.payload() == Some(read.to_string().as_bytes()),
+                        "record {read} differs"
+                    );
                     read += 1;
                 }
                 Some(Err(e)) => bail!("consumer error: {e}"),
@@ -948,9 +1061,16 @@ async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> 
     .await??;
     ensure!(read == 200);
     let label = format!("topic=\"{topic}\"");
-    let from_follower = cluster.metric_sum(follower, "fjord_records_out_total", &label).await;
-    let from_leader = cluster.metric_sum(md.leader, "fjord_records_out_total", &label).await;
-    println!("client.rack={rack}: {from_follower} records from follower {follower}, {from_leader} from leader {}", md.leader);
+    let from_follower = cluster
+        .metric_sum(follower, "fjord_records_out_total", &label)
+        .await;
+    let from_leader = cluster
+        .metric_sum(md.leader, "fjord_records_out_total", &label)
+        .await;
+    println!(
+        "client.rack={rack}: {from_follower} records from follower {follower}, {from_leader} from leader {}",
+        md.leader
+    );
     ensure!(
         from_follower >= 200.0,
         "the follower in the consumer's rack served {from_follower} records (leader: {from_leader})"
@@ -971,7 +1091,10 @@ async fn consumers_fetch_from_the_replica_in_their_rack() -> anyhow::Result<()> 
         let records_in: u64 = traffic(md.leader).map(|r| r.records_in).sum();
         let records_out: u64 = traffic(follower).map(|r| r.records_out).sum();
         let mut latest_storage: BTreeMap<i32, &UsageRecord> = BTreeMap::new();
-        for r in records.iter().filter(|r| r.topic == topic && r.kind == "storage") {
+        for r in records
+            .iter()
+            .filter(|r| r.topic == topic && r.kind == "storage")
+        {
             latest_storage.insert(r.broker, r);
         }
         let partitions: i32 = latest_storage.values().filter_map(|r| r.partitions).sum();
@@ -1006,7 +1129,10 @@ async fn read_usage(bootstrap: &str) -> anyhow::Result<Vec<UsageRecord>> {
         let mut next = low;
         let deadline = Instant::now() + STEP_TIMEOUT;
         while next < high {
-            ensure!(Instant::now() < deadline, "read __fjord_usage up to {next} of {high}");
+            ensure!(
+                Instant::now() < deadline,
+                "read __fjord_usage up to {next} of {high}"
+            );
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(m)) => {
                     next = m.offset() + 1;

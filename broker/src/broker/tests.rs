@@ -60,7 +60,10 @@ async fn a_recreated_topic_starts_empty_and_topics_survive_restart() {
     p.append_records(&one_record(), 1 << 20, 1).unwrap();
     assert_eq!(p.offsets().0, 1);
     let old_id = b.delete_topic("t").await.unwrap();
-    assert!(b.topic("t").is_none(), "gone locally once the delete returns");
+    assert!(
+        b.topic("t").is_none(),
+        "gone locally once the delete returns"
+    );
     let id = b
         .create_topic("t", 2, 1, None, BTreeMap::new(), false)
         .await
@@ -147,7 +150,8 @@ async fn a_pre_raft_data_directory_is_imported_with_its_records() {
         "topics": {"old": {"id": topic_id, "partitions": 1, "configs": {"retention.ms": "86400000"}, "internal": false}}
     });
     std::fs::write(dir.path().join("metadata.json"), legacy.to_string()).unwrap();
-    let mut log = crate::log::PartitionLog::open(&dir.path().join("old-0"), LogConfig::default()).unwrap();
+    let mut log =
+        crate::log::PartitionLog::open(&dir.path().join("old-0"), LogConfig::default()).unwrap();
     log.append(&one_record(), 0, 1).unwrap();
     log.append(&one_record(), 0, 2).unwrap();
     log.close().unwrap();

@@ -115,10 +115,7 @@ impl Connection {
 
     /// The highest version of `R` that this client (`ours`), the `kafka-protocol` crate and
     /// the broker all support.
-    pub fn version_for<R: Request>(
-        &self,
-        ours: RangeInclusive<i16>,
-    ) -> Result<i16, KafkaError> {
+    pub fn version_for<R: Request>(&self, ours: RangeInclusive<i16>) -> Result<i16, KafkaError> {
         let name = ApiKey::try_from(R::KEY)
             .map_or_else(|_| format!("api {}", R::KEY), |k| format!("{k:?}"));
         let Some(&(broker_min, broker_max)) = self.versions.get(&R::KEY) else {
@@ -179,7 +176,8 @@ impl Connection {
         let client_id = self.client_id.as_bytes();
         let mut frame = BytesMut::with_capacity(14 + client_id.len() + body.len());
         let len = 2 + 2 + 4 + 2 + client_id.len() + body.len();
-        let len = i32::try_from(len).map_err(|_| KafkaError::Protocol("request too large".into()))?;
+        let len =
+            i32::try_from(len).map_err(|_| KafkaError::Protocol("request too large".into()))?;
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&api_key.to_be_bytes());
         frame.extend_from_slice(&version.to_be_bytes());

@@ -158,50 +158,53 @@ pub struct ConnectOptions {
 
 /// Connects to the first reachable broker of `options.bootstrap`, reads its API versions and
 /// authenticates; `timeout` limits connecting and every request.
-pub async fn connect(options: &ConnectOptions, timeout: Duration) -> Result<Connection, KafkaError> {
-        let tls = options
-            .tls_ca_pem
-            .as_deref()
-            .map(tls_connector)
-            .transpose()?;
-        let addrs: Vec<&str> = options
-            .bootstrap
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .collect();
-        if addrs.is_empty() {
-            return Err(KafkaError::Protocol(
-                "the bootstrap address list is empty".into(),
-            ));
-        }
-        let mut last_error = None;
-        for addr in addrs {
-            let attempt = tokio::time::timeout(timeout, open(addr, tls.as_ref())).await;
-            let stream = match attempt {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(source)) => {
-                    tracing::debug!(%addr, error = %source, "bootstrap broker unreachable");
-                    last_error = Some(KafkaError::Connect {
-                        addr: addr.to_string(),
-                        source,
-                    });
-                    continue;
-                }
-                Err(_) => {
-                    last_error = Some(timed_out(addr, "connecting", timeout));
-                    continue;
-                }
-            };
-            let mut conn = Connection::new(addr.to_string(), stream, timeout);
-            conn.fetch_api_versions().await?;
-            if let Some((mechanism, user, password)) = &options.sasl {
-                sasl::authenticate(&mut conn, *mechanism, user, password).await?;
+pub async fn connect(
+    options: &ConnectOptions,
+    timeout: Duration,
+) -> Result<Connection, KafkaError> {
+    let tls = options
+        .tls_ca_pem
+        .as_deref()
+        .map(tls_connector)
+        .transpose()?;
+    let addrs: Vec<&str> = options
+        .bootstrap
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        return Err(KafkaError::Protocol(
+            "the bootstrap address list is empty".into(),
+        ));
+    }
+    let mut last_error = None;
+    for addr in addrs {
+        let attempt = tokio::time::timeout(timeout, open(addr, tls.as_ref())).await;
+        let stream = match attempt {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => {
+                tracing::debug!(%addr, error = %source, "bootstrap broker unreachable");
+                last_error = Some(KafkaError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                });
+                continue;
             }
-            tracing::debug!(%addr, tls = tls.is_some(), sasl = ?options.sasl.as_ref().map(|s| s.0), "kafka client connected");
-            return Ok(conn);
+            Err(_) => {
+                last_error = Some(timed_out(addr, "connecting", timeout));
+                continue;
+            }
+        };
+        let mut conn = Connection::new(addr.to_string(), stream, timeout);
+        conn.fetch_api_versions().await?;
+        if let Some((mechanism, user, password)) = &options.sasl {
+            sasl::authenticate(&mut conn, *mechanism, user, password).await?;
         }
-        Err(last_error.unwrap_or_else(|| KafkaError::Protocol("no bootstrap address".into())))
+        tracing::debug!(%addr, tls = tls.is_some(), sasl = ?options.sasl.as_ref().map(|s| s.0), "kafka client connected");
+        return Ok(conn);
+    }
+    Err(last_error.unwrap_or_else(|| KafkaError::Protocol("no bootstrap address".into())))
 }
 
 /// A `Connect` error of kind `TimedOut`, naming what took too long.

@@ -6,8 +6,8 @@ use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
 
 use super::connection::Connection;
-use crate::security::scram::{ScramClient, ScramMechanism};
 use super::{KafkaError, SaslMechanism};
+use crate::security::scram::{ScramClient, ScramMechanism};
 
 /// Authenticates `conn` as `user`; a refusal is [`KafkaError::Broker`] with the broker's code
 /// (`SASL_AUTHENTICATION_FAILED`, `UNSUPPORTED_SASL_MECHANISM`, …).

@@ -97,7 +97,11 @@ pub fn choose_leader(image: &MetadataImage, replicas: &[i32], isr: &[i32]) -> i3
 
 /// `next` as a record change of `before`: the partition epoch bumped, and the leader epoch
 /// too when the leader changed. `None` when nothing changed.
-fn changed(topic: &str, before: &PartitionRecord, mut next: PartitionRecord) -> Option<MetadataRecord> {
+fn changed(
+    topic: &str,
+    before: &PartitionRecord,
+    mut next: PartitionRecord,
+) -> Option<MetadataRecord> {
     if next == *before {
         return None;
     }
@@ -119,7 +123,11 @@ fn new_partition(image: &MetadataImage, index: i32, replicas: Vec<i32>) -> Parti
         .collect();
     // Replicas not usable right now still join the ISR when there is no usable one, so the
     // partition gets a leader as soon as one of them is back (nothing to lose: it is empty).
-    let isr = if isr.is_empty() { replicas.clone() } else { isr };
+    let isr = if isr.is_empty() {
+        replicas.clone()
+    } else {
+        isr
+    };
     let leader = choose_leader(image, &replicas, &isr);
     PartitionRecord {
         partition: index,

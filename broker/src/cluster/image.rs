@@ -165,7 +165,9 @@ impl MetadataImage {
 
     /// Whether `node` is registered and usable.
     pub fn is_usable(&self, node: i32) -> bool {
-        self.brokers.get(&node).is_some_and(BrokerRegistration::usable)
+        self.brokers
+            .get(&node)
+            .is_some_and(BrokerRegistration::usable)
     }
 
     /// Every partition (topic, record) whose replicas include `node`.

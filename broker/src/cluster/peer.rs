@@ -92,8 +92,9 @@ impl PeerPool {
         request: &ClusterRequest,
         timeout: Option<Duration>,
     ) -> Result<ClusterResponse, KafkaError> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| KafkaError::Protocol(format!("failed to encode a cluster request: {e}")))?;
+        let body = serde_json::to_vec(request).map_err(|e| {
+            KafkaError::Protocol(format!("failed to encode a cluster request: {e}"))
+        })?;
         // The deadline covers opening a connection too: a paused or wedged peer accepts TCP
         // (the kernel does) but never answers the handshake's ApiVersions.
         let limit = timeout.unwrap_or(self.timeout);

@@ -67,7 +67,11 @@ pub fn assign(
         let first = (start + i) % n;
         // Kafka's shift: each round of leaders walks the other brokers from another point,
         // so two partitions with the same leader do not always share followers.
-        let shift = if n > 1 { ((start + i) / n) % (n - 1) } else { 0 };
+        let shift = if n > 1 {
+            ((start + i) / n) % (n - 1)
+        } else {
+            0
+        };
         let others: Vec<usize> = (0..n.saturating_sub(1))
             .map(|j| (first + 1 + (shift + j) % (n - 1)) % n)
             .collect();
@@ -173,7 +177,10 @@ mod tests {
     fn too_few_brokers_is_refused() {
         assert!(assign(&brokers(&[None, None]), 1, 3, 0).is_none());
         assert!(assign(&[], 1, 1, 0).is_none());
-        assert_eq!(assign(&brokers(&[None]), 2, 1, 5).unwrap(), vec![vec![0], vec![0]]);
+        assert_eq!(
+            assign(&brokers(&[None]), 2, 1, 5).unwrap(),
+            vec![vec![0], vec![0]]
+        );
     }
 
     #[test]

@@ -97,7 +97,13 @@ impl Liveness {
 
     /// Unfenced brokers not heard from within `timeout` (a broker never heard from in this
     /// term counts from `since`, when this controller took over).
-    fn expired(&self, image: &MetadataImage, now: Instant, since: Instant, timeout: Duration) -> Vec<i32> {
+    fn expired(
+        &self,
+        image: &MetadataImage,
+        now: Instant,
+        since: Instant,
+        timeout: Duration,
+    ) -> Vec<i32> {
         image
             .brokers
             .values()
@@ -164,9 +170,15 @@ impl Quorum {
             .map(|(id, addr)| (raft_id(*id), addr.clone()))
             .collect();
         let network = Network::new(pool.clone(), voters.clone());
-        let raft = Raft::new(raft_id(config.node_id), raft_config, network, log, state.clone())
-            .await
-            .map_err(|e| Error::InvalidConfig(format!("failed to start the metadata quorum: {e}")))?;
+        let raft = Raft::new(
+            raft_id(config.node_id),
+            raft_config,
+            network,
+            log,
+            state.clone(),
+        )
+        .await
+        .map_err(|e| Error::InvalidConfig(format!("failed to start the metadata quorum: {e}")))?;
         // Only the lowest voter initialises the quorum: every voter doing it with its own
         // view of the others' addresses would write differing first membership entries.
         // The others wait for it (their votes and logs come from whoever leads).
@@ -274,7 +286,9 @@ impl Quorum {
                     self.handle_controller(request.clone()).await
                 }
                 Some(l) => self.forward(l, &request).await,
-                None if !voters.is_empty() && !self.config.voters.contains_key(&self.config.node_id) => {
+                None if !voters.is_empty()
+                    && !self.config.voters.contains_key(&self.config.node_id) =>
+                {
                     let voter = voters[next_voter % voters.len()];
                     next_voter += 1;
                     self.forward(voter, &request).await
@@ -312,7 +326,11 @@ impl Quorum {
         }
     }
 
-    async fn forward(&self, leader: u64, request: &ControllerRequest) -> Result<ControllerReply, ControllerFailure> {
+    async fn forward(
+        &self,
+        leader: u64,
+        request: &ControllerRequest,
+    ) -> Result<ControllerReply, ControllerFailure> {
         let Some(addr) = self.addr_of(leader) else {
             return Err(not_controller(None));
         };
@@ -325,7 +343,11 @@ impl Quorum {
         };
         let call = self
             .pool
-            .call(&addr, &ClusterRequest::Controller(request.clone()), Some(timeout))
+            .call(
+                &addr,
+                &ClusterRequest::Controller(request.clone()),
+                Some(timeout),
+            )
             .await;
         match call {
             Ok(ClusterResponse::Controller(r)) => r,
@@ -356,15 +378,19 @@ impl Quorum {
     /// Serves a node-to-node request arriving on a listener.
     pub async fn handle_rpc(&self, request: ClusterRequest) -> ClusterResponse {
         match request {
-            ClusterRequest::AppendEntries(r) => ClusterResponse::AppendEntries(self.raft.append_entries(r).await),
+            ClusterRequest::AppendEntries(r) => {
+                ClusterResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
             ClusterRequest::Vote(r) => ClusterResponse::Vote(self.raft.vote(r).await),
             ClusterRequest::InstallSnapshot(r) => {
                 ClusterResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            ClusterRequest::Controller(r) => ClusterResponse::Controller(self.handle_controller(r).await),
-            ClusterRequest::AppendUsage(_) => {
-                ClusterResponse::Refused("usage windows are served by the broker, not the quorum".into())
+            ClusterRequest::Controller(r) => {
+                ClusterResponse::Controller(self.handle_controller(r).await)
             }
+            ClusterRequest::AppendUsage(_) => ClusterResponse::Refused(
+                "usage windows are served by the broker, not the quorum".into(),
+            ),
         }
     }
 
@@ -390,7 +416,11 @@ impl Quorum {
             let mut liveness = self.liveness.lock().unwrap_or_else(|p| p.into_inner());
             liveness.term = term;
             liveness.seen.clear();
-            tracing::info!(node_id = self.config.node_id, term, "this node is the active controller");
+            tracing::info!(
+                node_id = self.config.node_id,
+                term,
+                "this node is the active controller"
+            );
         }
         Ok(guard)
     }
@@ -404,7 +434,9 @@ impl Quorum {
         let write = self.raft.client_write(MetadataBatch { records });
         match tokio::time::timeout(SUBMIT_TIMEOUT, write).await {
             Ok(Ok(response)) => Ok(response.log_id.index),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(not_controller(f.leader_id)),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(not_controller(f.leader_id))
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "metadata append failed");
                 Err(not_controller(None))
@@ -417,7 +449,10 @@ impl Quorum {
     }
 
     /// Decides and appends a request as the active controller.
-    pub async fn handle_controller(&self, request: ControllerRequest) -> Result<ControllerReply, ControllerFailure> {
+    pub async fn handle_controller(
+        &self,
+        request: ControllerRequest,
+    ) -> Result<ControllerReply, ControllerFailure> {
         let _guard = self.lead().await?;
         let image = self.state.current().image;
         let (records, result) = self.decide(&image, &request)?;
@@ -434,7 +469,11 @@ impl Quorum {
         if self.config.voters.contains_key(&registration.node_id) {
             return;
         }
-        let Some(addr) = registration.listeners.first().map(|l| format!("{}:{}", l.host, l.port)) else {
+        let Some(addr) = registration
+            .listeners
+            .first()
+            .map(|l| format!("{}:{}", l.host, l.port))
+        else {
             return;
         };
         let addr = registration
@@ -444,16 +483,25 @@ impl Quorum {
         let current = {
             let m = self.raft.metrics();
             let m = m.borrow();
-            m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.addr.clone())
         };
         let change = match current {
             Some(a) if a == addr => return,
-            Some(_) => ChangeMembers::SetNodes(BTreeMap::from([(id, BasicNode::new(addr.clone()))])),
+            Some(_) => {
+                ChangeMembers::SetNodes(BTreeMap::from([(id, BasicNode::new(addr.clone()))]))
+            }
             None => ChangeMembers::AddNodes(BTreeMap::from([(id, BasicNode::new(addr.clone()))])),
         };
         match self.raft.change_membership(change, true).await {
-            Ok(_) => tracing::info!(node_id = registration.node_id, %addr, "broker follows the metadata log as a learner"),
-            Err(e) => tracing::warn!(node_id = registration.node_id, error = %e, "failed to add the broker as a learner"),
+            Ok(_) => {
+                tracing::info!(node_id = registration.node_id, %addr, "broker follows the metadata log as a learner")
+            }
+            Err(e) => {
+                tracing::warn!(node_id = registration.node_id, error = %e, "failed to add the broker as a learner")
+            }
         }
     }
 
@@ -515,23 +563,36 @@ impl Quorum {
                 let fenced = after.brokers.get(node_id).is_none_or(|b| b.fenced);
                 // Ready to stop once it leads only partitions no one else could take.
                 let shutdown_ready = *want_shutdown
-                    && after
-                        .partitions_of(*node_id)
-                        .all(|(_, p)| p.leader != *node_id || p.isr.iter().all(|r| *r == *node_id || !after.is_usable(*r)));
-                (records, ControllerResult::Heartbeat { fenced, shutdown_ready })
+                    && after.partitions_of(*node_id).all(|(_, p)| {
+                        p.leader != *node_id
+                            || p.isr.iter().all(|r| *r == *node_id || !after.is_usable(*r))
+                    });
+                (
+                    records,
+                    ControllerResult::Heartbeat {
+                        fenced,
+                        shutdown_ready,
+                    },
+                )
             }
-            ControllerRequest::CreateTopic { spec, validate_only } => {
+            ControllerRequest::CreateTopic {
+                spec,
+                validate_only,
+            } => {
                 let records = controller::create_topic(image, spec)?;
                 (if *validate_only { Vec::new() } else { records }, done)
             }
-            ControllerRequest::DeleteTopic { name } => (controller::delete_topic(image, name)?, done),
+            ControllerRequest::DeleteTopic { name } => {
+                (controller::delete_topic(image, name)?, done)
+            }
             ControllerRequest::CreatePartitions {
                 name,
                 total,
                 assignments,
                 validate_only,
             } => {
-                let records = controller::create_partitions(image, name, *total, assignments.as_ref())?;
+                let records =
+                    controller::create_partitions(image, name, *total, assignments.as_ref())?;
                 (if *validate_only { Vec::new() } else { records }, done)
             }
             ControllerRequest::SetTopicConfigs { name, configs } => {
@@ -558,9 +619,9 @@ impl Quorum {
                         .scram_credentials
                         .get(&c.user)
                         .is_some_and(|m| m.contains_key(&c.mechanism));
-                    let pending_delete = valid
-                        .iter()
-                        .any(|v| v.user == c.user && v.mechanism == c.mechanism && v.credential.is_none());
+                    let pending_delete = valid.iter().any(|v| {
+                        v.user == c.user && v.mechanism == c.mechanism && v.credential.is_none()
+                    });
                     if c.credential.is_none() && (!exists || pending_delete) {
                         results.push(Some((
                             ResponseError::ResourceNotFound.code(),
@@ -587,7 +648,14 @@ impl Quorum {
             ControllerRequest::DeleteAcls(filters) => {
                 let removed: Vec<Vec<_>> = filters
                     .iter()
-                    .map(|f| image.acls.iter().filter(|b| f.matches(b)).cloned().collect())
+                    .map(|f| {
+                        image
+                            .acls
+                            .iter()
+                            .filter(|b| f.matches(b))
+                            .cloned()
+                            .collect()
+                    })
                     .collect();
                 let all: Vec<_> = image
                     .acls
@@ -623,7 +691,10 @@ impl Quorum {
                 topic,
                 partition,
                 target,
-            } => (controller::reassign(image, topic, *partition, target.as_deref())?, done),
+            } => (
+                controller::reassign(image, topic, *partition, target.as_deref())?,
+                done,
+            ),
             ControllerRequest::ElectPreferred { topic, partition } => {
                 (controller::elect_preferred(image, topic, *partition)?, done)
             }
@@ -685,7 +756,11 @@ impl Quorum {
                 .expired(&image, now, since, self.config.session_timeout);
             let mut after = (*image).clone();
             for node in expired {
-                tracing::warn!(node_id = node, timeout_ms = self.config.session_timeout.as_millis() as u64, "broker session expired: fencing it");
+                tracing::warn!(
+                    node_id = node,
+                    timeout_ms = self.config.session_timeout.as_millis() as u64,
+                    "broker session expired: fencing it"
+                );
                 let fence = controller::fence(&after, node);
                 for r in &fence {
                     after.apply(r);
@@ -694,13 +769,21 @@ impl Quorum {
             }
             records.extend(self.internal_topic_records(&after));
             if let Some(interval) = self.config.rebalance_interval
-                && guard.last_rebalance.is_none_or(|t| now.duration_since(t) >= interval)
+                && guard
+                    .last_rebalance
+                    .is_none_or(|t| now.duration_since(t) >= interval)
             {
                 guard.last_rebalance = Some(now);
-                if guard.active_since.is_some_and(|t| now.duration_since(t) >= interval) {
+                if guard
+                    .active_since
+                    .is_some_and(|t| now.duration_since(t) >= interval)
+                {
                     let moves = controller::rebalance_leaders(&after);
                     if !moves.is_empty() {
-                        tracing::info!(partitions = moves.len(), "moving leadership back to preferred replicas");
+                        tracing::info!(
+                            partitions = moves.len(),
+                            "moving leadership back to preferred replicas"
+                        );
                     }
                     records.extend(moves);
                 }
@@ -722,7 +805,10 @@ impl Quorum {
             .unwrap_or_else(super::new_cluster_id);
         let mut out = vec![MetadataRecord::ClusterCreated { cluster_id }];
         if let Some(legacy) = legacy {
-            tracing::info!(topics = legacy.topics.len(), "importing metadata.json into the metadata log");
+            tracing::info!(
+                topics = legacy.topics.len(),
+                "importing metadata.json into the metadata log"
+            );
             out.extend(super::legacy::import(legacy, self.config.node_id));
         }
         out
@@ -738,7 +824,8 @@ impl Quorum {
             if after.topics.contains_key(&topic.name) {
                 continue;
             }
-            let wanted = (topic.replication_factor.max(1) as usize).min(self.config.voters.len().max(1));
+            let wanted =
+                (topic.replication_factor.max(1) as usize).min(self.config.voters.len().max(1));
             if usable < wanted {
                 continue;
             }
@@ -759,7 +846,9 @@ impl Quorum {
                     }
                     out.extend(records);
                 }
-                Err(e) => tracing::warn!(topic = %topic.name, error = %e.message, "cannot create internal topic yet"),
+                Err(e) => {
+                    tracing::warn!(topic = %topic.name, error = %e.message, "cannot create internal topic yet")
+                }
             }
         }
         out
@@ -792,10 +881,20 @@ mod tests {
         let t0 = Instant::now();
         let timeout = Duration::from_secs(2);
         let mut l = Liveness::default();
-        assert!(l.expired(&image, t0 + Duration::from_secs(1), t0, timeout).is_empty());
+        assert!(
+            l.expired(&image, t0 + Duration::from_secs(1), t0, timeout)
+                .is_empty()
+        );
         l.heard(1, t0 + Duration::from_secs(1));
         let late = t0 + Duration::from_millis(2500);
-        assert_eq!(l.expired(&image, late, t0, timeout), vec![2], "3 is fenced already");
-        assert_eq!(l.expired(&image, t0 + Duration::from_millis(3500), t0, timeout), vec![1, 2]);
+        assert_eq!(
+            l.expired(&image, late, t0, timeout),
+            vec![2],
+            "3 is fenced already"
+        );
+        assert_eq!(
+            l.expired(&image, t0 + Duration::from_millis(3500), t0, timeout),
+            vec![1, 2]
+        );
     }
 }

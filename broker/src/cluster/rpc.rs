@@ -52,7 +52,9 @@ pub enum ClusterResponse {
     /// Raft's answer.
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     /// Raft's answer.
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     /// The controller's answer.
     Controller(Result<ControllerReply, ControllerFailure>),
     /// The usage window was appended, or why not.

@@ -164,7 +164,8 @@ impl GroupCoordinator {
     pub fn load_partition(&self, partition: Arc<Partition>, count: usize) {
         let index = partition.index;
         let mut loaded = OffsetStore::new();
-        let applied = match journal::replay_log(partition.as_ref(), REPLAY_READ_BYTES, &mut loaded) {
+        let applied = match journal::replay_log(partition.as_ref(), REPLAY_READ_BYTES, &mut loaded)
+        {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(partition = index, error = %e, "failed to load __consumer_offsets; its groups stay unavailable");
@@ -178,13 +179,16 @@ impl GroupCoordinator {
             store.retain_groups(|g| codec::partition_for_group(g, count) as i32 != index);
             store.absorb(loaded);
             for g in &group_ids {
-                groups
-                    .entry(g.clone())
-                    .or_insert_with(|| GroupSlot::new(g));
+                groups.entry(g.clone()).or_insert_with(|| GroupSlot::new(g));
             }
         }
         self.journal.add(partition, count);
-        tracing::info!(partition = index, records = applied, groups = group_ids.len(), "coordinating the groups of __consumer_offsets partition");
+        tracing::info!(
+            partition = index,
+            records = applied,
+            groups = group_ids.len(),
+            "coordinating the groups of __consumer_offsets partition"
+        );
     }
 
     /// This broker no longer leads partition `index` of `__consumer_offsets`: its groups
@@ -200,7 +204,10 @@ impl GroupCoordinator {
         let mut groups = self.lock_groups();
         groups.retain(|g, _| !mine(g));
         self.lock_offsets().retain_groups(|g| !mine(g));
-        tracing::info!(partition = index, "stopped coordinating the groups of __consumer_offsets partition");
+        tracing::info!(
+            partition = index,
+            "stopped coordinating the groups of __consumer_offsets partition"
+        );
     }
 
     /// Whether this broker coordinates `group_id`.
@@ -385,7 +392,11 @@ impl GroupCoordinator {
 
     /// DeleteGroups for one group: only empty groups; their committed offsets are
     /// tombstoned durably before the group disappears.
-    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<Option<Replication>, ResponseError> {
+    pub fn delete_group(
+        &self,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Replication>, ResponseError> {
         let journal = self
             .journal
             .lock_group(group_id)

@@ -61,8 +61,10 @@ async fn join_new(c: &GroupCoordinator, now: i64) -> state::JoinResult {
 /// a temp dir), so it coordinates every group.
 fn leading_coordinator(dir: &std::path::Path) -> GroupCoordinator {
     let c = GroupCoordinator::open(&config(&[])).expect("open");
-    let log = crate::log::PartitionLog::open(dir, crate::config::LogConfig::default()).expect("log");
-    let p = Arc::new(Partition::new("__consumer_offsets", 0, Uuid::nil(), 1, log).expect("partition"));
+    let log =
+        crate::log::PartitionLog::open(dir, crate::config::LogConfig::default()).expect("log");
+    let p =
+        Arc::new(Partition::new("__consumer_offsets", 0, Uuid::nil(), 1, log).expect("partition"));
     let record = crate::cluster::records::PartitionRecord {
         partition: 0,
         replicas: vec![1],
@@ -208,7 +210,11 @@ async fn unknown_groups_and_missing_offsets_topic() {
         },
     )];
     let written = c.commit_offsets("g", &simple, offsets, 0).expect("commit");
-    assert_eq!(written.map(|w| w.end_offset), Some(1), "one record appended");
+    assert_eq!(
+        written.map(|w| w.end_offset),
+        Some(1),
+        "one record appended"
+    );
     assert_eq!(c.committed_offset("g", "t", 0).map(|v| v.offset), Some(1));
 }
 
@@ -274,7 +280,9 @@ async fn committed_offsets_and_deletions_survive_reopen() {
         );
         broker.stop().await;
     }
-    let broker = crate::Broker::open_ready(cfg()).await.expect("reopen broker");
+    let broker = crate::Broker::open_ready(cfg())
+        .await
+        .expect("reopen broker");
     wait_for_coordinator(&broker, &["keep", "drop", "trim"]).await;
     let c = &broker.groups;
     assert_eq!(c.committed_offset("keep", "orders", 0), Some(value(11)));
@@ -296,7 +304,10 @@ async fn committed_offsets_and_deletions_survive_reopen() {
 async fn wait_for_coordinator(broker: &crate::Broker, groups: &[&str]) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !groups.iter().all(|g| broker.groups.owns(g)) {
-        assert!(std::time::Instant::now() < deadline, "no coordinator for {groups:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no coordinator for {groups:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

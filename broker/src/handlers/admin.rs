@@ -67,9 +67,7 @@ fn duplicate_topic(name: &str) -> ApiError {
 /// The partition count a CreateTopics entry asks for (`-1`: the broker default) and its
 /// manual replica assignment, checked for shape: partitions 0..n, each with replicas.
 /// (Whether the brokers exist is the controller's check.)
-fn requested_partitions(
-    t: &CreatableTopic,
-) -> Result<(i32, Option<Vec<Vec<i32>>>), ApiError> {
+fn requested_partitions(t: &CreatableTopic) -> Result<(i32, Option<Vec<Vec<i32>>>), ApiError> {
     if t.assignments.is_empty() {
         return Ok((t.num_partitions, None));
     }
@@ -304,15 +302,11 @@ pub(crate) async fn create_partitions(
                 ));
             }
             // An empty list is treated like null: no manual placement.
-            let assignments = t
-                .assignments
-                .as_ref()
-                .filter(|a| !a.is_empty())
-                .map(|a| {
-                    a.iter()
-                        .map(|p| p.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>())
-                        .collect::<Vec<_>>()
-                });
+            let assignments = t.assignments.as_ref().filter(|a| !a.is_empty()).map(|a| {
+                a.iter()
+                    .map(|p| p.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>())
+                    .collect::<Vec<_>>()
+            });
             if let Some(assignments) = &assignments {
                 let current = broker
                     .image()

@@ -34,7 +34,9 @@ pub(crate) async fn handle(
     if client_id_len > 0 {
         let len = client_id_len as usize;
         if frame.len() < len {
-            return Err(Error::Malformed("cluster frame client id is truncated".into()));
+            return Err(Error::Malformed(
+                "cluster frame client id is truncated".into(),
+            ));
         }
         frame.advance(len);
     }
@@ -44,10 +46,12 @@ pub(crate) async fn handle(
             session.listener
         )));
     }
-    let principal = broker
-        .config
-        .security
-        .assign_tenant(session.principal().cloned().unwrap_or_else(Principal::anonymous));
+    let principal = broker.config.security.assign_tenant(
+        session
+            .principal()
+            .cloned()
+            .unwrap_or_else(Principal::anonymous),
+    );
     let response = if !broker.authorize(
         &principal,
         peer.ip(),
@@ -61,10 +65,11 @@ pub(crate) async fn handle(
         match serde_json::from_slice::<ClusterRequest>(&frame) {
             Ok(ClusterRequest::AppendUsage(records)) => {
                 let b = broker.clone();
-                let appended = tokio::task::spawn_blocking(move || b.append_usage(&records, crate::now_ms()))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
+                let appended =
+                    tokio::task::spawn_blocking(move || b.append_usage(&records, crate::now_ms()))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
                 ClusterResponse::Usage(appended)
             }
             Ok(request) => broker.quorum.handle_rpc(request).await,

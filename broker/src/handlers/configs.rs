@@ -545,7 +545,9 @@ pub(crate) async fn alter_configs(
                     configs.insert(c.name.to_string(), v.to_string());
                 }
             }
-            broker.set_topic_configs(name, configs, req.validate_only).await
+            broker
+                .set_topic_configs(name, configs, req.validate_only)
+                .await
         }
         .await;
         match result {
@@ -690,7 +692,9 @@ pub(crate) async fn incremental_alter_configs(
                 .collect();
             // Read-modify-write: a concurrent alter of the same topic can lose an update.
             let merged = apply_incremental(&broker.config, topic.configs(), &ops)?;
-            broker.set_topic_configs(name, merged, req.validate_only).await
+            broker
+                .set_topic_configs(name, merged, req.validate_only)
+                .await
         }
         .await;
         match result {

@@ -159,7 +159,9 @@ pub(crate) async fn handle(
         decided.entry(&w.topic).or_insert_with(|| {
             if replica_denied {
                 Some(ResponseError::ClusterAuthorizationFailed)
-            } else if from_consumer && !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic) {
+            } else if from_consumer
+                && !ctx.may(broker, Operation::Read, ResourceType::Topic, &w.topic)
+            {
                 Some(ResponseError::TopicAuthorizationFailed)
             } else {
                 None
@@ -178,7 +180,9 @@ pub(crate) async fn handle(
         .flat_map(|t| {
             let name = partitions
                 .iter()
-                .find(|w| (version >= 13 && w.topic_id == t.topic_id) || w.topic == t.topic.as_str())
+                .find(|w| {
+                    (version >= 13 && w.topic_id == t.topic_id) || w.topic == t.topic.as_str()
+                })
                 .map(|w| w.topic.as_str());
             t.partitions
                 .iter()
@@ -208,7 +212,15 @@ pub(crate) async fn handle(
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let reads = read_all(broker, &partitions, &epochs, &denied, max_bytes, follower, consumer);
+        let reads = read_all(
+            broker,
+            &partitions,
+            &epochs,
+            &denied,
+            max_bytes,
+            follower,
+            consumer,
+        );
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let has_error = reads
             .iter()
@@ -377,15 +389,32 @@ fn read_all(
                 let limit = w.max_bytes.max(0) as usize;
                 let min_one = remaining == max_bytes;
                 let budget = limit.min(remaining);
-                let wanted_epoch = epochs.get(&(w.topic.as_str(), w.partition)).copied().unwrap_or(-1);
+                let wanted_epoch = epochs
+                    .get(&(w.topic.as_str(), w.partition))
+                    .copied()
+                    .unwrap_or(-1);
                 let current = p.replica().leader_epoch;
                 let result = if wanted_epoch >= 0 && wanted_epoch < current {
-                    Err(ApiError::new(ResponseError::FencedLeaderEpoch, "the fetcher's leader epoch is old"))
+                    Err(ApiError::new(
+                        ResponseError::FencedLeaderEpoch,
+                        "the fetcher's leader epoch is old",
+                    ))
                 } else if wanted_epoch > current {
-                    Err(ApiError::new(ResponseError::UnknownLeaderEpoch, "this broker has not seen that leader epoch yet"))
+                    Err(ApiError::new(
+                        ResponseError::UnknownLeaderEpoch,
+                        "this broker has not seen that leader epoch yet",
+                    ))
                 } else if let Some(preferred) = follower
                     .is_none()
-                    .then(|| nearest_replica(broker, image.as_deref(), consumer.rack, &w.topic, w.partition))
+                    .then(|| {
+                        nearest_replica(
+                            broker,
+                            image.as_deref(),
+                            consumer.rack,
+                            &w.topic,
+                            w.partition,
+                        )
+                    })
                     .flatten()
                 {
                     // The consumer's rack has an in-sync replica and this broker is not in
@@ -453,7 +482,10 @@ fn nearest_replica(
     partition: i32,
 ) -> Option<i32> {
     let (image, rack) = (image?, rack?);
-    let here = image.brokers.get(&broker.node_id).and_then(|b| b.rack.as_deref());
+    let here = image
+        .brokers
+        .get(&broker.node_id)
+        .and_then(|b| b.rack.as_deref());
     if here == Some(rack) {
         return None;
     }

@@ -559,11 +559,12 @@ pub(crate) async fn delete_groups(
         .groups_names
         .iter()
         .map(|g| {
-            let result: Result<Option<crate::group::Replication>, ResponseError> = if ctx.may(broker, Operation::Delete, ResourceType::Group, g.as_str()) {
-                broker.groups.delete_group(g.as_str(), now)
-            } else {
-                Err(ResponseError::GroupAuthorizationFailed)
-            };
+            let result: Result<Option<crate::group::Replication>, ResponseError> =
+                if ctx.may(broker, Operation::Delete, ResourceType::Group, g.as_str()) {
+                    broker.groups.delete_group(g.as_str(), now)
+                } else {
+                    Err(ResponseError::GroupAuthorizationFailed)
+                };
             (g.to_string(), result)
         })
         .collect::<Vec<_>>();
@@ -629,7 +630,11 @@ mod tests {
                 Err((ResponseError::InvalidRequest, KEY_TYPE_MESSAGE)),
                 Err((ResponseError::GroupAuthorizationFailed, "no")),
             ] {
-                let r = find_coordinator_response(v, &["g".into(), "h".into()], &[first, found.clone()]);
+                let r = find_coordinator_response(
+                    v,
+                    &["g".into(), "h".into()],
+                    &[first, found.clone()],
+                );
                 encodes(ApiKey::FindCoordinator, v, ResponseKind::FindCoordinator(r));
             }
         }

@@ -58,7 +58,9 @@ pub(crate) fn handle(
                         tr.partitions.push(pr);
                         continue;
                     }
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != state.replica.leader_epoch {
+                    if p.current_leader_epoch >= 0
+                        && p.current_leader_epoch != state.replica.leader_epoch
+                    {
                         pr.error_code = if p.current_leader_epoch < state.replica.leader_epoch {
                             ResponseError::FencedLeaderEpoch.code()
                         } else {
@@ -74,7 +76,9 @@ pub(crate) fn handle(
                         LATEST => Ok(Some((hw, -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp().map(|m| m.filter(|(o, _)| *o < hw)),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts).map(|m| m.filter(|(o, _)| *o < hw)),
+                        ts if ts >= 0 => log
+                            .offset_for_timestamp(ts)
+                            .map(|m| m.filter(|(o, _)| *o < hw)),
                         _ => Ok(None),
                     };
                     match found {

@@ -115,7 +115,12 @@ fn brokers(broker: &Broker, image: &MetadataImage, listener: &str) -> Vec<Metada
         node.node_id = broker.node_id.into();
         node.host = StrBytes::from_string(host);
         node.port = port;
-        node.rack = broker.config.cluster.rack.clone().map(StrBytes::from_string);
+        node.rack = broker
+            .config
+            .cluster
+            .rack
+            .clone()
+            .map(StrBytes::from_string);
         out.push(node);
     }
     out
@@ -180,7 +185,11 @@ async fn by_name(
         .create_topic(name, -1, -1, None, Default::default(), false)
         .await
     {
-        Ok(_) | Err(crate::broker::ApiError { code: ResponseError::TopicAlreadyExists, .. }) => {
+        Ok(_)
+        | Err(crate::broker::ApiError {
+            code: ResponseError::TopicAlreadyExists,
+            ..
+        }) => {
             let newer = broker.image();
             match newer.topics.get(name) {
                 Some(topic) => {

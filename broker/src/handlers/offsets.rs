@@ -251,10 +251,7 @@ pub(crate) async fn offset_fetch(
             .unwrap_or_default()
             .into_iter()
             .map(|(name, parts)| {
-                let parts = parts
-                    .into_iter()
-                    .map(|p| (p, Err(code)))
-                    .collect();
+                let parts = parts.into_iter().map(|p| (p, Err(code))).collect();
                 (name, parts)
             })
             .collect();
@@ -383,14 +380,15 @@ pub(crate) async fn offset_delete(
         .filter(|r| r.2.is_ok())
         .map(|(t, p, _)| (t.clone(), *p))
         .collect();
-    let deleted = match broker
-        .groups
-        .delete_offsets(req.group_id.as_str(), &existing, crate::now_ms())
-    {
-        Ok((outcomes, Some(write))) => replicated(&write).await.map(|()| outcomes),
-        Ok((outcomes, None)) => Ok(outcomes),
-        Err(e) => Err(e),
-    };
+    let deleted =
+        match broker
+            .groups
+            .delete_offsets(req.group_id.as_str(), &existing, crate::now_ms())
+        {
+            Ok((outcomes, Some(write))) => replicated(&write).await.map(|()| outcomes),
+            Ok((outcomes, None)) => Ok(outcomes),
+            Err(e) => Err(e),
+        };
     match deleted {
         Err(e) => offset_delete_response(Err(e)),
         Ok(outcomes) => {

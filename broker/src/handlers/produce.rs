@@ -127,7 +127,11 @@ pub(crate) async fn handle(
                 } else {
                     (
                         ResponseError::UnknownTopicOrPartition,
-                        format!("topic {:?} has no partition {}", topic.name.as_str(), p.index),
+                        format!(
+                            "topic {:?} has no partition {}",
+                            topic.name.as_str(),
+                            p.index
+                        ),
                     )
                 };
                 error(&mut pr, code, message);
@@ -198,10 +202,18 @@ pub(crate) async fn handle(
     // them), for at most the request's timeout.
     if !waits.is_empty() {
         let timeout = Duration::from_millis(u64::try_from(req.timeout_ms.max(1)).unwrap_or(30_000));
-        let outcomes = futures::future::join_all(waits.iter().map(|(_, _, p, end)| p.wait_replicated(*end, timeout))).await;
+        let outcomes = futures::future::join_all(
+            waits
+                .iter()
+                .map(|(_, _, p, end)| p.wait_replicated(*end, timeout)),
+        )
+        .await;
         for ((t, i, _, _), outcome) in waits.into_iter().zip(outcomes) {
             if let Err(e) = outcome
-                && let Some(pr) = resp.responses.get_mut(t).and_then(|t| t.partition_responses.get_mut(i))
+                && let Some(pr) = resp
+                    .responses
+                    .get_mut(t)
+                    .and_then(|t| t.partition_responses.get_mut(i))
             {
                 pr.error_code = e.code.code();
                 pr.base_offset = -1;
@@ -219,4 +231,3 @@ pub(crate) async fn handle(
     }
     resp
 }
-

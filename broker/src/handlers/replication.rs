@@ -225,7 +225,8 @@ pub(crate) fn list_partition_reassignments(
     // Reassignments name every tenant's topics: tenants never see them.
     if ctx.principal.tenant.is_some() || !ctx.may_on_cluster(broker, Operation::Describe) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
-        resp.error_message = msg("listing reassignments needs DESCRIBE on the cluster (not for tenants)");
+        resp.error_message =
+            msg("listing reassignments needs DESCRIBE on the cluster (not for tenants)");
         return resp;
     }
     let image = broker.image();

@@ -99,7 +99,11 @@ impl LeaderEpochCache {
 
     /// Records before `log_start_offset` were deleted: the epoch holding it now starts there.
     pub fn truncate_from_start(&mut self, log_start_offset: i64) -> Result<()> {
-        let Some(keep) = self.entries.iter().rposition(|(_, s)| *s <= log_start_offset) else {
+        let Some(keep) = self
+            .entries
+            .iter()
+            .rposition(|(_, s)| *s <= log_start_offset)
+        else {
             return Ok(());
         };
         if keep == 0 && self.entries[0].1 == log_start_offset {
@@ -161,7 +165,11 @@ mod tests {
         c.assign(4, 90).unwrap(); // older: ignored
         assert_eq!(c.entries(), &[(0, 0), (2, 50), (5, 80)]);
         assert_eq!(c.end_offset_for(0, 100), Some((0, 50)));
-        assert_eq!(c.end_offset_for(1, 100), Some((0, 50)), "epoch 1 never wrote: 0 ends at 50");
+        assert_eq!(
+            c.end_offset_for(1, 100),
+            Some((0, 50)),
+            "epoch 1 never wrote: 0 ends at 50"
+        );
         assert_eq!(c.end_offset_for(3, 100), Some((2, 80)));
         assert_eq!(c.end_offset_for(9, 100), Some((5, 100)));
         assert_eq!(c.latest_epoch(), Some(5));
@@ -190,7 +198,10 @@ mod tests {
         let mut c = LeaderEpochCache::open(dir.path());
         c.assign(1, 0).unwrap();
         c.assign(3, 17).unwrap();
-        assert_eq!(LeaderEpochCache::open(dir.path()).entries(), &[(1, 0), (3, 17)]);
+        assert_eq!(
+            LeaderEpochCache::open(dir.path()).entries(),
+            &[(1, 0), (3, 17)]
+        );
         std::fs::write(dir.path().join(FILE_NAME), "0\n2\n1 0\n").unwrap();
         assert!(LeaderEpochCache::open(dir.path()).entries().is_empty());
     }

@@ -258,7 +258,8 @@ impl PartitionLog {
         }
         for (h, _) in &found {
             if h.partition_leader_epoch >= 0 {
-                self.epochs.assign(h.partition_leader_epoch, h.base_offset)?;
+                self.epochs
+                    .assign(h.partition_leader_epoch, h.base_offset)?;
             }
         }
         let headers: Vec<(BatchHeader, u64)> = found
@@ -339,7 +340,10 @@ impl PartitionLog {
         min_one: bool,
         max_offset: i64,
     ) -> Result<Bytes> {
-        if offset >= max_offset && offset <= self.log_end_offset() && offset >= self.log_start_offset {
+        if offset >= max_offset
+            && offset <= self.log_end_offset()
+            && offset >= self.log_start_offset
+        {
             return Ok(Bytes::new());
         }
         let bytes = self.read(offset, max_bytes, min_one)?;

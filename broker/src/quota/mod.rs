@@ -247,7 +247,9 @@ impl Broker {
     pub async fn alter_client_quotas(&self, changes: &[QuotaChange]) -> Result<(), ApiError> {
         let reply = self
             .quorum
-            .submit(crate::cluster::rpc::ControllerRequest::AlterQuotas(changes.to_vec()))
+            .submit(crate::cluster::rpc::ControllerRequest::AlterQuotas(
+                changes.to_vec(),
+            ))
             .await?;
         self.wait_published(reply.index).await;
         for c in changes {

@@ -80,8 +80,15 @@ fn state(isr: &[i32], hw: i64, follower_ends: &[(i32, i64)]) -> ReplicaState {
 
 #[test]
 fn the_high_watermark_is_the_smallest_isr_end_and_never_falls() {
-    assert_eq!(high_watermark(&state(&[1], 0, &[]), 10), 10, "alone in the ISR");
-    assert_eq!(high_watermark(&state(&[1, 2, 3], 4, &[(2, 7), (3, 9)]), 10), 7);
+    assert_eq!(
+        high_watermark(&state(&[1], 0, &[]), 10),
+        10,
+        "alone in the ISR"
+    );
+    assert_eq!(
+        high_watermark(&state(&[1, 2, 3], 4, &[(2, 7), (3, 9)]), 10),
+        7
+    );
     assert_eq!(
         high_watermark(&state(&[1, 2], 4, &[(2, 7), (3, 0)]), 10),
         7,
@@ -92,18 +99,33 @@ fn the_high_watermark_is_the_smallest_isr_end_and_never_falls() {
         4,
         "a follower that has not fetched from this leader holds it where it was"
     );
-    assert_eq!(high_watermark(&state(&[1, 2], 6, &[(2, 3)]), 10), 6, "never falls");
+    assert_eq!(
+        high_watermark(&state(&[1, 2], 6, &[(2, 3)]), 10),
+        6,
+        "never falls"
+    );
     let mut pending = state(&[1], 4, &[(2, 5)]);
     pending.pending_isr = Some(vec![1, 2]);
-    assert_eq!(high_watermark(&pending, 10), 5, "a joining replica counts already");
+    assert_eq!(
+        high_watermark(&pending, 10),
+        5,
+        "a joining replica counts already"
+    );
 }
 
 #[test]
 fn caught_up_followers_join_and_lagging_ones_leave() {
     let s = state(&[1, 2], 5, &[(2, 5), (3, 5)]);
     assert_eq!(isr_expansion(&s, 0), Some(vec![1, 2, 3]));
-    assert_eq!(isr_expansion(&s, 6), None, "must have the current epoch's records");
-    assert_eq!(isr_expansion(&state(&[1, 2], 5, &[(2, 5), (3, 4)]), 0), None);
+    assert_eq!(
+        isr_expansion(&s, 6),
+        None,
+        "must have the current epoch's records"
+    );
+    assert_eq!(
+        isr_expansion(&state(&[1, 2], 5, &[(2, 5), (3, 4)]), 0),
+        None
+    );
     let mut pending = s.clone();
     pending.pending_isr = Some(vec![1, 2, 3]);
     assert_eq!(isr_expansion(&pending, 0), None, "one change at a time");
@@ -119,17 +141,29 @@ fn caught_up_followers_join_and_lagging_ones_leave() {
 async fn acks_all_waits_for_the_followers_and_a_lost_leadership_fails_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = replica(1, dir.path());
-    assert_eq!(p.apply_record(&record(1, 0, 0, &[1, 2]), 0).unwrap(), RoleChange::Leader);
     assert_eq!(
-        p.append_as_leader(&batch(&["a"]), 1 << 20, -1, 3, 0).unwrap_err().code,
+        p.apply_record(&record(1, 0, 0, &[1, 2]), 0).unwrap(),
+        RoleChange::Leader
+    );
+    assert_eq!(
+        p.append_as_leader(&batch(&["a"]), 1 << 20, -1, 3, 0)
+            .unwrap_err()
+            .code,
         ResponseError::NotEnoughReplicas,
         "2 in sync, min.insync.replicas 3"
     );
-    let out = p.append_as_leader(&batch(&["a", "b"]), 1 << 20, -1, 2, 0).unwrap();
+    let out = p
+        .append_as_leader(&batch(&["a", "b"]), 1 << 20, -1, 2, 0)
+        .unwrap();
     assert_eq!((out.base_offset, out.end_offset), (0, 2));
     assert_eq!(p.offsets().0, 0, "not on the follower yet");
     // Consumers see nothing past the high watermark.
-    assert!(p.read_for_consumer(0, 1 << 20, true, false).unwrap().records.is_empty());
+    assert!(
+        p.read_for_consumer(0, 1 << 20, true, false)
+            .unwrap()
+            .records
+            .is_empty()
+    );
     let waiter = {
         let rx = p.watch();
         tokio::spawn(async move {
@@ -146,17 +180,32 @@ async fn acks_all_waits_for_the_followers_and_a_lost_leadership_fails_it() {
     assert!(read.advanced);
     assert_eq!(p.offsets().0, 2);
     waiter.await.unwrap().unwrap();
-    p.wait_replicated(2, Duration::from_millis(10)).await.unwrap();
-    assert_eq!(p.read_for_consumer(0, 1 << 20, true, false).unwrap().high_watermark, 2);
+    p.wait_replicated(2, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.read_for_consumer(0, 1 << 20, true, false)
+            .unwrap()
+            .high_watermark,
+        2
+    );
 
-    let out = p.append_as_leader(&batch(&["c"]), 1 << 20, -1, 2, 0).unwrap();
+    let out = p
+        .append_as_leader(&batch(&["c"]), 1 << 20, -1, 2, 0)
+        .unwrap();
     let pending = p.wait_replicated(out.end_offset, Duration::from_secs(5));
     let demote = async {
         tokio::task::yield_now().await;
         p.apply_record(&record(2, 1, 1, &[2]), 3).unwrap()
     };
     let (result, change) = tokio::join!(pending, demote);
-    assert_eq!(change, RoleChange::Follower { leader: 2, leader_epoch: 1 });
+    assert_eq!(
+        change,
+        RoleChange::Follower {
+            leader: 2,
+            leader_epoch: 1
+        }
+    );
     assert_eq!(result.unwrap_err().code, ResponseError::NotLeaderOrFollower);
     assert_eq!(
         p.read_for_consumer(0, 1, true, false).unwrap_err().code,
@@ -173,15 +222,24 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
     leader.apply_record(&record(1, 3, 0, &[1, 2]), 0).unwrap();
     follower.apply_record(&record(1, 3, 0, &[1, 2]), 0).unwrap();
     for v in ["a", "b", "c"] {
-        leader.append_as_leader(&batch(&[v]), 1 << 20, 1, 1, 0).unwrap();
+        leader
+            .append_as_leader(&batch(&[v]), 1 << 20, 1, 1, 0)
+            .unwrap();
     }
     let (read, _) = leader.read_for_follower(2, 0, 1 << 20, 0).unwrap();
     follower
         .append_as_follower(&read.records, read.high_watermark, read.log_start_offset, 0)
         .unwrap();
-    assert_eq!(follower.log_end(), (3, Some(3)), "offsets and leader epoch kept");
     assert_eq!(
-        follower.read_for_consumer(0, 1 << 20, true, false).unwrap_err().code,
+        follower.log_end(),
+        (3, Some(3)),
+        "offsets and leader epoch kept"
+    );
+    assert_eq!(
+        follower
+            .read_for_consumer(0, 1 << 20, true, false)
+            .unwrap_err()
+            .code,
         ResponseError::NotLeaderOrFollower,
         "before Fetch v11 (KIP-392) only the leader serves consumers"
     );
@@ -192,7 +250,13 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
         .unwrap();
     let served = follower.read_for_consumer(0, 1 << 20, true, true).unwrap();
     assert_eq!(served.high_watermark, 3);
-    assert_eq!(served.records, leader.read_for_consumer(0, 1 << 20, true, false).unwrap().records);
+    assert_eq!(
+        served.records,
+        leader
+            .read_for_consumer(0, 1 << 20, true, false)
+            .unwrap()
+            .records
+    );
     // The leader's epoch 3 ends at 3; a follower that wrote past it (as a deposed leader
     // might have) cuts back there.
     assert_eq!(leader.end_offset_for_epoch(3), Some((3, 3)));
@@ -202,15 +266,15 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
         "an epoch this leader never wrote ends where its oldest starts: a follower keeps none of it"
     );
     follower.apply_record(&record(2, 4, 1, &[2]), 1).unwrap();
-    follower.append_as_leader(&batch(&["x"]), 1 << 20, 1, 1, 0).unwrap();
+    follower
+        .append_as_leader(&batch(&["x"]), 1 << 20, 1, 1, 0)
+        .unwrap();
     assert_eq!(follower.log_end(), (4, Some(4)));
     assert_eq!(follower.truncate_to(3).unwrap(), 3);
     assert_eq!(follower.log_end(), (3, Some(3)));
     // A batch that does not start at the log end is refused, not written.
     assert!(
-        follower
-            .append_as_follower(&read.records, 3, 0, 0)
-            .is_err(),
+        follower.append_as_follower(&read.records, 3, 0, 0).is_err(),
         "offsets 0..3 again"
     );
     assert_eq!(follower.log_end().0, 3);

@@ -40,7 +40,10 @@ impl Broker {
 
     /// Removes every binding matching each filter through the controller; returns, per
     /// filter, what it removed.
-    pub async fn delete_acls(&self, filters: &[AclFilter]) -> Result<Vec<Vec<AclBinding>>, ApiError> {
+    pub async fn delete_acls(
+        &self,
+        filters: &[AclFilter],
+    ) -> Result<Vec<Vec<AclBinding>>, ApiError> {
         let reply = self
             .quorum
             .submit(ControllerRequest::DeleteAcls(filters.to_vec()))

@@ -118,9 +118,15 @@ impl Broker {
     }
 
     /// A bootstrap user's credential, derived once per process (PBKDF2 is slow).
-    fn bootstrap_credential(&self, user: &str, password: &str, mechanism: ScramMechanism) -> ScramCredential {
-        static CACHE: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(String, String, ScramMechanism), ScramCredential>>> =
-            std::sync::OnceLock::new();
+    fn bootstrap_credential(
+        &self,
+        user: &str,
+        password: &str,
+        mechanism: ScramMechanism,
+    ) -> ScramCredential {
+        static CACHE: std::sync::OnceLock<
+            std::sync::Mutex<BTreeMap<(String, String, ScramMechanism), ScramCredential>>,
+        > = std::sync::OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let key = (user.to_string(), password.to_string(), mechanism);
         if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -158,7 +164,9 @@ impl Broker {
         let users: Vec<String> = changes
             .iter()
             .map(|c| match c {
-                CredentialChange::Upsert { user, .. } | CredentialChange::Delete { user, .. } => user.clone(),
+                CredentialChange::Upsert { user, .. } | CredentialChange::Delete { user, .. } => {
+                    user.clone()
+                }
             })
             .collect();
         let wire: Vec<ScramChange> = changes
@@ -197,7 +205,8 @@ impl Broker {
             .map(|(user, r)| {
                 let err = r.map(|(code, message)| {
                     ApiError::new(
-                        ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
+                        ResponseError::try_from_code(code)
+                            .unwrap_or(ResponseError::UnknownServerError),
                         message,
                     )
                 });

@@ -224,7 +224,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         };
         let topic = format!("fjord-bench-{size}-{run_id}");
         phase(timeout, "create topic", || {
-            create_topic(&client_rt, &brokers.real, &topic, args, args.replication_factor, timeout)
+            create_topic(
+                &client_rt,
+                &brokers.real,
+                &topic,
+                args,
+                args.replication_factor,
+                timeout,
+            )
         })?;
         let real = produce(args, &brokers.real, &topic, &payload, timeout)
             .with_context(|| format!("fjord produce, {size} B records"))?;
@@ -731,7 +738,11 @@ fn create_topic(
     let admin: AdminClient<BenchContext> = client_config(bootstrap)
         .create_with_context(BenchContext)
         .context("failed to create the admin client")?;
-    let new_topic = NewTopic::new(topic, args.partitions, TopicReplication::Fixed(replication_factor));
+    let new_topic = NewTopic::new(
+        topic,
+        args.partitions,
+        TopicReplication::Fixed(replication_factor),
+    );
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));

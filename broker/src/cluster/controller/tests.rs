@@ -79,7 +79,9 @@ fn create_topic_places_replicas_and_full_isrs() {
     let leaders: std::collections::BTreeSet<i32> = t.partitions.iter().map(|p| p.leader).collect();
     assert_eq!(leaders.len(), 3, "leadership is spread over every broker");
     assert_eq!(
-        create_topic(&image, &spec("orders", 1, 1)).unwrap_err().code,
+        create_topic(&image, &spec("orders", 1, 1))
+            .unwrap_err()
+            .code,
         ResponseError::TopicAlreadyExists
     );
     let e = create_topic(&image, &spec("big", 1, 4)).unwrap_err();
@@ -93,12 +95,22 @@ fn fenced_brokers_get_no_new_replicas_and_manual_assignments_are_checked() {
     step(&mut image, |image| fence(&image, 3));
     let records = create_topic(&image, &spec("t", 4, 2)).unwrap();
     apply(&mut image, &records);
-    assert!(image.topics["t"].partitions.iter().all(|p| !p.replicas.contains(&3)));
+    assert!(
+        image.topics["t"]
+            .partitions
+            .iter()
+            .all(|p| !p.replicas.contains(&3))
+    );
     assert_eq!(
         create_topic(&image, &spec("u", 1, 3)).unwrap_err().code,
         ResponseError::InvalidReplicationFactor
     );
-    for bad in [vec![vec![1, 1]], vec![vec![1, 9]], vec![vec![]], vec![vec![1], vec![1, 2]]] {
+    for bad in [
+        vec![vec![1, 1]],
+        vec![vec![1, 9]],
+        vec![vec![]],
+        vec![vec![1], vec![1, 2]],
+    ] {
         let mut s = spec("m", bad.len() as i32, 1);
         s.assignments = Some(bad.clone());
         assert_eq!(
@@ -204,7 +216,9 @@ fn alter_partition_checks_leader_epochs_and_eligibility() {
     assert_eq!(part(&image), &result);
     // A stale partition epoch (the request raced another change) is refused.
     assert_eq!(
-        alter_partition(&image, &isr_change(&p, &[1])).unwrap_err().code,
+        alter_partition(&image, &isr_change(&p, &[1]))
+            .unwrap_err()
+            .code,
         ResponseError::InvalidUpdateVersion
     );
     let p = part(&image).clone();
@@ -221,19 +235,25 @@ fn alter_partition_checks_leader_epochs_and_eligibility() {
         ResponseError::NotLeaderOrFollower
     );
     assert_eq!(
-        alter_partition(&image, &isr_change(&p, &[2, 3])).unwrap_err().code,
+        alter_partition(&image, &isr_change(&p, &[2, 3]))
+            .unwrap_err()
+            .code,
         ResponseError::InvalidRequest,
         "the leader must stay"
     );
     assert_eq!(
-        alter_partition(&image, &isr_change(&p, &[1, 4])).unwrap_err().code,
+        alter_partition(&image, &isr_change(&p, &[1, 4]))
+            .unwrap_err()
+            .code,
         ResponseError::InvalidRequest,
         "only replicas"
     );
     step(&mut image, |image| fence(&image, 3));
     let p = part(&image).clone();
     assert_eq!(
-        alter_partition(&image, &isr_change(&p, &[1, 2, 3])).unwrap_err().code,
+        alter_partition(&image, &isr_change(&p, &[1, 2, 3]))
+            .unwrap_err()
+            .code,
         ResponseError::IneligibleReplica,
         "a fenced broker cannot join"
     );
@@ -242,7 +262,9 @@ fn alter_partition_checks_leader_epochs_and_eligibility() {
 #[test]
 fn a_reassignment_adds_first_and_completes_when_targets_are_in_sync() {
     let mut image = with_topic(&[0, 1, 2, 3], &[0, 1, 2]);
-    step(&mut image, |image| reassign(&image, "t", 0, Some(&[1, 2, 3])).unwrap());
+    step(&mut image, |image| {
+        reassign(&image, "t", 0, Some(&[1, 2, 3])).unwrap()
+    });
     let p = part(&image).clone();
     assert_eq!(p.replicas, vec![1, 2, 3, 0]);
     assert_eq!(p.adding_replicas, vec![3]);
@@ -266,9 +288,13 @@ fn a_reassignment_adds_first_and_completes_when_targets_are_in_sync() {
 #[test]
 fn a_reassignment_can_be_cancelled_or_redirected() {
     let mut image = with_topic(&[0, 1, 2, 3, 4], &[0, 1, 2]);
-    step(&mut image, |image| reassign(&image, "t", 0, Some(&[2, 3, 4])).unwrap());
+    step(&mut image, |image| {
+        reassign(&image, "t", 0, Some(&[2, 3, 4])).unwrap()
+    });
     // Redirected: computed from the original replicas, not the in-flight set.
-    step(&mut image, |image| reassign(&image, "t", 0, Some(&[0, 1, 3])).unwrap());
+    step(&mut image, |image| {
+        reassign(&image, "t", 0, Some(&[0, 1, 3])).unwrap()
+    });
     let p = part(&image).clone();
     assert_eq!(p.adding_replicas, vec![3]);
     assert_eq!(p.removing_replicas, vec![2]);
@@ -278,9 +304,14 @@ fn a_reassignment_can_be_cancelled_or_redirected() {
     assert!(!p.reassigning());
     assert_eq!(p.leader, 0);
     // Shrinking only (targets already in sync) completes at once.
-    step(&mut image, |image| reassign(&image, "t", 0, Some(&[1, 2])).unwrap());
+    step(&mut image, |image| {
+        reassign(&image, "t", 0, Some(&[1, 2])).unwrap()
+    });
     let p = part(&image);
-    assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![1, 2], vec![1, 2], 1));
+    assert_eq!(
+        (p.replicas.clone(), p.isr.clone(), p.leader),
+        (vec![1, 2], vec![1, 2], 1)
+    );
     assert_eq!(
         reassign(&image, "t", 0, Some(&[1, 9])).unwrap_err().code,
         ResponseError::InvalidReplicaAssignment
@@ -301,9 +332,14 @@ fn preferred_leaders_come_back_when_in_sync() {
         ResponseError::PreferredLeaderNotAvailable
     );
     step(&mut image, |image| unfence(&image, 1));
-    assert!(rebalance_leaders(&image).is_empty(), "1 is not back in the ISR yet");
+    assert!(
+        rebalance_leaders(&image).is_empty(),
+        "1 is not back in the ISR yet"
+    );
     let p = part(&image).clone();
-    step(&mut image, |image| alter_partition(&image, &isr_change(&p, &[2, 1])).unwrap().0);
+    step(&mut image, |image| {
+        alter_partition(&image, &isr_change(&p, &[2, 1])).unwrap().0
+    });
     let records = rebalance_leaders(&image);
     assert_eq!(records.len(), 1);
     apply(&mut image, &records);
@@ -313,8 +349,12 @@ fn preferred_leaders_come_back_when_in_sync() {
 #[test]
 fn partitions_grow_with_the_topics_replication_factor_and_producer_ids_never_repeat() {
     let mut image = cluster(&[1, 2, 3]);
-    step(&mut image, |image| create_topic(&image, &spec("t", 2, 2)).unwrap());
-    step(&mut image, |image| create_partitions(&image, "t", 5, None).unwrap());
+    step(&mut image, |image| {
+        create_topic(&image, &spec("t", 2, 2)).unwrap()
+    });
+    step(&mut image, |image| {
+        create_partitions(&image, "t", 5, None).unwrap()
+    });
     let t = &image.topics["t"];
     assert_eq!(t.partitions.len(), 5);
     assert!(t.partitions.iter().all(|p| p.replicas.len() == 2));
@@ -329,5 +369,8 @@ fn partitions_grow_with_the_topics_replication_factor_and_producer_ids_never_rep
     let a = allocate_producer_ids(&image, 1, 1000);
     image.apply(&a);
     let b = allocate_producer_ids(&image, 2, 1000);
-    assert!(matches!(b, MetadataRecord::ProducerIdsAllocated { first: 1000, .. }));
+    assert!(matches!(
+        b,
+        MetadataRecord::ProducerIdsAllocated { first: 1000, .. }
+    ));
 }

@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::BasicNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 
 use super::{NodeId, TypeConfig};
 use crate::client::KafkaError;
@@ -66,7 +68,10 @@ fn transport<E: std::error::Error>(e: KafkaError) -> RPCError<NodeId, BasicNode,
     }
 }
 
-fn unexpected<E: std::error::Error>(what: &str, got: ClusterResponse) -> RPCError<NodeId, BasicNode, E> {
+fn unexpected<E: std::error::Error>(
+    what: &str,
+    got: ClusterResponse,
+) -> RPCError<NodeId, BasicNode, E> {
     let message = match got {
         ClusterResponse::Refused(why) => format!("{what} refused: {why}"),
         other => format!("{what}: unexpected answer {other:?}"),
@@ -94,7 +99,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match self.call(ClusterRequest::AppendEntries(rpc), &option).await? {
+        match self
+            .call(ClusterRequest::AppendEntries(rpc), &option)
+            .await?
+        {
             ClusterResponse::AppendEntries(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -110,7 +118,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        match self.call(ClusterRequest::InstallSnapshot(rpc), &option).await? {
+        match self
+            .call(ClusterRequest::InstallSnapshot(rpc), &option)
+            .await?
+        {
             ClusterResponse::InstallSnapshot(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

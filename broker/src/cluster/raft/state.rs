@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{BasicNode, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership};
+use openraft::{
+    BasicNode, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, watch};
 
@@ -116,18 +118,22 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let meta = SnapshotMeta {
             last_log_id: data.last_applied,
             last_membership: data.last_membership.clone(),
-            snapshot_id: data
-                .last_applied
-                .map_or_else(|| "empty".to_string(), |l| format!("{}-{}", l.leader_id, l.index)),
+            snapshot_id: data.last_applied.map_or_else(
+                || "empty".to_string(),
+                |l| format!("{}-{}", l.leader_id, l.index),
+            ),
         };
         let stored = StoredSnapshot { meta, data };
         let this = self.clone();
-        let stored = tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|()| stored))
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &std::io::Error::other(e.to_string())))?
+        let stored =
+            tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|()| stored))
+                .await
+                .map_err(|e| {
+                    StorageIOError::write_snapshot(None, &std::io::Error::other(e.to_string()))
+                })?
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let payload = serde_json::to_vec(&stored.data)
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        let payload =
-            serde_json::to_vec(&stored.data).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         *self.shared.snapshot.write().await = Some((stored.meta.clone(), payload.clone()));
         tracing::info!(snapshot = %stored.meta.snapshot_id, bytes = payload.len(), "metadata snapshot written");
         Ok(Snapshot {
@@ -205,7 +211,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tokio::task::spawn_blocking(move || this.save_snapshot(&stored))
             .await
             .map_err(|e| {
-                StorageIOError::write_snapshot(Some(meta.signature()), &std::io::Error::other(e.to_string()))
+                StorageIOError::write_snapshot(
+                    Some(meta.signature()),
+                    &std::io::Error::other(e.to_string()),
+                )
             })?
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let published = Published {
@@ -245,8 +254,10 @@ mod tests {
     impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
         async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
             let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-            let log = LogStore::open(&dir.path().join("log")).map_err(|e| StorageIOError::write(&e))?;
-            let sm = StateMachine::open(&dir.path().join("sm")).map_err(|e| StorageIOError::write(&e))?;
+            let log =
+                LogStore::open(&dir.path().join("log")).map_err(|e| StorageIOError::write(&e))?;
+            let sm = StateMachine::open(&dir.path().join("sm"))
+                .map_err(|e| StorageIOError::write(&e))?;
             Ok((dir, log, sm))
         }
     }

@@ -246,7 +246,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.inner.lock().await.state.committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -286,13 +290,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut inner = self.inner.lock().await;
         inner.entries.retain(|index, _| *index < log_id.index);
-        inner.rewrite().map_err(|e| StorageIOError::write_logs(&e))?;
+        inner
+            .rewrite()
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut inner = self.inner.lock().await;
-        if inner.state.last_purged.is_some_and(|p| p.index >= log_id.index) {
+        if inner
+            .state
+            .last_purged
+            .is_some_and(|p| p.index >= log_id.index)
+        {
             return Ok(());
         }
         inner.state.last_purged = Some(log_id);
@@ -300,7 +310,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .save_state(true)
             .map_err(|e| StorageIOError::write_logs(&e))?;
         inner.entries.retain(|index, _| *index > log_id.index);
-        inner.rewrite().map_err(|e| StorageIOError::write_logs(&e))?;
+        inner
+            .rewrite()
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 }
@@ -338,7 +350,10 @@ mod tests {
         std::fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
         let store = LogStore::open(dir.path()).unwrap();
         let inner = store.inner.try_lock().unwrap();
-        assert_eq!(inner.entries.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            inner.entries.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         drop(inner);
         assert_eq!(
             std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len() as usize,

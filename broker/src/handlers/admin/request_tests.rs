@@ -19,7 +19,12 @@ pub(crate) async fn broker_with(extra: &[(&str, &str)]) -> (Arc<Broker>, tempfil
         m.insert(k.to_string(), v.to_string());
     }
     let config = crate::BrokerConfig::from_map(m).expect("valid config");
-    (crate::Broker::open_ready(config).await.expect("broker opens"), dir)
+    (
+        crate::Broker::open_ready(config)
+            .await
+            .expect("broker opens"),
+        dir,
+    )
 }
 
 pub(crate) async fn broker() -> (Arc<Broker>, tempfile::TempDir) {

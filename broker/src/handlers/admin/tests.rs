@@ -15,7 +15,9 @@ async fn broker() -> (Arc<Broker>, tempfile::TempDir) {
     let mut m = BTreeMap::new();
     m.insert("log.dirs".to_string(), dir.path().display().to_string());
     (
-        Broker::open_ready(crate::BrokerConfig::from_map(m).unwrap()).await.unwrap(),
+        Broker::open_ready(crate::BrokerConfig::from_map(m).unwrap())
+            .await
+            .unwrap(),
         dir,
     )
 }
