@@ -6,14 +6,10 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::{Backend, TestApp};
-use fjord_api::provision::Provisioner as _;
-use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, TimestampType};
 use serde_json::json;
 
 db_tests!(recent_messages_are_shown_bounded_and_only_to_readers);
@@ -51,39 +47,7 @@ fn batch(first: i64, n: usize) -> Bytes {
             record
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
-}
-
-async fn produce(t: &TestApp, cluster: &str, topic: &'static str, records: Bytes) {
-    let mut admin = t.provisioner.admin(cluster).await.unwrap();
-    let produced = admin
-        .request(
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_static_str(topic)))
-                        .with_partition_data(vec![
-                            produce_request::PartitionProduceData::default()
-                                .with_index(0)
-                                .with_records(Some(records)),
-                        ]),
-                ]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    common::encode_batch(&records)
 }
 
 async fn recent_messages_are_shown_bounded_and_only_to_readers(backend: Backend) {
@@ -106,8 +70,8 @@ async fn recent_messages_are_shown_bounded_and_only_to_readers(backend: Backend)
     assert_eq!(empty.body["next_offset"], 0);
 
     // 30 records in two batches.
-    produce(&t, &cluster, "events", batch(0, 10)).await;
-    produce(&t, &cluster, "events", batch(10, 20)).await;
+    t.produce(&cluster, "events", batch(0, 10)).await;
+    t.produce(&cluster, "events", batch(10, 20)).await;
 
     // By default the last 20.
     let recent = t.get(&messages, &token).await;

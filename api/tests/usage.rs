@@ -9,15 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::{Backend, TestApp};
-use fjord_api::provision::Provisioner as _;
 use fjord_api::usage;
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, TimestampType};
 use serde_json::json;
 
 db_tests!(produced_bytes_are_collected_once_and_reported_per_topic);
@@ -40,17 +35,7 @@ fn batch(n: usize) -> Bytes {
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    common::encode_batch(&records)
 }
 
 async fn produced_bytes_are_collected_once_and_reported_per_topic(backend: Backend) {
@@ -64,26 +49,8 @@ async fn produced_bytes_are_collected_once_and_reported_per_topic(backend: Backe
         .await;
     assert_eq!(created.status.as_u16(), 201, "{:#}", created.body);
 
-    let mut admin = t.provisioner.admin(&cluster).await.unwrap();
     let records = batch(10);
-    let produced = admin
-        .request(
-            &ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(5000)
-                .with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_static_str("orders")))
-                        .with_partition_data(vec![
-                            produce_request::PartitionProduceData::default()
-                                .with_index(0)
-                                .with_records(Some(records.clone())),
-                        ]),
-                ]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    t.produce(&cluster, "orders", records.clone()).await;
 
     // Usage is for billing roles (and tenant admins), not developers.
     let report_path = format!("/v1/tenants/{tenant}/usage?granularity=hour&group_by=topic");

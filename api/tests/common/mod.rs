@@ -422,3 +422,48 @@ impl TestApp {
         id
     }
 }
+
+/// `records` as one record batch (magic 2, uncompressed).
+pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> bytes::Bytes {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+impl TestApp {
+    /// Produces `records` (a record batch) to partition 0 of `topic` on `cluster` with
+    /// acks=all, as the control plane's super user; fails the test on any error.
+    pub async fn produce(&self, cluster: &str, topic: &'static str, records: bytes::Bytes) {
+        use fjord_api::provision::Provisioner as _;
+        use kafka_protocol::messages::{ProduceRequest, TopicName, produce_request};
+        use kafka_protocol::protocol::StrBytes;
+        let mut admin = self.provisioner.admin(cluster).await.unwrap();
+        let produced = admin
+            .request(
+                &ProduceRequest::default()
+                    .with_acks(-1)
+                    .with_timeout_ms(5000)
+                    .with_topic_data(vec![
+                        produce_request::TopicProduceData::default()
+                            .with_name(TopicName(StrBytes::from_static_str(topic)))
+                            .with_partition_data(vec![
+                                produce_request::PartitionProduceData::default()
+                                    .with_index(0)
+                                    .with_records(Some(records)),
+                            ]),
+                    ]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    }
+}
