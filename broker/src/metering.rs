@@ -486,7 +486,10 @@ impl Broker {
         }
         // The sequence numbers are spent before the window is sent: a crash now leaves a
         // visible gap (the window's counts are lost), never a reused number.
-        self.store_position(after)?;
+        let b = self.clone();
+        tokio::task::spawn_blocking(move || b.store_position(after))
+            .await
+            .map_err(|e| Error::io("usage task failed", std::io::Error::other(e.to_string())))??;
         state.position = Some(position);
         match self.deliver_usage(&records, now_ms).await {
             Ok(()) => {
