@@ -348,6 +348,8 @@ impl Broker {
         );
         let mut offsets_configs = BTreeMap::new();
         offsets_configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        // Kafka's offsets.topic.segment.bytes: small segments, so the cleaner gets to them.
+        offsets_configs.insert("segment.bytes".to_string(), "104857600".to_string());
         let internal_topics = vec![
             InternalTopic {
                 name: OFFSETS_TOPIC.to_string(),
@@ -880,6 +882,69 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// One pass of the log cleaner: compacts every partition whose policy includes compact
+    /// and is due (see [`crate::log::PartitionLog::clean_plan`]), one at a time, holding the
+    /// partition's lock only to plan and to swap the cleaned segments in. Returns how many
+    /// partitions it cleaned. Stops early when `cancel` is set (shutdown).
+    pub fn run_cleaner(&self, cancel: &Arc<std::sync::atomic::AtomicBool>) -> usize {
+        let config = self.config.cleaner;
+        let mut cleaned = 0;
+        for topic in self.topics() {
+            if !topic.log_config().cleanup_policy.compacts() {
+                continue;
+            }
+            for p in topic.partitions() {
+                if cancel.load(Ordering::Relaxed) {
+                    return cleaned;
+                }
+                let now_ms = crate::now_ms();
+                let plan = match p.lock().log.clean_plan(now_ms) {
+                    Ok(Some(plan)) => plan,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "could not plan a log cleaning");
+                        continue;
+                    }
+                };
+                let started = std::time::Instant::now();
+                let mut throttle =
+                    crate::log::Throttle::new(config.io_max_bytes_per_second, cancel.clone());
+                let result =
+                    crate::log::clean(&plan, now_ms, config.dedupe_buffer_size, &mut throttle)
+                        .and_then(|done| p.lock().log.install_cleaned(done));
+                match result {
+                    Ok(Some(stats)) => {
+                        cleaned += 1;
+                        self.metrics.log_cleaned(&stats, started.elapsed());
+                        tracing::info!(
+                            topic = %topic.name,
+                            partition = p.index,
+                            dirty_ratio = format!("{:.2}", plan.dirty_ratio),
+                            bytes_before = stats.size_before,
+                            bytes_after = stats.size_after,
+                            records_read = stats.records_read,
+                            records_kept = stats.records_kept,
+                            tombstones_dropped = stats.tombstones_dropped,
+                            segments_before = stats.segments_before,
+                            segments_after = stats.segments_after,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "log cleaned"
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) if cancel.load(Ordering::Relaxed) => {
+                        tracing::debug!(topic = %topic.name, partition = p.index, error = %e, "log cleaning stopped for shutdown");
+                        return cleaned;
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "log cleaning failed; the partition is left as it was");
+                    }
+                }
+            }
+        }
+        cleaned
     }
 
     /// Sends an ISR change to the controller in the background; a refusal clears it (the

@@ -274,7 +274,47 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
     key(
         "log.cleanup.policy",
         "delete",
-        "delete or compact (topic: cleanup.policy).",
+        "delete, compact or compact,delete (topic: cleanup.policy).",
+    ),
+    key(
+        "log.cleaner.enable",
+        "true",
+        "Run the log cleaner, which compacts topics with cleanup.policy=compact.",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        "15000",
+        "How long the cleaner sleeps when no partition needs cleaning.",
+    ),
+    key(
+        "log.cleaner.io.max.bytes.per.second",
+        "104857600",
+        "Bytes per second the cleaner may read plus write; it never holds a partition's lock while copying.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        "134217728",
+        "Memory for the key map of one cleaning; a dirty section with more keys is cleaned in parts.",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        "0.5",
+        "Clean a partition when its uncleaned bytes are at least this share of the log (topic: min.cleanable.dirty.ratio).",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        "0",
+        "Records younger than this are never compacted away (topic: min.compaction.lag.ms).",
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        "9223372036854775807",
+        "Records older than this are cleaned whatever the dirty ratio (topic: max.compaction.lag.ms).",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        "86400000",
+        "Tombstones stay readable this long after they were written (topic: delete.retention.ms).",
     ),
     key(
         "log.message.timestamp.type",
@@ -479,6 +519,22 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         broker_key: "min.insync.replicas",
     },
     TopicKey {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: "log.cleaner.min.cleanable.ratio",
+    },
+    TopicKey {
+        name: "min.compaction.lag.ms",
+        broker_key: "log.cleaner.min.compaction.lag.ms",
+    },
+    TopicKey {
+        name: "max.compaction.lag.ms",
+        broker_key: "log.cleaner.max.compaction.lag.ms",
+    },
+    TopicKey {
+        name: "delete.retention.ms",
+        broker_key: "log.cleaner.delete.retention.ms",
+    },
+    TopicKey {
         name: "fjord.autoscale.partitions",
         broker_key: "fjord.autoscale.partitions",
     },
@@ -558,15 +614,26 @@ pub enum TimestampType {
 pub enum CleanupPolicy {
     /// Delete old segments by time and size.
     Delete,
-    /// Keep the latest record per key (compaction arrives with its own issue; until then
-    /// compacted topics keep everything).
+    /// Keep the latest record per key (the log cleaner).
     Compact,
     /// Both.
     CompactDelete,
 }
 
+impl CleanupPolicy {
+    /// Whether old segments are deleted by retention.
+    pub fn deletes(self) -> bool {
+        self != CleanupPolicy::Compact
+    }
+
+    /// Whether the log cleaner compacts the topic.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
+}
+
 /// Effective log settings of one topic, after defaults and overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll a segment at this size.
     pub segment_bytes: u64,
@@ -590,6 +657,45 @@ pub struct LogConfig {
     pub cleanup_policy: CleanupPolicy,
     /// Replicas that must acknowledge acks=all.
     pub min_insync_replicas: i32,
+    /// Compaction settings (topics whose policy includes compact).
+    pub compaction: CompactionConfig,
+}
+
+/// The log cleaner's broker-wide settings (`log.cleaner.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerConfig {
+    /// Whether the cleaner runs at all.
+    pub enable: bool,
+    /// Pause between passes that found nothing to clean.
+    pub backoff_ms: u64,
+    /// Read plus write budget of the cleaner.
+    pub io_max_bytes_per_second: u64,
+    /// Memory budget of one cleaning's key map.
+    pub dedupe_buffer_size: u64,
+}
+
+/// When and how the log cleaner compacts a topic's partitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionConfig {
+    /// Clean when uncleaned bytes reach this share of the cleanable log (0.0–1.0).
+    pub min_cleanable_dirty_ratio: f64,
+    /// Segments holding records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// Segments holding records older than this are cleaned whatever the ratio.
+    pub max_compaction_lag_ms: i64,
+    /// Tombstones are kept this long after their timestamp.
+    pub delete_retention_ms: i64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
+        }
+    }
 }
 
 /// A listener: a name, its security protocol and an address.
@@ -738,6 +844,8 @@ pub struct BrokerConfig {
     pub offsets_retention_ms: i64,
     /// Retention check period.
     pub retention_check_interval_ms: u64,
+    /// The log cleaner (compaction).
+    pub cleaner: CleanerConfig,
     /// Log defaults for topics without overrides.
     pub log_defaults: LogConfig,
     /// Benchmark sink: acknowledge Produce without storing.
@@ -989,6 +1097,20 @@ impl BrokerConfig {
                 get("log.retention.check.interval.ms"),
                 "log.retention.check.interval.ms",
             )?,
+            cleaner: CleanerConfig {
+                enable: parse_bool(get("log.cleaner.enable"), "log.cleaner.enable")?,
+                backoff_ms: parse(get("log.cleaner.backoff.ms"), "log.cleaner.backoff.ms")?,
+                io_max_bytes_per_second: parse::<u64>(
+                    get("log.cleaner.io.max.bytes.per.second"),
+                    "log.cleaner.io.max.bytes.per.second",
+                )?
+                .max(1),
+                dedupe_buffer_size: parse::<u64>(
+                    get("log.cleaner.dedupe.buffer.size"),
+                    "log.cleaner.dedupe.buffer.size",
+                )?
+                .max(1 << 20),
+            },
             log_defaults: LogConfig::default(),
             bench_sink: parse_bool(get("fjord.bench.sink"), "fjord.bench.sink")?,
             cluster: ClusterConfig::parse(&effective, &security)?,
@@ -1209,6 +1331,7 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             cleanup_policy: CleanupPolicy::Delete,
             min_insync_replicas: 1,
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -1317,6 +1440,41 @@ fn log_config_from_topic_map(map: &BTreeMap<String, String>) -> Result<LogConfig
             parse(get("min.insync.replicas"), "min.insync.replicas")?,
             "min.insync.replicas",
         )?,
+        compaction: compaction_from_topic_map(&get)?,
+    })
+}
+
+fn compaction_from_topic_map<'a>(get: &impl Fn(&str) -> &'a str) -> Result<CompactionConfig> {
+    let ratio: f64 = parse(
+        get("min.cleanable.dirty.ratio"),
+        "min.cleanable.dirty.ratio",
+    )?;
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(Error::InvalidConfig(format!(
+            "min.cleanable.dirty.ratio must be between 0 and 1, not {ratio}"
+        )));
+    }
+    let non_negative = |key: &str| -> Result<i64> {
+        let v: i64 = parse(get(key), key)?;
+        if v < 0 {
+            return Err(Error::InvalidConfig(format!(
+                "{key} must be 0 or more, not {v}"
+            )));
+        }
+        Ok(v)
+    };
+    let min_lag = non_negative("min.compaction.lag.ms")?;
+    let max_lag = non_negative("max.compaction.lag.ms")?;
+    if max_lag < min_lag {
+        return Err(Error::InvalidConfig(format!(
+            "max.compaction.lag.ms ({max_lag}) must not be below min.compaction.lag.ms ({min_lag})"
+        )));
+    }
+    Ok(CompactionConfig {
+        min_cleanable_dirty_ratio: ratio,
+        min_compaction_lag_ms: min_lag,
+        max_compaction_lag_ms: max_lag,
+        delete_retention_ms: non_negative("delete.retention.ms")?,
     })
 }
 

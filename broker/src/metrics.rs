@@ -159,6 +159,11 @@ pub struct Metrics {
     connections_refused: Family<ListenerLabels, Counter>,
     throttled_requests: Family<ThrottleLabels, Counter>,
     throttle_time: Family<ThrottleLabels, Counter<f64, AtomicU64>>,
+    cleaner_runs: Counter,
+    cleaner_bytes_read: Counter,
+    cleaner_bytes_written: Counter,
+    cleaner_records_removed: Counter,
+    cleaner_seconds: Counter<f64, AtomicU64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -254,8 +259,46 @@ impl Metrics {
             Unit::Seconds,
             Family::clone(&throttle_time),
         );
+        let cleaner_runs = Counter::default();
+        registry.register(
+            "fjord_log_cleaner_runs",
+            "Partition cleanings (compaction) completed",
+            cleaner_runs.clone(),
+        );
+        let cleaner_bytes_read = Counter::default();
+        registry.register_with_unit(
+            "fjord_log_cleaner_read",
+            "Bytes the log cleaner read",
+            Unit::Bytes,
+            cleaner_bytes_read.clone(),
+        );
+        let cleaner_bytes_written = Counter::default();
+        registry.register_with_unit(
+            "fjord_log_cleaner_written",
+            "Bytes the log cleaner wrote into cleaned segments",
+            Unit::Bytes,
+            cleaner_bytes_written.clone(),
+        );
+        let cleaner_records_removed = Counter::default();
+        registry.register(
+            "fjord_log_cleaner_records_removed",
+            "Records compaction removed (superseded by a later record of their key, or expired tombstones)",
+            cleaner_records_removed.clone(),
+        );
+        let cleaner_seconds: Counter<f64, AtomicU64> = Counter::default();
+        registry.register_with_unit(
+            "fjord_log_cleaner_time",
+            "Time spent cleaning, throttling included",
+            Unit::Seconds,
+            cleaner_seconds.clone(),
+        );
         Metrics {
             registry,
+            cleaner_runs,
+            cleaner_bytes_read,
+            cleaner_bytes_written,
+            cleaner_records_removed,
+            cleaner_seconds,
             connections_refused,
             throttled_requests,
             throttle_time,
@@ -307,6 +350,16 @@ impl Metrics {
 
     /// Counts what one Produce appended to one topic (duplicates of idempotent retries are not
     /// appended, so not counted).
+    /// Counts a completed cleaning.
+    pub(crate) fn log_cleaned(&self, stats: &crate::log::CleanStats, elapsed: Duration) {
+        self.cleaner_runs.inc();
+        self.cleaner_bytes_read.inc_by(stats.bytes_read);
+        self.cleaner_bytes_written.inc_by(stats.bytes_written);
+        self.cleaner_records_removed
+            .inc_by(stats.records_read.saturating_sub(stats.records_kept));
+        self.cleaner_seconds.inc_by(elapsed.as_secs_f64());
+    }
+
     pub(crate) fn produced(&self, topic: &str, principal: &Principal, bytes: u64, records: u64) {
         if bytes == 0 {
             return;

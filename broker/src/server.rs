@@ -233,6 +233,12 @@ pub async fn run(
         )));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone()));
+    let cleaner_cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaner = broker
+        .config
+        .cleaner
+        .enable
+        .then(|| tokio::spawn(log_cleaner(broker.clone(), cleaner_cancel.clone())));
     let usage = tokio::spawn(write_usage_periodically(broker.clone()));
     let ready_flag = ready.clone();
     let lifecycle_broker = broker.clone();
@@ -261,6 +267,10 @@ pub async fn run(
     drop(done_tx);
     let _ = done_rx.recv().await;
     housekeeping.abort();
+    cleaner_cancel.store(true, Ordering::Relaxed);
+    if let Some(task) = cleaner {
+        let _ = task.await;
+    }
     if let Some(task) = jwks_refresh {
         task.abort();
     }
@@ -468,6 +478,28 @@ async fn write_usage_periodically(broker: Arc<Broker>) {
             Ok(n) => tracing::debug!(records = n, "usage window written"),
             Err(e) => {
                 tracing::warn!(error = %e, "could not write usage; the window is sent again next time")
+            }
+        }
+    }
+}
+
+/// The log cleaner: a pass over the compacted partitions, then `log.cleaner.backoff.ms` of
+/// rest when the pass found nothing to do. Runs on a blocking thread; returns when `cancel`
+/// is set (shutdown), abandoning a cleaning in progress (its files are removed at next start).
+async fn log_cleaner(broker: Arc<Broker>, cancel: Arc<std::sync::atomic::AtomicBool>) {
+    let backoff = Duration::from_millis(broker.config.cleaner.backoff_ms.max(10));
+    while !cancel.load(Ordering::Relaxed) {
+        let b = broker.clone();
+        let c = cancel.clone();
+        let cleaned = tokio::task::spawn_blocking(move || b.run_cleaner(&c))
+            .await
+            .unwrap_or(0);
+        if cleaned == 0 {
+            let mut waited = Duration::ZERO;
+            while waited < backoff && !cancel.load(Ordering::Relaxed) {
+                let step = Duration::from_millis(100).min(backoff - waited);
+                tokio::time::sleep(step).await;
+                waited += step;
             }
         }
     }

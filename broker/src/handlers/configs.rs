@@ -43,6 +43,7 @@ const TYPE_BOOLEAN: i8 = 1;
 const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
 const TYPE_LONG: i8 = 5;
+const TYPE_DOUBLE: i8 = 6;
 const TYPE_LIST: i8 = 7;
 const TYPE_PASSWORD: i8 = 9;
 
@@ -55,7 +56,11 @@ fn config_type(name: &str) -> i8 {
         | "fjord.tenant.isolation"
         | "auto.leader.rebalance.enable"
         | "controlled.shutdown.enable"
-        | "fjord.autoscale.partitions" => TYPE_BOOLEAN,
+        | "fjord.autoscale.partitions"
+        | "log.cleaner.enable" => TYPE_BOOLEAN,
+        "log.cleaner.min.cleanable.ratio"
+        | "min.cleanable.dirty.ratio"
+        | "log.cleaner.io.max.bytes.per.second" => TYPE_DOUBLE,
         "cleanup.policy"
         | "log.cleanup.policy"
         | "sasl.enabled.mechanisms"
@@ -118,6 +123,14 @@ fn config_type(name: &str) -> i8 {
         | "replica.fetch.backoff.ms"
         | "offsets.topic.replication.factor" => TYPE_INT,
         "log.roll.ms"
+        | "log.cleaner.backoff.ms"
+        | "log.cleaner.dedupe.buffer.size"
+        | "log.cleaner.min.compaction.lag.ms"
+        | "min.compaction.lag.ms"
+        | "log.cleaner.max.compaction.lag.ms"
+        | "max.compaction.lag.ms"
+        | "log.cleaner.delete.retention.ms"
+        | "delete.retention.ms"
         | "fjord.usage.interval.ms"
         | "fjord.usage.retention.ms"
         | "sasl.oauthbearer.jwks.endpoint.refresh.ms"
@@ -161,6 +174,16 @@ fn topic_doc(name: &str) -> Option<&'static str> {
             "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock."
         }
         "min.insync.replicas" => "Replicas that must acknowledge an acks=all write.",
+        "min.cleanable.dirty.ratio" => {
+            "Compact when the uncleaned share of the log reaches this ratio (0 to 1)."
+        }
+        "min.compaction.lag.ms" => "Records younger than this are never compacted away.",
+        "max.compaction.lag.ms" => {
+            "Records older than this are compacted whatever the dirty ratio."
+        }
+        "delete.retention.ms" => {
+            "How long a tombstone (a record with a null value) stays readable after it was written."
+        }
         "fjord.autoscale.partitions" => {
             "Whether the operator's autoscaler may add partitions to this topic when its \
              per-partition throughput passes the limit."

@@ -152,6 +152,25 @@ pub(crate) async fn handle(
                 continue;
             }
             let log_config = topic_ref.log_config();
+            if log_config.cleanup_policy.compacts()
+                && let Some((batch, delta)) = crate::log::batch::first_keyless_record(&records)
+            {
+                error(
+                    &mut pr,
+                    ResponseError::InvalidRecord,
+                    format!(
+                        "topic {:?} is compacted (cleanup.policy={}) and record {delta} of batch {batch} has no key; give every record a key",
+                        topic.name.as_str(),
+                        if log_config.cleanup_policy.deletes() {
+                            "compact,delete"
+                        } else {
+                            "compact"
+                        }
+                    ),
+                );
+                tr.partition_responses.push(pr);
+                continue;
+            }
             match partition.append_as_leader(
                 &records,
                 log_config.max_message_bytes,

@@ -185,9 +185,9 @@ pub fn validate_batches(
                 "negative record count or offset delta".into(),
             ));
         }
+        // Fewer records than offsets is a compacted batch (a follower stores the leader's).
         if header.compression() == 0
-            && header.records_count != header.last_offset_delta + 1
-            && header.records_count != 0
+            && i64::from(header.records_count) > i64::from(header.last_offset_delta) + 1
         {
             return Err(Error::CorruptBatch(format!(
                 "{} records but last offset delta {}",
@@ -206,11 +206,36 @@ pub fn validate_batches(
     Ok(out)
 }
 
+/// The first record without a key in `records` (a Produce request's batches), as the batch's
+/// index and the record's offset delta: a compacted topic refuses it, as Kafka does. `None`
+/// when every record has a key, and when the batches do not decode (validation reports that).
+pub fn first_keyless_record(records: &[u8]) -> Option<(usize, i64)> {
+    let mut buf = bytes::Bytes::copy_from_slice(records);
+    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).ok()?;
+    sets.iter().enumerate().find_map(|(i, set)| {
+        let base = set.records.first()?.offset;
+        set.records
+            .iter()
+            .find(|r| r.key.is_none() && !r.control)
+            .map(|r| (i, r.offset - base))
+    })
+}
+
 /// Rewrites the base offset and leader epoch of the batch at the start of `batch` (neither is
 /// covered by the CRC).
 pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
     batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Sets the batch's last offset delta (a compacted batch keeps its original last offset)
+/// and recomputes the CRC, which covers it.
+pub fn set_last_offset_delta(batch: &mut [u8], delta: i32) {
+    batch[23..27].copy_from_slice(&delta.to_be_bytes());
+    let end =
+        i32::from_be_bytes([batch[8], batch[9], batch[10], batch[11]]) as usize + LOG_OVERHEAD;
+    let crc = crc32c::crc32c(&batch[CRC_START..end]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Switches the batch to LogAppendTime with `now_ms` as its max timestamp and recomputes the

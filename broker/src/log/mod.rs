@@ -12,14 +12,19 @@
 //!   and size, DeleteRecords (the log start offset is persisted in `log-start-offset`), and
 //!   recovery at open: the active segment is scanned with CRC checks from its last trusted
 //!   index entry and a torn tail truncated; indexes missing or inconsistent are rebuilt.
+//! - `cleaner`: compaction of `cleanup.policy=compact` partitions (latest record per key,
+//!   offsets unchanged), planned and swapped in under the partition lock, copied without it.
 //!
 //! All I/O is blocking std I/O on page-cache files; callers serialise access (a mutex per
 //! partition), so reads take `&self` and use positional reads.
 
 pub mod batch;
+mod cleaner;
 pub mod epochs;
 mod index;
 mod segment;
+
+pub use cleaner::{CleanPlan, CleanStats, Cleaned, Throttle, clean};
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::config::{CleanupPolicy, LogConfig, TimestampType};
+use crate::config::{LogConfig, TimestampType};
 use crate::error::{Error, Result};
 use batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
 use epochs::LeaderEpochCache;
@@ -62,6 +67,8 @@ pub struct PartitionLog {
     dir_dirty: bool,
     /// Where each leader epoch starts (OffsetsForLeaderEpoch, follower truncation).
     epochs: LeaderEpochCache,
+    /// First offset the cleaner has not compacted (compacted topics; see `cleaner`).
+    cleaner_checkpoint: i64,
 }
 
 impl PartitionLog {
@@ -70,6 +77,7 @@ impl PartitionLog {
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("failed to create {}", dir.display()), e))?;
+        cleaner::recover_swaps(dir)?;
         let mut bases = Vec::new();
         let entries = std::fs::read_dir(dir)
             .map_err(|e| Error::io(format!("failed to list {}", dir.display()), e))?;
@@ -124,6 +132,7 @@ impl PartitionLog {
             records_since_flush: 0,
             dir_dirty,
             epochs,
+            cleaner_checkpoint: cleaner::read_checkpoint(dir).unwrap_or(log_start_offset),
         };
         if persisted_start.is_some_and(|p| p > log_start_offset) {
             // Recovery cut records the persisted start pointed into; offsets given to new
@@ -244,9 +253,10 @@ impl PartitionLog {
         let mut next = self.log_end_offset();
         let base_offset = next;
         for (h, _) in &found {
-            if h.base_offset != next {
+            // A compacted leader's log has gaps: offsets only have to increase.
+            if h.base_offset < next {
                 return Err(Error::CorruptBatch(format!(
-                    "replicated batch starts at offset {}, the log ends at {next}",
+                    "replicated batch starts at offset {}, below the log end {next}",
                     h.base_offset
                 )));
             }
@@ -299,6 +309,7 @@ impl PartitionLog {
         self.active_mut().truncate_to(offset)?;
         let end = self.log_end_offset();
         self.epochs.truncate_from_end(end)?;
+        self.cleaner_checkpoint = self.cleaner_checkpoint.min(end);
         tracing::info!(dir = %self.dir.display(), log_end_offset = end, "log truncated");
         Ok(end)
     }
@@ -317,6 +328,7 @@ impl PartitionLog {
         self.persist_log_start()?;
         self.epochs.truncate_from_end(offset)?;
         self.epochs.truncate_from_start(offset)?;
+        self.cleaner_checkpoint = offset;
         Ok(offset)
     }
 
@@ -578,10 +590,10 @@ impl PartitionLog {
     /// Deletes segments past retention (time and size; the active segment is rolled first
     /// when every segment is expired, so retention can empty a partition) and rolls the
     /// active segment when it is older than `segment.ms`. Topics with `cleanup.policy=compact`
-    /// keep everything. Returns the number of segments deleted.
+    /// are not deleted from (the cleaner compacts them); `compact,delete` gets both. Returns the number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize> {
         let mut deleted = 0;
-        let deletes = self.config.cleanup_policy != CleanupPolicy::Compact;
+        let deletes = self.config.cleanup_policy.deletes();
         if deletes && self.config.retention_ms >= 0 {
             let cutoff = now_ms - self.config.retention_ms;
             if !self.active().is_empty()

@@ -428,7 +428,7 @@ impl Segment {
 }
 
 /// Removes a segment's index files and then its log, ignoring files that are not there.
-fn remove_files(log_path: &Path) -> Result<()> {
+pub(super) fn remove_files(log_path: &Path) -> Result<()> {
     for ext in ["index", "timeindex", "index.tmp", "timeindex.tmp", "log"] {
         let path = log_path.with_extension(ext);
         match std::fs::remove_file(&path) {

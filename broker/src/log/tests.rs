@@ -7,6 +7,7 @@ use kafka_protocol::records::{
 };
 
 use super::*;
+use crate::config::CleanupPolicy;
 
 pub(super) fn batch(values: &[&str], timestamp: i64) -> Vec<u8> {
     let records: Vec<Record> = values
