@@ -320,4 +320,80 @@ mod tests {
         assert_eq!(store.get("a", "t", 0).map(|v| v.offset), Some(1));
         assert_eq!(store.get("a", "t", 1).map(|v| v.offset), Some(4));
     }
+
+    /// A real partition log, compacted by the cleaner as `__consumer_offsets` is.
+    struct CompactedLog(crate::log::PartitionLog);
+
+    impl ReplaySource for CompactedLog {
+        fn index(&self) -> i32 {
+            0
+        }
+
+        fn bounds(&self) -> (i64, i64) {
+            (self.0.log_end_offset(), self.0.log_start_offset())
+        }
+
+        fn read_batches(&self, offset: i64, max_bytes: usize) -> Result<Bytes> {
+            self.0.read(offset, max_bytes, true)
+        }
+    }
+
+    #[test]
+    fn replay_of_a_compacted_offsets_log_gives_the_same_offsets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = crate::config::LogConfig {
+            segment_bytes: 2048,
+            cleanup_policy: crate::config::CleanupPolicy::Compact,
+            ..crate::config::LogConfig::default()
+        };
+        config.compaction.min_cleanable_dirty_ratio = 0.0;
+        config.compaction.delete_retention_ms = 0;
+        let mut log = crate::log::PartitionLog::open(dir.path(), config).expect("open");
+        let now = crate::now_ms();
+        let mut append = |records: &[OffsetsRecord]| {
+            let bytes = codec::encode_batch(records, now).expect("encode");
+            log.append(&bytes, 0, now).expect("append");
+        };
+        for i in 0..300 {
+            append(&[commit("a", i % 3, i as i64), commit("b", 0, i as i64)]);
+        }
+        append(&[tombstone("a", 2)]);
+        append(&[commit("c", 0, 7), tombstone("b", 0)]);
+        for _ in 0..40 {
+            append(&[commit("d", 0, 1)]);
+        }
+        let mut before = OffsetStore::new();
+        let log_ref = CompactedLog(log);
+        replay_log(&log_ref, 1 << 20, &mut before).expect("replay");
+        let mut log = log_ref.0;
+        let size = log.size_bytes();
+        let plan = log.clean_plan(now + 1).expect("plan").expect("due");
+        let cleaned = crate::log::clean(
+            &plan,
+            now + 1,
+            1 << 20,
+            &mut crate::log::Throttle::new(u64::MAX, Arc::default()),
+        )
+        .expect("clean");
+        log.install_cleaned(cleaned)
+            .expect("install")
+            .expect("installed");
+        assert!(
+            log.size_bytes() < size / 4,
+            "{} of {size} bytes left",
+            log.size_bytes()
+        );
+        let mut after = OffsetStore::new();
+        replay_log(&CompactedLog(log), 100, &mut after).expect("replay");
+        for (group, partition) in [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("c", 0), ("d", 0)] {
+            assert_eq!(
+                after.get(group, "t", partition).map(|v| v.offset),
+                before.get(group, "t", partition).map(|v| v.offset),
+                "{group}-{partition}"
+            );
+        }
+        assert_eq!(after.get("a", "t", 0).map(|v| v.offset), Some(297));
+        assert_eq!(after.get("a", "t", 2), None, "deleted by its tombstone");
+        assert_eq!(after.get("b", "t", 0), None);
+    }
 }
