@@ -55,6 +55,7 @@ pub(super) const CHECKPOINT_FILE: &str = "cleaner-checkpoint";
 /// A segment as the planner saw it; the handle keeps it readable if it is deleted meanwhile.
 #[derive(Debug)]
 struct SegmentView {
+    id: u64,
     base: i64,
     next_offset: i64,
     size: u64,
@@ -65,6 +66,8 @@ struct SegmentView {
 #[derive(Debug)]
 pub struct CleanPlan {
     dir: PathBuf,
+    /// The log's truncation count when planned.
+    truncations: u64,
     segments: Vec<SegmentView>,
     /// Start of the dirty section.
     first_dirty: i64,
@@ -108,6 +111,7 @@ pub struct CleanStats {
 #[derive(Debug)]
 pub struct Cleaned {
     groups: Vec<CleanedGroup>,
+    truncations: u64,
     /// The dirty section is clean up to here after the swap.
     cleaned_to: i64,
     /// What the cleaning did.
@@ -118,8 +122,8 @@ pub struct Cleaned {
 struct CleanedGroup {
     base: i64,
     end: i64,
-    /// (base, next offset, size) of the segments it replaces.
-    replaces: Vec<(i64, i64, u64)>,
+    /// (id, base, next offset, size) of the segments it replaces.
+    replaces: Vec<(u64, i64, i64, u64)>,
     path: PathBuf,
 }
 
@@ -240,8 +244,10 @@ fn write_checkpoint(dir: &Path, offset: i64) -> Result<()> {
 impl PartitionLog {
     /// Where the dirty section starts: the cleaner checkpoint, kept inside the log.
     fn first_dirty(&self) -> i64 {
+        // Not `clamp`: DeleteRecords can move the log start past the active segment's base.
         self.cleaner_checkpoint
-            .clamp(self.log_start_offset, self.active().base_offset)
+            .max(self.log_start_offset)
+            .min(self.active().base_offset)
     }
 
     /// The next cleaning of this partition, if its policy compacts and it is due; see the
@@ -273,6 +279,7 @@ impl PartitionLog {
             let file = File::open(&seg.path)
                 .map_err(|e| Error::io(format!("failed to open {}", seg.path.display()), e))?;
             views.push(SegmentView {
+                id: seg.id,
                 base: seg.base_offset,
                 next_offset: seg.next_offset,
                 size: seg.size,
@@ -299,6 +306,7 @@ impl PartitionLog {
         }
         Ok(Some(CleanPlan {
             dir: self.dir.clone(),
+            truncations: self.truncations,
             segments: views,
             first_dirty,
             config,
@@ -310,15 +318,16 @@ impl PartitionLog {
     /// Swaps cleaned segments in (see the module docs). Returns `None`, deleting the
     /// cleaned files, when the log changed under the cleaning so that it no longer applies.
     pub fn install_cleaned(&mut self, cleaned: Cleaned) -> Result<Option<CleanStats>> {
-        let still_there = cleaned.groups.iter().all(|g| {
-            g.replaces.iter().all(|&(base, next, size)| {
-                base < self.active().base_offset
-                    && self
-                        .segments
-                        .get(&base)
-                        .is_some_and(|s| s.next_offset == next && s.size == size)
-            })
-        });
+        let still_there = cleaned.truncations == self.truncations
+            && cleaned.groups.iter().all(|g| {
+                g.replaces.iter().all(|&(id, base, next, size)| {
+                    base < self.active().base_offset
+                        && self
+                            .segments
+                            .get(&base)
+                            .is_some_and(|s| s.id == id && s.next_offset == next && s.size == size)
+                })
+            });
         if !still_there {
             for g in &cleaned.groups {
                 let _ = std::fs::remove_file(&g.path);
@@ -331,7 +340,7 @@ impl PartitionLog {
             std::fs::rename(&g.path, &swap)
                 .map_err(|e| Error::io(format!("failed to rename {}", g.path.display()), e))?;
             sync_dir(&self.dir)?;
-            for &(base, _, _) in &g.replaces {
+            for &(_, base, _, _) in &g.replaces {
                 if let Some(old) = self.segments.remove(&base) {
                     old.delete()?;
                 }
@@ -457,9 +466,13 @@ pub fn clean(
                 ))
             })?;
             for r in set.records {
-                if let Some(key) = r.key {
+                let Some(key) = r.key else { continue };
+                if let Some(offset) = map.get_mut(&key) {
+                    *offset = r.offset;
+                } else {
+                    // A copy: the decoded key shares the whole (decompressed) batch's buffer.
                     map_bytes += key.len() as u64 + 48;
-                    map.insert(key, r.offset);
+                    map.insert(Bytes::copy_from_slice(&key), r.offset);
                 }
             }
             Ok(())
@@ -508,7 +521,7 @@ pub fn clean(
             let (group, w, written) = pending.as_mut().expect("pending group");
             group
                 .replaces
-                .push((view.base, view.next_offset, view.size));
+                .push((view.id, view.base, view.next_offset, view.size));
             group.end = group.end.max(view.next_offset).max(view.base + 1);
             io.stats.segments_before += 1;
             io.stats.size_before += view.size;
@@ -550,6 +563,7 @@ pub fn clean(
     }
     Ok(Cleaned {
         groups: out,
+        truncations: plan.truncations,
         cleaned_to,
         stats: io.stats,
     })

@@ -69,6 +69,9 @@ pub struct PartitionLog {
     epochs: LeaderEpochCache,
     /// First offset the cleaner has not compacted (compacted topics; see `cleaner`).
     cleaner_checkpoint: i64,
+    /// Counts truncations (follower divergence, resets): a cleaning planned before one
+    /// does not apply after it.
+    truncations: u64,
 }
 
 impl PartitionLog {
@@ -133,6 +136,7 @@ impl PartitionLog {
             dir_dirty,
             epochs,
             cleaner_checkpoint: cleaner::read_checkpoint(dir).unwrap_or(log_start_offset),
+            truncations: 0,
         };
         if persisted_start.is_some_and(|p| p > log_start_offset) {
             // Recovery cut records the persisted start pointed into; offsets given to new
@@ -310,6 +314,7 @@ impl PartitionLog {
         let end = self.log_end_offset();
         self.epochs.truncate_from_end(end)?;
         self.cleaner_checkpoint = self.cleaner_checkpoint.min(end);
+        self.truncations += 1;
         tracing::info!(dir = %self.dir.display(), log_end_offset = end, "log truncated");
         Ok(end)
     }
@@ -329,6 +334,7 @@ impl PartitionLog {
         self.epochs.truncate_from_end(offset)?;
         self.epochs.truncate_from_start(offset)?;
         self.cleaner_checkpoint = offset;
+        self.truncations += 1;
         Ok(offset)
     }
 

@@ -18,8 +18,13 @@ use crate::error::{Error, Result};
 /// Smallest valid `batchLength`: a header with no records.
 const MIN_BATCH_LENGTH: i32 = (HEADER_SIZE - LOG_OVERHEAD) as i32;
 
+/// Source of [`Segment::id`].
+static NEXT_SEGMENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 #[derive(Debug)]
 pub(super) struct Segment {
+    /// Unique in this process: tells a segment from a later one of the same base offset.
+    pub(super) id: u64,
     pub(super) base_offset: i64,
     pub(super) path: PathBuf,
     file: File,
@@ -81,6 +86,7 @@ impl Segment {
         index_interval: u32,
     ) -> Self {
         Segment {
+            id: NEXT_SEGMENT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             base_offset,
             path,
             file,

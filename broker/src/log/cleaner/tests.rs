@@ -726,3 +726,29 @@ fn a_batch_that_loses_its_last_records_still_ends_at_its_last_offset() {
     let log = PartitionLog::open(dir.path(), compacted(300)).expect("reopen");
     assert_eq!(log.batch_headers(0).expect("headers"), headers);
 }
+
+#[test]
+fn a_truncation_during_cleaning_voids_it_even_if_sizes_match_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = updated_log(dir.path());
+    let plan = log.clean_plan(NOW).expect("plan").expect("due");
+    let cleaned = clean(&plan, NOW, 1 << 30, &mut unthrottled()).expect("clean");
+    // A follower truncates to its leader's log and gets the same bytes back.
+    let end = log.log_end_offset();
+    let tail = log.read(end - 3, 1 << 20, true).expect("read tail");
+    log.truncate_to(end - 3).expect("truncate");
+    log.append_replicated(&tail, NOW).expect("re-append");
+    let before = records(&log);
+    assert!(log.install_cleaned(cleaned).expect("install").is_none());
+    assert_eq!(records(&log), before);
+}
+
+#[test]
+fn a_log_start_past_the_active_base_plans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = updated_log(dir.path());
+    let end = log.log_end_offset();
+    log.delete_records_before(end - 1).expect("delete records");
+    assert!(log.log_start_offset() > log.active().base_offset);
+    assert!(log.clean_plan(NOW).expect("plan").is_none());
+}
