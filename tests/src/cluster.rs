@@ -78,8 +78,18 @@ async fn forward_requests(
 }
 
 impl Proxy {
-    /// Forwards `127.0.0.1:<new port>` to `target`.
+    /// Forwards `127.0.0.1:<new port>` to `target`, reading request frames (see the type).
     pub async fn start(target: SocketAddr, isolated: Isolated) -> anyhow::Result<Self> {
+        Self::start_inner(target, Some(isolated)).await
+    }
+
+    /// Forwards bytes without reading them, for TLS listeners (frames are encrypted):
+    /// isolation then works by cutting only.
+    pub async fn start_opaque(target: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_inner(target, None).await
+    }
+
+    async fn start_inner(target: SocketAddr, isolated: Option<Isolated>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -105,10 +115,20 @@ impl Proxy {
                         };
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
-                        let (in_read, mut in_write) = inbound.into_split();
-                        let (mut out_read, out_write) = outbound.into_split();
+                        let (mut in_read, mut in_write) = inbound.into_split();
+                        let (mut out_read, mut out_write) = outbound.into_split();
+                        let requests = async {
+                            match isolated {
+                                Some(isolated) => {
+                                    let _ = forward_requests(in_read, out_write, isolated).await;
+                                }
+                                None => {
+                                    let _ = tokio::io::copy(&mut in_read, &mut out_write).await;
+                                }
+                            }
+                        };
                         tokio::select! {
-                            _ = forward_requests(in_read, out_write, isolated) => {}
+                            _ = requests => {}
                             _ = tokio::io::copy(&mut out_read, &mut in_write) => {}
                             _ = torn.changed() => {}
                         }
@@ -190,7 +210,24 @@ impl ChildCluster {
         Self::start_inner(n, extra_args, &[]).await
     }
 
+    /// [`ChildCluster::start`] for an `INTERNAL` listener with TLS (set by `extra_args`,
+    /// e.g. `listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_SSL`): the
+    /// proxies forward bytes without reading frames, so [`ChildCluster::isolate`] cuts
+    /// links but cannot stop an isolated broker's connections through others' addresses.
+    pub async fn start_tls(n: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_proxies(n, extra_args, &[], true).await
+    }
+
     async fn start_inner(n: usize, extra_args: &[&str], racks: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_proxies(n, extra_args, racks, false).await
+    }
+
+    async fn start_with_proxies(
+        n: usize,
+        extra_args: &[&str],
+        racks: &[&str],
+        opaque: bool,
+    ) -> anyhow::Result<Self> {
         let binary = broker_binary()?;
         let mut nodes = Vec::new();
         for id in 1..=n as i32 {
@@ -212,15 +249,19 @@ impl ChildCluster {
         }
         let mut proxies = BTreeMap::new();
         let isolated = Isolated::default();
+        let proxy = |target: SocketAddr, isolated: Isolated| async move {
+            if opaque {
+                Proxy::start_opaque(target).await
+            } else {
+                Proxy::start(target, isolated).await
+            }
+        };
         for to in &nodes {
             let target: SocketAddr = ([127, 0, 0, 1], to.internal_port).into();
-            proxies.insert((0, to.id), Proxy::start(target, isolated.clone()).await?);
+            proxies.insert((0, to.id), proxy(target, isolated.clone()).await?);
             for from in &nodes {
                 if from.id != to.id {
-                    proxies.insert(
-                        (from.id, to.id),
-                        Proxy::start(target, isolated.clone()).await?,
-                    );
+                    proxies.insert((from.id, to.id), proxy(target, isolated.clone()).await?);
                 }
             }
         }
