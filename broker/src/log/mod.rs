@@ -624,7 +624,10 @@ impl PartitionLog {
             })?;
         }
         let active = self.active();
-        if !active.is_empty() && now_ms - active.created_ms >= self.config.segment_ms {
+        if !active.is_empty()
+            && (now_ms - active.created_ms >= self.config.segment_ms
+                || self.past_max_compaction_lag(now_ms))
+        {
             self.roll(now_ms)?;
         }
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
@@ -634,6 +637,20 @@ impl PartitionLog {
             self.epochs.truncate_from_start(first_base)?;
         }
         Ok(deleted)
+    }
+
+    /// Whether the active segment of a compacted topic holds a record older than
+    /// `max.compaction.lag.ms` (KIP-354): it is rolled so the cleaner can reach that record.
+    fn past_max_compaction_lag(&self, now_ms: i64) -> bool {
+        let lag = self.config.compaction.max_compaction_lag_ms;
+        if !self.config.cleanup_policy.compacts() || lag == i64::MAX {
+            return false;
+        }
+        let mut header = [0u8; HEADER_SIZE];
+        self.active().read_at(&mut header, 0).is_ok()
+            && BatchHeader::parse(&header).is_ok_and(|h| {
+                h.base_timestamp >= 0 && h.base_timestamp < now_ms.saturating_sub(lag)
+            })
     }
 
     /// fsyncs the active segment, then writes its index files (older segments were made

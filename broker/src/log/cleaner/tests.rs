@@ -752,3 +752,31 @@ fn a_log_start_past_the_active_base_plans_nothing() {
     assert!(log.log_start_offset() > log.active().base_offset);
     assert!(log.clean_plan(NOW).expect("plan").is_none());
 }
+
+#[test]
+fn max_lag_rolls_the_active_segment_so_its_records_get_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = compacted(1 << 20);
+    config.compaction.max_compaction_lag_ms = 60_000;
+    let mut log = PartitionLog::open(dir.path(), config).expect("open");
+    for i in 0..10 {
+        log.append(
+            &encode(
+                &[(Some("k"), Some(&format!("{i}")))],
+                NOW,
+                None,
+                Compression::None,
+            ),
+            0,
+            NOW,
+        )
+        .expect("append");
+    }
+    log.enforce_retention(NOW + 1_000).expect("housekeeping");
+    assert_eq!(log.segment_count(), 1, "not late yet");
+    assert!(log.clean_plan(NOW + 1_000).expect("plan").is_none());
+    log.enforce_retention(NOW + 60_001).expect("housekeeping");
+    assert_eq!(log.segment_count(), 2, "rolled");
+    clean_all(&mut log, NOW + 60_001);
+    assert_eq!(records(&log), vec![(9, Some("k".into()), Some("9".into()))]);
+}
