@@ -481,7 +481,9 @@ impl Broker {
         };
         let (records, after) = self.usage_window(position, now_ms);
         if records.is_empty() {
-            state.position = Some(after);
+            // Nothing to bill (no traffic, no partition led yet, e.g. just after a restart):
+            // the next window starts where this one did, so windows never leave a gap.
+            state.position = Some(position);
             return Ok(written);
         }
         // The sequence numbers are spent before the window is sent: a crash now leaves a
