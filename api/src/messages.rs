@@ -5,9 +5,8 @@
 //! at most [`MAX_RESPONSE_BYTES`] shown in all. It joins no consumer group and commits no
 //! offset, so it never disturbs the tenant's consumers.
 //!
-//! The Fetch goes to the cluster's bootstrap broker, which leads every partition of an
-//! embedded (one-broker) cluster; on a cluster with several brokers a partition led elsewhere
-//! answers 502 until the admin client learns to follow leaders.
+//! The Fetch goes to the partition's leader (the admin client looks it up in Metadata), so
+//! clusters of several brokers are read wherever a partition is led.
 
 use axum::Router;
 use axum::extract::State;

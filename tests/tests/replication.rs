@@ -1257,3 +1257,55 @@ async fn brokers_replicate_over_sasl_ssl() -> anyhow::Result<()> {
     eprintln!("partition 0 moved from broker {leader} to {moved}; 600 records read back");
     Ok(())
 }
+
+/// The control plane's admin client reads (Fetch, ListOffsets) each partition from its
+/// leader, whichever broker it bootstrapped from: the message browser and the usage
+/// collector work on clusters of several brokers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_client_reads_every_partition_from_its_leader() -> anyhow::Result<()> {
+    let cluster = ChildCluster::start(3, &[]).await?;
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_name("spread");
+    let admin = admin(&bootstrap)?;
+    let one_each: Vec<&[i32]> = vec![&[1], &[2], &[3]];
+    let new = NewTopic::new(&topic, 3, TopicReplication::Variable(&one_each));
+    for r in admin.create_topics([&new], &admin_options()).await? {
+        r.map_err(|(t, code)| anyhow!("CreateTopics {t}: {code:?}"))?;
+    }
+    wait_for(&bootstrap, STEP_TIMEOUT, |md| {
+        let t = md.get(&topic)?;
+        (t.len() == 3 && t.values().all(|p| p.leader >= 0)).then_some(())
+    })
+    .await?;
+    let producer: FutureProducer = producer_config(&bootstrap).create()?;
+    for p in 0..3 {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .partition(p)
+                    .key("k")
+                    .payload(&format!("on partition {p}")),
+                Duration::from_secs(20),
+            )
+            .await
+            .map_err(|(e, _)| anyhow!("produce to {p}: {e}"))?;
+    }
+    let mut client = fjord_api::kafka::AdminClient::connect(&ConnectOptions {
+        bootstrap: cluster.client_addr(1),
+        tls_ca_pem: None,
+        sasl: None,
+    })
+    .await?;
+    for p in 0..3 {
+        let bounds = client.partition_offsets(&topic, p).await?;
+        assert_eq!((bounds.earliest, bounds.latest), (0, 1), "partition {p}");
+        let fetched = client.fetch_batch(&topic, p, 0, 1 << 20).await?;
+        let values: Vec<_> = fetched
+            .records
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        assert_eq!(values, vec![format!("on partition {p}")]);
+    }
+    Ok(())
+}

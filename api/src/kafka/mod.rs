@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //!
-//! - [`AdminClient`] (this file): one connection to the first reachable bootstrap broker.
+//! - [`AdminClient`] (this file): one connection to the first reachable bootstrap broker,
+//!   plus one to each partition leader it reads records from (Fetch and ListOffsets must go
+//!   to the leader; admin requests are forwarded to the controller by any broker).
 //! - `topics`, `credentials`, `acls`, `records`: the admin operations, one Kafka API each
 //!   (topics also read Metadata and DescribeConfigs to return a [`TopicDescription`];
 //!   records are Fetch and ListOffsets, for the usage collector and the message browser).
@@ -42,9 +44,13 @@ pub struct TopicDescription {
     pub configs: BTreeMap<String, String>,
 }
 
-/// One connection to one cluster's bootstrap broker.
+/// One connection to one cluster's bootstrap broker (and, for reads, to partition leaders).
 pub struct AdminClient {
     conn: Connection,
+    options: ConnectOptions,
+    timeout: Duration,
+    /// Connections to leaders other than the bootstrap broker, by `host:port`.
+    leaders: BTreeMap<String, Connection>,
 }
 
 impl std::fmt::Debug for AdminClient {
@@ -69,7 +75,12 @@ impl AdminClient {
     ) -> Result<Self, KafkaError> {
         let mut conn = fjord_broker::client::connect(options, timeout).await?;
         conn.set_client_id("fjord-control-plane");
-        Ok(AdminClient { conn })
+        Ok(AdminClient {
+            conn,
+            options: options.clone(),
+            timeout,
+            leaders: BTreeMap::new(),
+        })
     }
 
     /// Sends any request at the highest version both sides support and returns the decoded

@@ -1,11 +1,16 @@
 //! Reading records: Fetch of one partition from an offset (what the usage collector needs to
 //! read `__fjord_usage`, and what the message browser shows; neither uses a consumer group),
-//! and ListOffsets for a partition's first and next offsets.
+//! and ListOffsets for a partition's first and next offsets. Both go to the partition's
+//! leader, found with Metadata before each read.
 
 use bytes::Bytes;
+use fjord_broker::client::Connection;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 
@@ -39,6 +44,45 @@ pub struct PartitionOffsets {
 }
 
 impl AdminClient {
+    /// The connection to the leader of `topic`/`partition`: the bootstrap connection when it
+    /// leads (or Metadata names no leader: the read then fails with the broker's own error),
+    /// else one to the leader, opened on first use and kept.
+    async fn leader_conn(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<&mut Connection, KafkaError> {
+        let version = self.conn.version_for::<MetadataRequest>(4..=12)?;
+        let mut t = MetadataRequestTopic::default();
+        t.name = Some(TopicName(StrBytes::from_string(topic.to_string())));
+        let mut request = MetadataRequest::default();
+        request.topics = Some(vec![t]);
+        request.allow_auto_topic_creation = false;
+        let response = self.conn.send(&request, version).await?;
+        let leader = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.iter().find(|p| p.partition_index == partition))
+            .map(|p| p.leader_id.0)
+            .and_then(|id| response.brokers.iter().find(|b| b.node_id.0 == id))
+            .map(|b| format!("{}:{}", b.host.as_str(), b.port));
+        let Some(addr) = leader.filter(|a| a.as_str() != self.conn.addr()) else {
+            return Ok(&mut self.conn);
+        };
+        if self.leaders.get(&addr).is_none_or(|c| c.is_broken()) {
+            let options = fjord_broker::client::ConnectOptions {
+                bootstrap: addr.clone(),
+                ..self.options.clone()
+            };
+            let mut conn = fjord_broker::client::connect(&options, self.timeout).await?;
+            conn.set_client_id("fjord-control-plane");
+            self.leaders.insert(addr.clone(), conn);
+        }
+        self.leaders
+            .get_mut(&addr)
+            .ok_or_else(|| KafkaError::Protocol(format!("no connection to {addr}")))
+    }
+
     /// Fetch of `topic`/`partition` from `offset`, at most about `max_bytes`; answers at once
     /// (no long poll), with no records when there are none yet.
     pub async fn fetch_records(
@@ -70,8 +114,9 @@ impl AdminClient {
         offset: i64,
         max_bytes: i32,
     ) -> Result<FetchedBatch, KafkaError> {
+        let conn = self.leader_conn(topic, partition).await?;
         // v12: topics by name (v13+ wants topic ids).
-        let version = self.conn.version_for::<FetchRequest>(4..=12)?;
+        let version = conn.version_for::<FetchRequest>(4..=12)?;
         let mut p = FetchPartition::default();
         p.partition = partition;
         p.fetch_offset = offset;
@@ -86,7 +131,7 @@ impl AdminClient {
         request.max_bytes = max_bytes;
         request.session_epoch = -1;
         request.topics = vec![t];
-        let response = self.conn.send(&request, version).await?;
+        let response = conn.send(&request, version).await?;
         KafkaError::check(|| format!("fetch {topic}"), response.error_code, None)?;
         let data = response
             .responses
@@ -136,7 +181,8 @@ impl AdminClient {
         partition: i32,
         timestamp: i64,
     ) -> Result<i64, KafkaError> {
-        let version = self.conn.version_for::<ListOffsetsRequest>(1..=7)?;
+        let conn = self.leader_conn(topic, partition).await?;
+        let version = conn.version_for::<ListOffsetsRequest>(1..=7)?;
         let mut p = ListOffsetsPartition::default();
         p.partition_index = partition;
         p.current_leader_epoch = -1;
@@ -147,7 +193,7 @@ impl AdminClient {
         let mut request = ListOffsetsRequest::default();
         request.replica_id = BrokerId(-1);
         request.topics = vec![t];
-        let response = self.conn.send(&request, version).await?;
+        let response = conn.send(&request, version).await?;
         let data = response
             .topics
             .first()
