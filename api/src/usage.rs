@@ -216,7 +216,11 @@ async fn collect_cluster(state: &AppState, cluster_id: &str, tenant_id: &str) ->
             }
         }
         if duplicates > 0 {
-            tracing::info!(cluster_id, duplicates, "skipped usage records counted before");
+            tracing::info!(
+                cluster_id,
+                duplicates,
+                "skipped usage records counted before"
+            );
         }
         let hourly = aggregator.take_hourly();
         let changed: Vec<(i32, SeenSequences)> = std::mem::take(&mut aggregator.changed)
@@ -698,10 +702,7 @@ mod tests {
         // 30 minutes before the hour and 60 after: 1000 bytes × the time in each hour.
         let mut s = Hourly::default();
         s.add(&record("storage", HOUR_MS / 2, 2 * HOUR_MS));
-        assert_eq!(
-            s.storage[&(0, "orders".into())],
-            (1_000 * 1_800, 3 * 1_800)
-        );
+        assert_eq!(s.storage[&(0, "orders".into())], (1_000 * 1_800, 3 * 1_800));
         assert_eq!(
             s.storage[&(HOUR_MS, "orders".into())],
             (1_000 * 3_600, 3 * 3_600)
@@ -720,7 +721,10 @@ mod tests {
         let mut other_broker = r.clone();
         other_broker.broker = 2;
         assert!(a.add(&other_broker), "another broker's sequence 7 is new");
-        assert_eq!(a.hourly.traffic.values().map(|t| t.bytes_in).sum::<i64>(), 200);
+        assert_eq!(
+            a.hourly.traffic.values().map(|t| t.bytes_in).sum::<i64>(),
+            200
+        );
         assert!(a.seen[&1].contains(7) && !a.seen[&1].contains(8));
     }
 
@@ -825,7 +829,11 @@ mod tests {
                     })
                     .collect();
                 let mut stream = unique.clone();
-                stream.extend(repeats.iter().map(|i| unique[i.index(unique.len())].clone()));
+                stream.extend(
+                    repeats
+                        .iter()
+                        .map(|i| unique[i.index(unique.len())].clone()),
+                );
                 (Just(unique), Just(stream).prop_shuffle())
             })
     }

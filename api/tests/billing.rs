@@ -29,10 +29,14 @@ db_tests!(
 const HOUR: i64 = 3_600_000;
 /// 2040-03-01T00:00:00Z: a month of 31 days (744 hours), later than any real clock running
 /// these tests (a broker's graceful shutdown stamps its last window with the real time).
-const MARCH: i64 = 2_214_259_200_000;
+const MARCH: i64 = 2_214_172_800_000;
 const APRIL: i64 = MARCH + 744 * HOUR;
 
-async fn app_at(backend: Backend, now: i64, provisioner: TestProvisioner) -> (TestApp, Arc<ManualClock>) {
+async fn app_at(
+    backend: Backend,
+    now: i64,
+    provisioner: TestProvisioner,
+) -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(now));
     let app = TestApp::with(backend, provisioner, Some(clock.clone() as Arc<dyn Clock>)).await;
     (app, clock)
@@ -40,7 +44,14 @@ async fn app_at(backend: Backend, now: i64, provisioner: TestProvisioner) -> (Te
 
 /// Adds traffic of `cluster` in `hour` as the collector does (late usage of a finalised
 /// month marks it for a recheck).
-async fn add_traffic(t: &TestApp, tenant: &str, cluster: &str, hour: i64, bytes_in: i64, bytes_out: i64) {
+async fn add_traffic(
+    t: &TestApp,
+    tenant: &str,
+    cluster: &str,
+    hour: i64,
+    bytes_in: i64,
+    bytes_out: i64,
+) {
     let mut tx = t.state.db.begin().await.unwrap();
     sqlx::query(
         "INSERT INTO usage_hourly (cluster_id, tenant_id, hour_ms, topic, principal, bytes_in, \
@@ -93,7 +104,9 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
 
     // Ten hours into March: the draft bills what was used so far.
     clock.set(MARCH + 10 * HOUR);
-    let list = t.get(&format!("/v1/tenants/{tenant}/invoices"), &billing).await;
+    let list = t
+        .get(&format!("/v1/tenants/{tenant}/invoices"), &billing)
+        .await;
     assert_eq!(list.status.as_u16(), 200, "{:#}", list.body);
     let draft = &list.body["items"][0];
     assert_eq!(draft["id"], "2040-03");
@@ -128,23 +141,34 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
     t.get(&format!("/v1/tenants/{tenant}/invoices/2040-13"), &billing)
         .await
         .assert_problem(404, "not-found");
-    t.get(&format!("/v1/tenants/{tenant}/invoices/2040-03?format=pdf"), &billing)
-        .await
-        .assert_problem(400, "bad-request");
+    t.get(
+        &format!("/v1/tenants/{tenant}/invoices/2040-03?format=pdf"),
+        &billing,
+    )
+    .await
+    .assert_problem(400, "bad-request");
 
     // CSV, by query or by Accept.
     let csv = t
-        .get(&format!("/v1/tenants/{tenant}/invoices/2040-03?format=csv"), &billing)
+        .get(
+            &format!("/v1/tenants/{tenant}/invoices/2040-03?format=csv"),
+            &billing,
+        )
         .await;
     assert_eq!(csv.status.as_u16(), 200);
-    assert_eq!(csv.header("content-type").unwrap(), "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.header("content-type").unwrap(),
+        "text/csv; charset=utf-8"
+    );
     let text = csv.body.as_str().unwrap().to_string();
     let rows: Vec<&str> = text.trim_end().split("\r\n").collect();
     assert_eq!(rows.len(), 5, "header, 3 lines, total: {text}");
     assert!(rows[0].starts_with("invoice_id,status,period_start"));
     assert_eq!(
         rows[1],
-        format!("2040-03,draft,2040-03-01T00:00:00.000Z,2040-04-01T00:00:00.000Z,USD,{cluster},data_in,2,GB,0.1,1,0.20")
+        format!(
+            "2040-03,draft,2040-03-01T00:00:00.000Z,2040-04-01T00:00:00.000Z,USD,{cluster},data_in,2,GB,0.1,1,0.20"
+        )
     );
     assert!(rows[4].ends_with(",total,,,,,7.75"), "{}", rows[4]);
     let by_accept = t
@@ -161,7 +185,9 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
     // The month is over but within the grace: still a draft.
     clock.set(APRIL + HOUR / 2);
     assert_eq!(billing::run_once(&t.state).await.unwrap(), (0, 0));
-    let list = t.get(&format!("/v1/tenants/{tenant}/invoices"), &billing).await;
+    let list = t
+        .get(&format!("/v1/tenants/{tenant}/invoices"), &billing)
+        .await;
     let ids: Vec<(&str, &str)> = list.body["items"]
         .as_array()
         .unwrap()
@@ -173,8 +199,14 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
     // After the grace the job finalises March, once.
     clock.set(APRIL + HOUR);
     assert_eq!(billing::run_once(&t.state).await.unwrap().0, 1);
-    assert_eq!(billing::run_once(&t.state).await.unwrap().0, 0, "final once");
-    let fin = t.get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &billing).await;
+    assert_eq!(
+        billing::run_once(&t.state).await.unwrap().0,
+        0,
+        "final once"
+    );
+    let fin = t
+        .get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &billing)
+        .await;
     assert_eq!(fin.body["status"], "final", "{:#}", fin.body);
     assert_eq!(fin.body["issued_at"], "2040-04-01T01:00:00.000Z");
     assert_eq!(
@@ -191,7 +223,9 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
     // an adjustment bills the difference.
     add_traffic(&t, &tenant, &cluster, MARCH + 5 * HOUR, 1_000_000_000, 0).await;
     assert_eq!(billing::run_once(&t.state).await.unwrap().0, 1);
-    let list = t.get(&format!("/v1/tenants/{tenant}/invoices"), &billing).await;
+    let list = t
+        .get(&format!("/v1/tenants/{tenant}/invoices"), &billing)
+        .await;
     let items = list.body["items"].as_array().unwrap();
     let adj = items.iter().find(|i| i["id"] == "2040-03-A1").unwrap();
     assert_eq!(adj["kind"], "adjustment");
@@ -199,9 +233,15 @@ async fn invoices_are_drafts_then_final_and_late_usage_is_an_adjustment(backend:
     assert_eq!(adj["adjusts"], "2040-03");
     assert_eq!(lines(adj), [line("data_in", "1", "0.10")]);
     assert_eq!(adj["total"], "0.10");
-    let fin = t.get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &billing).await;
+    let fin = t
+        .get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &billing)
+        .await;
     assert_eq!(fin.body["total"], "558.25", "a final invoice never changes");
-    assert_eq!(billing::run_once(&t.state).await.unwrap().0, 0, "nothing more to adjust");
+    assert_eq!(
+        billing::run_once(&t.state).await.unwrap().0,
+        0,
+        "nothing more to adjust"
+    );
     // Usage of the open month marks nothing.
     add_traffic(&t, &tenant, &cluster, APRIL + HOUR, 1, 0).await;
     assert_eq!(billing::run_once(&t.state).await.unwrap().0, 0);
@@ -222,8 +262,8 @@ async fn price_books_are_versioned_and_only_administrators_add_them(backend: Bac
             "effective_from": "1970-01-01T00:00:00.000Z",
             "currency": "USD",
             "prices": {
-                "data_in_per_gb": "0.1", "data_out_per_gb": "0.05",
-                "storage_per_gb_month": "0.1", "partition_hour": "0.0015", "cluster_hour": "0.75"
+                "data_in_per_gb": "0.10", "data_out_per_gb": "0.05",
+                "storage_per_gb_month": "0.10", "partition_hour": "0.0015", "cluster_hour": "0.75"
             },
             "note": "the defaults (the shape of Amazon MSK Serverless prices)",
             "created_at": books.body["items"][0]["created_at"],
@@ -241,9 +281,13 @@ async fn price_books_are_versioned_and_only_administrators_add_them(backend: Bac
             "note": "cheaper clusters"
         })
     };
-    t.post("/v1/price-books", &boss, body("2040-03-01T02:00:00Z", "USD", "1.00"))
-        .await
-        .assert_problem(403, "forbidden");
+    t.post(
+        "/v1/price-books",
+        &boss,
+        body("2040-03-01T02:00:00Z", "USD", "1.00"),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     for bad in [
         body("2040-03-01T02:30:00Z", "USD", "1.00"),
         body("2040-03-01T02:00:00Z", "usd", "1.00"),
@@ -257,11 +301,15 @@ async fn price_books_are_versioned_and_only_administrators_add_them(backend: Bac
             .assert_problem(422, "validation");
     }
     let added = t
-        .post("/v1/price-books", &t.admin_token, body("2040-03-01T02:00:00Z", "USD", "1.00"))
+        .post(
+            "/v1/price-books",
+            &t.admin_token,
+            body("2040-03-01T02:00:00Z", "USD", "1.00"),
+        )
         .await;
     assert_eq!(added.status.as_u16(), 201, "{:#}", added.body);
     assert_eq!(added.body["version"], 2);
-    assert_eq!(added.body["prices"]["cluster_hour"], "1");
+    assert_eq!(added.body["prices"]["cluster_hour"], "1.00", "as written");
     let got = t.get("/v1/price-books/2", &boss).await;
     assert_eq!(got.body["effective_from"], "2040-03-01T02:00:00.000Z");
     t.get("/v1/price-books/9", &boss)
@@ -270,7 +318,9 @@ async fn price_books_are_versioned_and_only_administrators_add_them(backend: Bac
 
     // Two hours at 0.75, two at 1.00: a line per price book version.
     clock.set(MARCH + 4 * HOUR);
-    let draft = t.get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &boss).await;
+    let draft = t
+        .get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &boss)
+        .await;
     let versions: Vec<(i64, &str, &str)> = draft.body["lines"]
         .as_array()
         .unwrap()
@@ -283,25 +333,42 @@ async fn price_books_are_versioned_and_only_administrators_add_them(backend: Bac
             )
         })
         .collect();
-    assert_eq!(versions, [(1, "2", "1.50"), (2, "2", "2.00")], "{:#}", draft.body);
+    assert_eq!(
+        versions,
+        [(1, "2", "1.50"), (2, "2", "2.00")],
+        "{:#}",
+        draft.body
+    );
     assert_eq!(draft.body["total"], "3.50");
     assert_eq!(draft.body["lines"][0]["cluster_id"], cluster.as_str());
 
     // A price book file: added once, not again when unchanged.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("prices.json");
-    std::fs::write(&file, body("2040-04-01T00:00:00Z", "EUR", "0.70").to_string()).unwrap();
+    std::fs::write(
+        &file,
+        body("2040-04-01T00:00:00Z", "EUR", "0.70").to_string(),
+    )
+    .unwrap();
     let now = clock.now_ms();
     assert_eq!(
-        billing::price_books::load_file(&t.state.db, &file, now).await.unwrap(),
+        billing::price_books::load_file(&t.state.db, &file, now)
+            .await
+            .unwrap(),
         Some(3)
     );
     assert_eq!(
-        billing::price_books::load_file(&t.state.db, &file, now).await.unwrap(),
+        billing::price_books::load_file(&t.state.db, &file, now)
+            .await
+            .unwrap(),
         None
     );
     std::fs::write(&file, "{\"currency\": \"USD\"}").unwrap();
-    assert!(billing::price_books::load_file(&t.state.db, &file, now).await.is_err());
+    assert!(
+        billing::price_books::load_file(&t.state.db, &file, now)
+            .await
+            .is_err()
+    );
 }
 
 /// A webhook receiver on 127.0.0.1: records each POSTed JSON body.
@@ -333,7 +400,9 @@ async fn budget_thresholds_raise_alerts_once_and_post_the_webhook(backend: Backe
     let billing = t.member_token(&tenant, "accounts", "billing").await;
     let dev = t.member_token(&tenant, "dev", "developer").await;
     let path = format!("/v1/tenants/{tenant}/budget");
-    t.get(&path, &billing).await.assert_problem(404, "not-found");
+    t.get(&path, &billing)
+        .await
+        .assert_problem(404, "not-found");
 
     let (url, received) = webhook_receiver().await;
     let put = |body: Value| t.call(axum::http::Method::PUT, &path, Some(&billing), &[], body);
@@ -348,7 +417,13 @@ async fn budget_thresholds_raise_alerts_once_and_post_the_webhook(backend: Backe
         assert_eq!(answer.status.as_u16(), 422, "{bad}: {:#}", answer.body);
     }
     let answer = t
-        .call(axum::http::Method::PUT, &path, Some(&dev), &[], json!({"monthly_amount": "1.00"}))
+        .call(
+            axum::http::Method::PUT,
+            &path,
+            Some(&dev),
+            &[],
+            json!({"monthly_amount": "1.00"}),
+        )
         .await;
     answer.assert_problem(403, "forbidden");
     let set = put(json!({"monthly_amount": "1.00", "webhook_url": url})).await;
@@ -361,7 +436,11 @@ async fn budget_thresholds_raise_alerts_once_and_post_the_webhook(backend: Backe
     // 40 minutes: 0.50, half.
     clock.set(MARCH + 40 * 60_000);
     assert_eq!(billing::run_once(&t.state).await.unwrap().1, 1);
-    assert_eq!(billing::run_once(&t.state).await.unwrap().1, 0, "once per threshold");
+    assert_eq!(
+        billing::run_once(&t.state).await.unwrap().1,
+        0,
+        "once per threshold"
+    );
     // Two hours: 1.50, past 80 and 100 %.
     clock.set(MARCH + 2 * HOUR);
     assert_eq!(billing::run_once(&t.state).await.unwrap().1, 2);
@@ -381,7 +460,11 @@ async fn budget_thresholds_raise_alerts_once_and_post_the_webhook(backend: Backe
         .collect();
     assert_eq!(
         got,
-        [(100, "1.50", "delivered"), (80, "1.50", "delivered"), (50, "0.50", "delivered")]
+        [
+            (100, "1.50", "delivered"),
+            (80, "1.50", "delivered"),
+            (50, "0.50", "delivered")
+        ]
     );
     let posted = received.lock().unwrap().clone();
     let thresholds: Vec<i64> = posted
@@ -399,16 +482,24 @@ async fn budget_thresholds_raise_alerts_once_and_post_the_webhook(backend: Backe
     let dead_url = format!("http://{}/x", dead.local_addr().unwrap());
     drop(dead);
     put(json!({"monthly_amount": "10.00", "webhook_url": dead_url})).await;
-    clock.set(MARCH + 7 * HOUR); // 5.25 of 10: 50 %
+    // Thresholds alerted this month are not alerted again: in April, 7 hours cost 5.25 of
+    // 10, 50 %.
+    clock.set(APRIL + 7 * HOUR);
     for _ in 0..billing::budgets::MAX_ATTEMPTS {
         billing::run_once(&t.state).await.unwrap();
     }
     let alerts = t.get(&format!("{path}/alerts"), &billing).await;
-    assert_eq!(alerts.body["items"][0]["webhook_state"], "failed", "{:#}", alerts.body);
+    assert_eq!(
+        alerts.body["items"][0]["webhook_state"], "failed",
+        "{:#}",
+        alerts.body
+    );
     assert_eq!(alerts.body["items"][0]["budget"], "10.00");
     let deleted = t.delete(&path, &billing).await;
     assert_eq!(deleted.status.as_u16(), 204);
-    t.get(&path, &billing).await.assert_problem(404, "not-found");
+    t.get(&path, &billing)
+        .await
+        .assert_problem(404, "not-found");
 }
 
 fn batch(n: usize, size: usize) -> Bytes {
@@ -472,8 +563,7 @@ fn amount(quantity_nanos: i128, price_micros: i128) -> String {
 
 fn nanos(q: &str) -> i128 {
     let (whole, frac) = q.split_once('.').unwrap_or((q, ""));
-    whole.parse::<i128>().unwrap() * 1_000_000_000
-        + format!("{frac:0<9}").parse::<i128>().unwrap()
+    whole.parse::<i128>().unwrap() * 1_000_000_000 + format!("{frac:0<9}").parse::<i128>().unwrap()
 }
 
 async fn produced_and_consumed_bytes_over_simulated_hours_are_billed_exactly(backend: Backend) {
@@ -570,7 +660,9 @@ async fn produced_and_consumed_bytes_over_simulated_hours_are_billed_exactly(bac
     let byte_seconds = a_len * 1800 + (a_len + b_len) * 3600 + (a_len + b_len + c_len) * 3600;
     let partition_seconds: i128 = 9000;
 
-    let invoice = t.get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &boss).await;
+    let invoice = t
+        .get(&format!("/v1/tenants/{tenant}/invoices/2040-03"), &boss)
+        .await;
     assert_eq!(invoice.status.as_u16(), 200, "{:#}", invoice.body);
     let bytes_in = a_len + b_len + c_len;
     let bytes_out = a_len + c_len;
@@ -578,8 +670,16 @@ async fn produced_and_consumed_bytes_over_simulated_hours_are_billed_exactly(bac
     let q_out = quantity(bytes_out.into(), 1_000_000_000);
     let q_storage = quantity(byte_seconds.into(), 1_000_000_000 * 3600 * 744);
     let expected = [
-        line("data_in", &q_in, &amount(nanos(&q_in), 1_000_000 * 1_000_000)),
-        line("data_out", &q_out, &amount(nanos(&q_out), 500_000 * 1_000_000)),
+        line(
+            "data_in",
+            &q_in,
+            &amount(nanos(&q_in), 1_000_000 * 1_000_000),
+        ),
+        line(
+            "data_out",
+            &q_out,
+            &amount(nanos(&q_out), 500_000 * 1_000_000),
+        ),
         line(
             "storage",
             &q_storage,

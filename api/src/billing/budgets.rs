@@ -125,24 +125,27 @@ fn parse_url(url: &str) -> Result<WebhookUrl> {
         return Err(bad("needs a host and no user info"));
     }
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-            h,
-            p.parse::<u16>().map_err(|_| bad("has an invalid port"))?,
-        ),
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, p.parse::<u16>().map_err(|_| bad("has an invalid port"))?)
+        }
         _ => (authority, 80),
     };
     if host.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("is not a valid URL"));
     }
     Ok(WebhookUrl {
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         port,
         path: path.to_string(),
     })
 }
 
 fn parse_amount(s: &str) -> Result<Decimal> {
-    let d = Decimal::from_str(s.trim()).map_err(|_| {
+    let plain = s.trim().chars().all(|c| c.is_ascii_digit() || c == '.');
+    let d = Decimal::from_str(s.trim()).ok().filter(|_| plain).ok_or_else(|| {
         ApiError::Validation(format!(
             "monthly_amount must be a decimal number as a string, like \"100.00\" (got {s:?})"
         ))
@@ -440,7 +443,10 @@ async fn post(url: &WebhookUrl, body: &[u8]) -> Result<(), String> {
         let status_line = String::from_utf8_lossy(&answer[..read]).to_string();
         match status_line.split(' ').nth(1) {
             Some(code) if code.starts_with('2') && code.len() == 3 => Ok(()),
-            _ => Err(format!("answer: {:?}", status_line.lines().next().unwrap_or(""))),
+            _ => Err(format!(
+                "answer: {:?}",
+                status_line.lines().next().unwrap_or("")
+            )),
         }
     };
     tokio::time::timeout(WEBHOOK_TIMEOUT, exchange)

@@ -253,9 +253,24 @@ pub fn compute(
         let Some(book) = book_at(books, *hour) else {
             continue;
         };
-        add(cluster, Dimension::DataIn, book.version, i128::from(u.bytes_in));
-        add(cluster, Dimension::DataOut, book.version, i128::from(u.bytes_out));
-        add(cluster, Dimension::Storage, book.version, i128::from(u.byte_seconds));
+        add(
+            cluster,
+            Dimension::DataIn,
+            book.version,
+            i128::from(u.bytes_in),
+        );
+        add(
+            cluster,
+            Dimension::DataOut,
+            book.version,
+            i128::from(u.bytes_out),
+        );
+        add(
+            cluster,
+            Dimension::Storage,
+            book.version,
+            i128::from(u.byte_seconds),
+        );
         add(
             cluster,
             Dimension::PartitionHours,
@@ -430,10 +445,22 @@ mod tests {
             .map(|l| (l.dimension, (l.quantity, l.amount)))
             .collect();
         assert_eq!(by_dim[&Dimension::DataIn], (dec("3"), dec("0.30")));
-        assert_eq!(by_dim[&Dimension::DataOut], (dec("1.5"), dec("0.08")), "0.075 → 0.08 (half-even)");
+        assert_eq!(
+            by_dim[&Dimension::DataOut],
+            (dec("1.5"), dec("0.08")),
+            "0.075 → 0.08 (half-even)"
+        );
         assert_eq!(by_dim[&Dimension::Storage], (dec("2"), dec("0.20")));
-        assert_eq!(by_dim[&Dimension::PartitionHours], (dec("2232"), dec("3.35")), "3 × 744 × 0.0015 = 3.348");
-        assert_eq!(by_dim[&Dimension::ClusterHours], (dec("10"), dec("7.50")), "clipped to the month");
+        assert_eq!(
+            by_dim[&Dimension::PartitionHours],
+            (dec("2232"), dec("3.35")),
+            "3 × 744 × 0.0015 = 3.348"
+        );
+        assert_eq!(
+            by_dim[&Dimension::ClusterHours],
+            (dec("10"), dec("7.50")),
+            "clipped to the month"
+        );
         assert_eq!(c.total, dec("11.43"));
         assert_eq!(c.currency, "USD");
     }

@@ -178,7 +178,13 @@ fn parse_month_id(id: &str) -> Option<i64> {
 }
 
 /// Everything [`compute::compute`] needs for `tenant_id`'s month `[start, end)`.
-pub async fn period_usage(db: &Db, tenant_id: &str, start: i64, end: i64, now: i64) -> Result<PeriodUsage> {
+pub async fn period_usage(
+    db: &Db,
+    tenant_id: &str,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<PeriodUsage> {
     let mut usage = PeriodUsage::default();
     let traffic = sqlx::query(
         "SELECT cluster_id, hour_ms, CAST(SUM(bytes_in) AS BIGINT) AS bytes_in, CAST(SUM(bytes_out) AS BIGINT) AS bytes_out \
@@ -233,7 +239,12 @@ fn sum(r: &sqlx::any::AnyRow, column: &str) -> Result<i64> {
 
 /// The billable intervals of the tenant's clusters (from their state history) that end
 /// after `since`, the open ones ending at `now`.
-pub async fn running(db: &Db, tenant_id: &str, since: i64, now: i64) -> Result<Vec<(String, i64, i64)>> {
+pub async fn running(
+    db: &Db,
+    tenant_id: &str,
+    since: i64,
+    now: i64,
+) -> Result<Vec<(String, i64, i64)>> {
     let rows = sqlx::query(
         "SELECT e.cluster_id, e.to_state, e.created_at FROM cluster_events e \
          JOIN clusters c ON c.id = e.cluster_id \
@@ -499,7 +510,12 @@ pub async fn finalize_due(state: &AppState) -> Result<usize> {
             )
             .await?
             {
-                tracing::info!(tenant_id, invoice = invoice.id, total = invoice.total, "invoice finalised");
+                tracing::info!(
+                    tenant_id,
+                    invoice = invoice.id,
+                    total = invoice.total,
+                    "invoice finalised"
+                );
                 issued += 1;
             }
             month = end;
@@ -561,7 +577,11 @@ async fn adjust_rechecked(state: &AppState, now: i64) -> Result<usize> {
         )
         .await?
         {
-            tracing::info!(tenant_id, invoice = id, "adjustment issued for usage collected after finalisation");
+            tracing::info!(
+                tenant_id,
+                invoice = id,
+                "adjustment issued for usage collected after finalisation"
+            );
             issued += 1;
         }
     }
@@ -687,7 +707,10 @@ async fn get_invoice(
             .is_some_and(|v| v.contains("text/csv")),
     };
     if csv {
-        let file = format!("attachment; filename=\"invoice-{}-{}.csv\"", tenant_id, invoice.id);
+        let file = format!(
+            "attachment; filename=\"invoice-{}-{}.csv\"",
+            tenant_id, invoice.id
+        );
         Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -753,7 +776,10 @@ mod tests {
         assert_eq!(month_id(march), "2026-03");
         assert_eq!(parse_month_id("2026-03"), Some(march));
         assert_eq!(rfc3339(next_month(march)), "2026-04-01T00:00:00.000Z");
-        assert_eq!(rfc3339(next_month(next_month(march) + 1_000)), "2026-05-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(next_month(next_month(march) + 1_000)),
+            "2026-05-01T00:00:00.000Z"
+        );
         assert_eq!(parse_month_id("2026-13"), None);
         assert_eq!(parse_month_id("2026-3"), None);
     }

@@ -60,7 +60,9 @@ impl UnitPrices {
     /// Parses and checks every price: a decimal ≥ 0 with at most 6 decimal places.
     pub fn parse(&self) -> Result<Prices> {
         let one = |name: &str, v: &str| -> Result<Decimal> {
-            let d = Decimal::from_str(v.trim()).map_err(|_| {
+            // Plain decimal notation only (no exponents, no signs but a minus).
+            let plain = v.trim().chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+            let d = Decimal::from_str(v.trim()).ok().filter(|_| plain).ok_or_else(|| {
                 ApiError::Validation(format!(
                     "prices.{name} must be a decimal number as a string, like \"0.10\" (got {v:?})"
                 ))
@@ -75,7 +77,7 @@ impl UnitPrices {
                     "prices.{name} has more than {PRICE_DP} decimal places"
                 )));
             }
-            Ok(d.normalize())
+            Ok(d)
         };
         Ok(Prices {
             data_in_per_gb: one("data_in_per_gb", &self.data_in_per_gb)?,
@@ -305,7 +307,9 @@ pub async fn load_file(db: &Db, path: &std::path::Path, now: i64) -> anyhow::Res
     let existing = books(db).await?;
     if let Some(newest) = existing.iter().max_by_key(|b| b.version) {
         let same_time = match &new.effective_from {
-            Some(t) => crate::usage::parse_time("effective_from", t).ok() == Some(newest.effective_from),
+            Some(t) => {
+                crate::usage::parse_time("effective_from", t).ok() == Some(newest.effective_from)
+            }
             None => true,
         };
         if newest.currency == new.currency.trim() && newest.prices == prices && same_time {

@@ -396,11 +396,13 @@ async fn update_cluster(
         limits: Some(limits),
         endpoint: None,
     };
-    let saved = store::save(&state.db, state.clock.now_ms(), &row, change).await?.ok_or_else(|| {
-        ApiError::PreconditionFailed(
-            "the cluster changed meanwhile; fetch it again and retry".into(),
-        )
-    })?;
+    let saved = store::save(&state.db, state.clock.now_ms(), &row, change)
+        .await?
+        .ok_or_else(|| {
+            ApiError::PreconditionFailed(
+                "the cluster changed meanwhile; fetch it again and retry".into(),
+            )
+        })?;
     state.reconcile.notify_one();
     Ok(with_etag(StatusCode::ACCEPTED, &saved))
 }

@@ -246,7 +246,10 @@ async fn apply(
         limits: None,
         endpoint,
     };
-    if store::save(&state.db, state.clock.now_ms(), row, change).await?.is_none() {
+    if store::save(&state.db, state.clock.now_ms(), row, change)
+        .await?
+        .is_none()
+    {
         tracing::debug!(cluster_id = %row.id, "cluster changed while reconciling; will look again");
     }
     Ok(())
