@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_control_plane.sql"),
     ),
     (2, "usage", include_str!("../migrations/0002_usage.sql")),
+    (
+        3,
+        "usage sequences",
+        include_str!("../migrations/0003_usage_sequences.sql"),
+    ),
+    (4, "billing", include_str!("../migrations/0004_billing.sql")),
 ];
 
 /// [`MIGRATIONS`] as a sqlx migration source.

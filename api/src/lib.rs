@@ -16,7 +16,8 @@
 //!   [`auth::routes`] (token exchange, JWKS, key rotation), [`clusters`] (with a pure state
 //!   machine and the background [`clusters::reconciler`] driving the
 //!   [`provision::Provisioner`]), [`topics`], [`messages`] (the bounded message browser),
-//!   [`credentials`] (SASL/SCRAM), [`acls`], [`usage`], [`health`].
+//!   [`credentials`] (SASL/SCRAM), [`acls`], [`usage`] (metering), [`billing`] (price
+//!   books, invoices, budgets), [`health`]; [`clock`] is the injectable time.
 //! - [`console`]: the web console (static HTML, CSS and ES modules compiled into the
 //!   binary, served at `/`), a client of the same public API.
 //! - Cross-cutting: [`pagination`] (cursor pages), [`idempotency`] (`Idempotency-Key`),
@@ -27,6 +28,8 @@
 pub mod acls;
 pub mod api_keys;
 pub mod auth;
+pub mod billing;
+pub mod clock;
 pub mod clusters;
 pub mod console;
 pub mod credentials;
@@ -70,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(credentials::router())
         .merge(acls::router())
         .merge(usage::router())
+        .merge(billing::router())
         .merge(console::router())
         .route("/openapi.json", get(openapi::serve_spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -45,6 +45,10 @@ struct DevArgs {
     /// Lifetime of access tokens, in seconds (long in dev, so the printed token lasts a day).
     #[arg(long, env = "FJORD_TOKEN_TTL_SECS", default_value_t = 12 * 3600)]
     token_ttl_secs: u64,
+    /// A price book file (JSON: currency, prices, optional effective_from), added as a new
+    /// price book version at start when it differs from the newest one.
+    #[arg(long, env = "FJORD_PRICE_BOOK")]
+    price_book: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +65,10 @@ struct ServeArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "FJORD_TOKEN_TTL_SECS", default_value_t = 900)]
     token_ttl_secs: u64,
+    /// A price book file (JSON: currency, prices, optional effective_from), added as a new
+    /// price book version at start when it differs from the newest one.
+    #[arg(long, env = "FJORD_PRICE_BOOK")]
+    price_book: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -86,7 +94,15 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => {
             let url = db::sqlite_url(&prepare_dir(&args.data_dir)?);
-            run(&url, &args.data_dir, args.listen, args.token_ttl_secs, true).await
+            run(
+                &url,
+                &args.data_dir,
+                args.listen,
+                args.token_ttl_secs,
+                args.price_book.as_deref(),
+                true,
+            )
+            .await
         }
         Command::Serve(args) => {
             let url = match args.database_url {
@@ -98,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
                 &args.data_dir,
                 args.listen,
                 args.token_ttl_secs,
+                args.price_book.as_deref(),
                 false,
             )
             .await
@@ -116,6 +133,7 @@ async fn run(
     data_dir: &std::path::Path,
     listen: SocketAddr,
     token_ttl_secs: u64,
+    price_book: Option<&std::path::Path>,
     dev: bool,
 ) -> anyhow::Result<()> {
     let db = db::connect(database_url)
@@ -126,6 +144,13 @@ async fn run(
     let state = AppState::new(db, provisioner.clone(), Duration::from_secs(token_ttl_secs))
         .await
         .context("failed to load the token signing keys")?;
+    if let Some(path) = price_book
+        && let Some(version) =
+            fjord_api::billing::price_books::load_file(&state.db, path, fjord_api::db::now_ms())
+                .await?
+    {
+        tracing::info!(version, file = %path.display(), "price book added");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;

@@ -14,7 +14,7 @@ use crate::extract::Json;
 #[openapi(
     info(
         title = "Fjord control plane",
-        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics and their messages, SASL credentials, ACLs and usage. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
+        description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics and their messages, SASL credentials, ACLs, usage, invoices and budgets. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerAuth),
@@ -28,6 +28,7 @@ use crate::extract::Json;
         (name = "credentials", description = "SASL/SCRAM credentials of a cluster"),
         (name = "acls", description = "Access control lists of a cluster"),
         (name = "usage", description = "Metered usage per tenant, cluster and topic"),
+        (name = "billing", description = "Price books, invoices and budgets"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -65,6 +66,9 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     doc.merge(crate::credentials::CredentialsApi::openapi());
     doc.merge(crate::acls::AclsApi::openapi());
     doc.merge(crate::usage::UsageApi::openapi());
+    doc.merge(crate::billing::price_books::PriceBooksApi::openapi());
+    doc.merge(crate::billing::invoices::InvoicesApi::openapi());
+    doc.merge(crate::billing::budgets::BudgetsApi::openapi());
     document_common_problems(&mut doc);
     doc
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::jwt::Tokens;
+use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::provision::Provisioner;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub reconcile: Arc<tokio::sync::Notify>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// The time: the system clock, or a simulated one in tests (see [`crate::clock`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -38,12 +41,20 @@ impl AppState {
     ) -> Result<Self, crate::error::ApiError> {
         let tokens = Tokens::new(token_ttl);
         tokens.ensure_signing_key(&db).await?;
+        crate::billing::price_books::ensure_default(&db, crate::db::now_ms()).await?;
         Ok(AppState {
             db,
             tokens: Arc::new(tokens),
             provisioner,
             reconcile: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(Metrics::new()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same state reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }

@@ -1,7 +1,7 @@
 // End-to-end tests of the web console in headless Chromium (Debian's package, driven by
 // playwright-core) against the real `fjord dev` binary: sign-in, a cluster from
 // Provisioning to Ready, a topic, a credential whose secret is shown once, messages
-// produced by a real Kafka client and browsed, usage charts, the invoices page, an invalid
+// produced by a real Kafka client and browsed, usage charts, the invoices page (the open month's draft, its CSV), an invalid
 // token leading back to sign-in, an administrator choosing a tenant, sign-out, keyboard use
 // and a narrow screen. A screenshot of each
 // main page goes to tests/console/artifacts/.
@@ -243,11 +243,21 @@ describe("console", { skip }, () => {
     await shot("usage");
   });
 
-  test("the invoices page says when billing is not enabled", async () => {
+  test("the invoices page lists the open month's draft invoice with its CSV", async () => {
     await page.getByRole("link", { name: "Invoices" }).click();
     await heading().filter({ hasText: "Invoices" }).waitFor(WAIT);
-    await page.locator("#billing-disabled").waitFor(WAIT);
-    assert.match(await page.locator("#billing-disabled").textContent(), /Billing is not enabled on this server/);
+    const row = page.locator("main table tbody tr").first();
+    await row.waitFor(WAIT);
+    const month = new Date().toISOString().slice(0, 7);
+    assert.match(await row.textContent(), new RegExp(`draft`));
+    assert.match(await row.textContent(), new RegExp(`${month}`));
+    // The cluster has run since this suite created it: cluster-hours are billed in USD.
+    assert.match(await row.locator('td[data-label="Total"]').textContent(), /^\d+\.\d{2} USD$/);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      row.getByRole("button", { name: `Download invoice ${month} as CSV` }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), `invoice-${month}.csv`);
     await shot("invoices");
   });
 

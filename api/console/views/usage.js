@@ -12,6 +12,7 @@ const METRICS = [
   ["records_out", "Records out", (n) => Number(n).toLocaleString("en")],
   ["storage_gb_hours", "Storage (GB-hours)", (n) => Number(n).toFixed(3)],
   ["partition_hours", "Partition-hours", (n) => Number(n).toFixed(1)],
+  ["cluster_hours", "Cluster-hours", (n) => Number(n).toFixed(2)],
 ];
 const COLORS = ["#0b5cad", "#e07b00", "#1e7b34", "#8e3bb5", "#b3261e", "#00838f", "#6d4c41", "#546e7a"];
 const DAY_MS = 86400000;
@@ -128,7 +129,8 @@ export async function render(main, { tenant }) {
       const report = await get(`/v1/tenants/${seg(tenant)}/usage?${q}`);
       const [key, label, format] = METRICS.find(([k]) => k === metric.value);
       const caption = `${label} per ${granularity.value}, split by ${dimension.value}, from ${report.from.slice(0, 10)} to ${report.to.slice(0, 10)}`;
-      if (report.items.length === 0) {
+      // Cluster-hours accrue from a cluster's start: "no usage" means none of this metric.
+      if (report.items.every((i) => !Number(i[key]))) {
         out.replaceChildren(h("p", { class: "empty" }, `No usage recorded from ${report.from.slice(0, 10)} to ${report.to.slice(0, 10)}. Usage appears here a minute or two after clients produce or consume.`));
         return;
       }
@@ -148,6 +150,7 @@ export async function render(main, { tenant }) {
           ["Records out", (i) => String(i.records_out), { num: true }],
           ["Storage GB-h", (i) => Number(i.storage_gb_hours).toFixed(3), { num: true }],
           ["Partition-h", (i) => Number(i.partition_hours).toFixed(1), { num: true }],
+          ["Cluster-h", (i) => Number(i.cluster_hours || 0).toFixed(2), { num: true }],
         ], report.items),
       );
     } catch (e) {

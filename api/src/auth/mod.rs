@@ -61,6 +61,8 @@ pub enum Action {
     WriteClusterData,
     /// Read usage and invoices.
     ReadBilling,
+    /// Set the tenant's budget.
+    ManageBilling,
 }
 
 impl Role {
@@ -93,12 +95,18 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin | Role::TenantAdmin => true,
-            Role::Developer => !matches!(action, ManageMembers | DeleteClusters | ReadBilling),
+            Role::Developer => !matches!(
+                action,
+                ManageMembers | DeleteClusters | ReadBilling | ManageBilling
+            ),
             Role::Viewer => matches!(
                 action,
                 ReadTenant | ReadMembers | ReadClusters | ReadClusterData
             ),
-            Role::Billing => matches!(action, ReadTenant | ReadClusters | ReadBilling),
+            Role::Billing => matches!(
+                action,
+                ReadTenant | ReadClusters | ReadBilling | ManageBilling
+            ),
         }
     }
 }
@@ -231,6 +239,7 @@ mod tests {
             ReadClusterData,
             WriteClusterData,
             ReadBilling,
+            ManageBilling,
         ];
         for a in all {
             assert!(Role::Admin.allows(a));
@@ -245,6 +254,9 @@ mod tests {
         assert!(!Role::Viewer.allows(WriteClusters));
         assert!(!Role::Viewer.allows(ReadBilling));
         assert!(Role::Billing.allows(ReadBilling));
+        assert!(Role::Billing.allows(ManageBilling));
+        assert!(!Role::Developer.allows(ManageBilling));
+        assert!(!Role::Viewer.allows(ManageBilling));
         assert!(!Role::Billing.allows(ReadClusterData));
         assert!(!Role::Billing.allows(ReadMembers));
     }

@@ -23,7 +23,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use self::machine::{ClusterState, Event, transition};
 use self::store::{Change, ClusterRow, Limits};
 use crate::auth::{Action, Principal};
-use crate::db::{new_id, now_ms, rfc3339};
+use crate::db::{new_id, rfc3339};
 use crate::error::{ApiError, Problem, Result};
 use crate::extract::{IdempotencyKey, IfMatch, Json, Path, Query, etag};
 use crate::idempotency::{self, Begin};
@@ -277,7 +277,7 @@ async fn create_cluster(
         Begin::Proceed(reservation) => reservation,
     };
     let outcome = async {
-        let now = now_ms();
+        let now = state.clock.now_ms();
         let row = ClusterRow {
             id: new_id(),
             tenant_id: tenant_id.clone(),
@@ -396,11 +396,13 @@ async fn update_cluster(
         limits: Some(limits),
         endpoint: None,
     };
-    let saved = store::save(&state.db, &row, change).await?.ok_or_else(|| {
-        ApiError::PreconditionFailed(
-            "the cluster changed meanwhile; fetch it again and retry".into(),
-        )
-    })?;
+    let saved = store::save(&state.db, state.clock.now_ms(), &row, change)
+        .await?
+        .ok_or_else(|| {
+            ApiError::PreconditionFailed(
+                "the cluster changed meanwhile; fetch it again and retry".into(),
+            )
+        })?;
     state.reconcile.notify_one();
     Ok(with_etag(StatusCode::ACCEPTED, &saved))
 }
@@ -448,7 +450,7 @@ async fn delete_cluster(
                 reason: "deletion requested",
                 ..Change::default()
             };
-            store::save(&state.db, &row, change)
+            store::save(&state.db, state.clock.now_ms(), &row, change)
                 .await?
                 .ok_or_else(|| ApiError::Conflict("the cluster changed meanwhile; retry".into()))?
         }

@@ -91,7 +91,7 @@ pub async fn run(state: AppState, shutdown: impl std::future::Future<Output = ()
     }
     let mut tasks = JoinSet::new();
     loop {
-        if let Err(e) = retry_failed(&state, crate::db::now_ms()).await {
+        if let Err(e) = retry_failed(&state, state.clock.now_ms()).await {
             tracing::warn!(error = %e, "retrying failed clusters failed");
         }
         if let Err(e) = spawn_work(&state, &busy, &mut tasks).await {
@@ -122,7 +122,7 @@ pub async fn resume(state: &AppState) -> Result<()> {
                         endpoint: Some(&endpoint),
                         ..Change::default()
                     };
-                    store::save(&state.db, &row, change).await?;
+                    store::save(&state.db, state.clock.now_ms(), &row, change).await?;
                 }
                 tracing::info!(cluster_id = %row.id, "resumed cluster");
             }
@@ -246,7 +246,10 @@ async fn apply(
         limits: None,
         endpoint,
     };
-    if store::save(&state.db, row, change).await?.is_none() {
+    if store::save(&state.db, state.clock.now_ms(), row, change)
+        .await?
+        .is_none()
+    {
         tracing::debug!(cluster_id = %row.id, "cluster changed while reconciling; will look again");
     }
     Ok(())

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::machine::ClusterState;
-use crate::db::{Db, new_id, now_ms};
+use crate::db::{Db, new_id};
 use crate::error::{ApiError, Result};
 use crate::provision::{ClusterEndpoint, ClusterSpec};
 
@@ -176,10 +176,15 @@ pub struct Change<'a> {
     pub endpoint: Option<&'a ClusterEndpoint>,
 }
 
-/// Saves `change` if the row is still at `current.version`; `Ok(None)` when it moved on
+/// Saves `change` at time `now` (unix ms, the state's clock: the state history bills
+/// cluster-hours) if the row is still at `current.version`; `Ok(None)` when it moved on
 /// meanwhile (the caller re-reads and decides again).
-pub async fn save(db: &Db, current: &ClusterRow, change: Change<'_>) -> Result<Option<ClusterRow>> {
-    let now = now_ms();
+pub async fn save(
+    db: &Db,
+    now: i64,
+    current: &ClusterRow,
+    change: Change<'_>,
+) -> Result<Option<ClusterRow>> {
     let mut next = current.clone();
     if let Some(state) = change.state {
         next.state = state;

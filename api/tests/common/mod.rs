@@ -76,9 +76,10 @@ macro_rules! db_tests {
 }
 
 /// A provisioner for route tests (see the module docs).
-#[derive(Default)]
 pub struct TestProvisioner {
     broker: tokio::sync::Mutex<Option<(BrokerHandle, tempfile::TempDir)>>,
+    /// The broker's `fjord.usage.interval.ms`.
+    usage_interval_ms: u64,
     /// `ensure` fails while set.
     pub fail_ensure: AtomicBool,
     pub ensures: AtomicUsize,
@@ -88,30 +89,75 @@ pub struct TestProvisioner {
 const ADMIN_USER: &str = "admin";
 const ADMIN_PASSWORD: &str = "admin-secret";
 
+impl Default for TestProvisioner {
+    fn default() -> Self {
+        TestProvisioner::with_usage_interval(200)
+    }
+}
+
 impl TestProvisioner {
+    /// A provisioner whose broker writes a usage window every `usage_interval_ms`.
+    pub fn with_usage_interval(usage_interval_ms: u64) -> Self {
+        TestProvisioner {
+            broker: tokio::sync::Mutex::new(None),
+            usage_interval_ms,
+            fail_ensure: AtomicBool::new(false),
+            ensures: AtomicUsize::new(0),
+            deletes: AtomicUsize::new(0),
+        }
+    }
+
+    fn broker_config(&self, dir: &std::path::Path) -> BrokerConfig {
+        let mut map = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            map.insert(k.to_string(), v);
+        };
+        set("log.dirs", dir.join("data").display().to_string());
+        set("listeners", "SASL_PLAINTEXT://127.0.0.1:0".into());
+        set("super.users", format!("User:{ADMIN_USER}"));
+        set("authorizer.class.name", "fjord".into());
+        set(
+            "fjord.usage.interval.ms",
+            self.usage_interval_ms.to_string(),
+        );
+        set(
+            "fjord.bootstrap.users",
+            format!("{ADMIN_USER}:{ADMIN_PASSWORD}"),
+        );
+        set("connection.failed.authentication.delay.ms", "0".into());
+        BrokerConfig::from_map(map).unwrap()
+    }
+
     async fn bootstrap(&self) -> String {
         let mut broker = self.broker.lock().await;
         if broker.is_none() {
             let dir = tempfile::tempdir().unwrap();
-            let mut map = BTreeMap::new();
-            let mut set = |k: &str, v: String| {
-                map.insert(k.to_string(), v);
-            };
-            set("log.dirs", dir.path().join("data").display().to_string());
-            set("listeners", "SASL_PLAINTEXT://127.0.0.1:0".into());
-            set("super.users", format!("User:{ADMIN_USER}"));
-            set("authorizer.class.name", "fjord".into());
-            set("fjord.usage.interval.ms", "200".into());
-            set(
-                "fjord.bootstrap.users",
-                format!("{ADMIN_USER}:{ADMIN_PASSWORD}"),
-            );
-            set("connection.failed.authentication.delay.ms", "0".into());
-            let config = BrokerConfig::from_map(map).unwrap();
-            let handle = fjord_broker::server::spawn(config).await.unwrap();
+            let handle = fjord_broker::server::spawn(self.broker_config(dir.path()))
+                .await
+                .unwrap();
             *broker = Some((handle, dir));
         }
         broker.as_ref().unwrap().0.bootstrap()
+    }
+
+    /// Stops the broker gracefully and starts it again on the same data (a new port).
+    pub async fn restart_broker(&self) {
+        let mut broker = self.broker.lock().await;
+        let (handle, dir) = broker.take().expect("the broker runs");
+        handle.shutdown().await.unwrap();
+        let handle = fjord_broker::server::spawn(self.broker_config(dir.path()))
+            .await
+            .unwrap();
+        *broker = Some((handle, dir));
+    }
+
+    /// Makes the broker write its usage window ending at `now_ms` (a simulated time) to
+    /// `__fjord_usage`; returns the records written.
+    pub async fn write_usage(&self, now_ms: i64) -> usize {
+        self.bootstrap().await;
+        let broker = self.broker.lock().await;
+        let handle = &broker.as_ref().unwrap().0;
+        handle.broker().write_usage(now_ms).await.unwrap()
     }
 
     /// The ACLs stored on the broker.
@@ -178,6 +224,8 @@ pub struct TestApp {
     pub state: AppState,
     pub provisioner: Arc<TestProvisioner>,
     pub admin_token: String,
+    /// The database's URL (to reopen it after a simulated restart).
+    db_url: String,
     _dir: tempfile::TempDir,
     // Declared last: dropped after the pool's users.
     _schema: Option<SchemaGuard>,
@@ -248,9 +296,15 @@ impl Drop for SchemaGuard {
     }
 }
 
-async fn database(backend: &Backend, dir: &std::path::Path) -> (db::Db, Option<SchemaGuard>) {
+async fn database(
+    backend: &Backend,
+    dir: &std::path::Path,
+) -> (db::Db, String, Option<SchemaGuard>) {
     match backend {
-        Backend::Sqlite => (db::connect(&db::sqlite_url(dir)).await.unwrap(), None),
+        Backend::Sqlite => {
+            let url = db::sqlite_url(dir);
+            (db::connect(&url).await.unwrap(), url, None)
+        }
         Backend::Postgres(url) => {
             // A fresh schema per test: tests run in parallel and never see each other.
             sqlx::any::install_default_drivers();
@@ -267,7 +321,7 @@ async fn database(backend: &Backend, dir: &std::path::Path) -> (db::Db, Option<S
                 url: url.clone(),
                 schema,
             };
-            (db::connect(&scoped).await.unwrap(), Some(guard))
+            (db::connect(&scoped).await.unwrap(), scoped, Some(guard))
         }
     }
 }
@@ -275,12 +329,24 @@ async fn database(backend: &Backend, dir: &std::path::Path) -> (db::Db, Option<S
 impl TestApp {
     /// A fresh API with its administrator signed in.
     pub async fn new(backend: Backend) -> TestApp {
+        TestApp::with(backend, TestProvisioner::default(), None).await
+    }
+
+    /// A fresh API over `provisioner`, reading the time from `clock` when given.
+    pub async fn with(
+        backend: Backend,
+        provisioner: TestProvisioner,
+        clock: Option<Arc<dyn fjord_api::clock::Clock>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let (db, schema) = database(&backend, dir.path()).await;
-        let provisioner = Arc::new(TestProvisioner::default());
-        let state = AppState::new(db, provisioner.clone(), Duration::from_secs(600))
+        let (db, db_url, schema) = database(&backend, dir.path()).await;
+        let provisioner = Arc::new(provisioner);
+        let mut state = AppState::new(db, provisioner.clone(), Duration::from_secs(600))
             .await
             .unwrap();
+        if let Some(clock) = clock {
+            state = state.with_clock(clock);
+        }
         let key = fjord_api::auth::keys::bootstrap_admin(&state.db)
             .await
             .unwrap()
@@ -290,11 +356,26 @@ impl TestApp {
             state,
             provisioner,
             admin_token: String::new(),
+            db_url,
             _dir: dir,
             _schema: schema,
         };
         test.admin_token = test.token_for(&key).await;
         test
+    }
+
+    /// Simulates a restart of the API: the pool is closed and a new state (same clock and
+    /// provisioner) opens the database again, applying the migrations as at start.
+    pub async fn restart_api(&mut self) {
+        let clock = self.state.clock.clone();
+        self.state.db.close().await;
+        let db = db::connect(&self.db_url).await.unwrap();
+        let state = AppState::new(db, self.provisioner.clone(), Duration::from_secs(600))
+            .await
+            .unwrap()
+            .with_clock(clock);
+        self.router = app(state.clone());
+        self.state = state;
     }
 
     /// Sends a request; `body` is sent as JSON when not `Null`.
