@@ -258,6 +258,8 @@ def test_the_crd_is_fjordcluster_v1alpha1_with_status_and_columns():
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     assert columns == ["Brokers", "Ready", "Bootstrap", "Age"]
     assert schema["properties"]["spec"]["properties"]["brokers"]["x-kubernetes-validations"]
+    autoscaling = schema["properties"]["spec"]["properties"]["autoscaling"]
+    assert autoscaling["properties"]["targetUtilizationPercent"]["maximum"] == 100
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
