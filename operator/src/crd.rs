@@ -70,6 +70,9 @@ pub struct FjordClusterSpec {
     /// How brokers spread over failure domains (racks, zones).
     #[serde(default)]
     pub spread: Spread,
+    /// When the operator adds and removes brokers and partitions.
+    #[serde(default)]
+    pub autoscaling: Autoscaling,
 }
 
 /// Bounds on the broker count. Broker ids are pod ordinals, so they run `0..count`.
@@ -290,6 +293,99 @@ impl Default for Spread {
     }
 }
 
+/// The autoscaler's policy. Load is measured against what one broker is sized for
+/// (`brokerIngressMbPerS`, `brokerEgressMbPerS`): utilisation is the cluster's throughput over
+/// the capacity of its brokers, the larger of the ingress and egress ratios.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.scaleInUtilizationPercent < self.targetUtilizationPercent",
+    "message": "autoscaling.scaleInUtilizationPercent must be below targetUtilizationPercent"
+}]))]
+pub struct Autoscaling {
+    /// Move the broker count between `brokers.min` and `brokers.max` with load; off keeps
+    /// `brokers.min` brokers.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Utilisation (percent) above which brokers are added, once it has lasted
+    /// `scaleOutWindowSeconds`; new brokers bring it back to about this level.
+    #[serde(default = "default_target_utilization")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_utilization_percent: i32,
+    /// A broker is removed when, without it, utilisation would have stayed below this for
+    /// `scaleInWindowSeconds`. The gap to the target is the hysteresis that keeps the count
+    /// from flapping.
+    #[serde(default = "default_scale_in_utilization")]
+    #[schemars(range(min = 0, max = 99))]
+    pub scale_in_utilization_percent: i32,
+    /// Produce throughput one broker is sized for, MB/s.
+    #[serde(default = "default_broker_ingress")]
+    #[schemars(range(min = 1))]
+    pub broker_ingress_mb_per_s: i32,
+    /// Fetch throughput to clients one broker is sized for, MB/s.
+    #[serde(default = "default_broker_egress")]
+    #[schemars(range(min = 1))]
+    pub broker_egress_mb_per_s: i32,
+    /// How long utilisation must stay above the target before brokers are added.
+    #[serde(default = "default_scale_out_window")]
+    #[schemars(range(min = 0))]
+    pub scale_out_window_seconds: i32,
+    /// How long load must stay low before a broker is removed.
+    #[serde(default = "default_scale_in_window")]
+    #[schemars(range(min = 0))]
+    pub scale_in_window_seconds: i32,
+    /// Quiet time after any scaling before the next one.
+    #[serde(default = "default_cooldown")]
+    #[schemars(range(min = 0))]
+    pub cooldown_seconds: i32,
+    /// Produce throughput per partition, MB/s, above which a topic with
+    /// `fjord.autoscale.partitions=true` gets more partitions.
+    #[serde(default = "default_partition_ingress")]
+    #[schemars(range(min = 1))]
+    pub partition_ingress_mb_per_s: i32,
+}
+
+fn default_target_utilization() -> i32 {
+    70
+}
+fn default_scale_in_utilization() -> i32 {
+    40
+}
+fn default_broker_ingress() -> i32 {
+    20
+}
+fn default_broker_egress() -> i32 {
+    60
+}
+fn default_scale_out_window() -> i32 {
+    300
+}
+fn default_scale_in_window() -> i32 {
+    1800
+}
+fn default_cooldown() -> i32 {
+    600
+}
+fn default_partition_ingress() -> i32 {
+    5
+}
+
+impl Default for Autoscaling {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            target_utilization_percent: default_target_utilization(),
+            scale_in_utilization_percent: default_scale_in_utilization(),
+            broker_ingress_mb_per_s: default_broker_ingress(),
+            broker_egress_mb_per_s: default_broker_egress(),
+            scale_out_window_seconds: default_scale_out_window(),
+            scale_in_window_seconds: default_scale_in_window(),
+            cooldown_seconds: default_cooldown(),
+            partition_ingress_mb_per_s: default_partition_ingress(),
+        }
+    }
+}
+
 /// What the operator last observed; written only by the operator (status subresource).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -313,6 +409,47 @@ pub struct FjordClusterStatus {
     /// Last load sample of each broker, for the autoscaler and `kubectl describe`.
     #[serde(default)]
     pub broker_load: Vec<BrokerLoad>,
+    /// The autoscaler's last decision and what it is doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<AutoscalerStatus>,
+    /// A rolling change in progress (brokers restarted one at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roll: Option<RollStatus>,
+}
+
+/// The autoscaler's memory, kept in the status so it survives operator restarts.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerStatus {
+    /// Cluster utilisation at the last sample, percent of the brokers' capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization_percent: Option<f64>,
+    /// The last decision, e.g. `ScaleOut: 3 -> 5 brokers (utilisation 96% > 70% for 300s)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
+    /// When the broker count last changed (RFC 3339); the cooldown runs from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<String>,
+    /// The broker being drained before the StatefulSet sheds it (always the highest ordinal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining_broker: Option<i32>,
+    /// Brokers were added and partitions are still to be spread onto them once they are
+    /// ready (AlterPartitionReassignments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_pending: Option<bool>,
+}
+
+/// A rolling change: brokers on an old pod template are restarted one at a time.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollStatus {
+    /// The broker restarted last, or waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<i32>,
+    /// Since when the roll has been waiting for the cluster to be safe (RFC 3339); past the
+    /// stuck limit the cluster is Degraded with reason `RollStuck`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<String>,
 }
 
 /// How many brokers should run and how many are ready.

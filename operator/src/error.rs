@@ -34,6 +34,9 @@ pub enum Error {
     /// A blocking task (certificate generation) panicked or was cancelled.
     #[error("a blocking task failed")]
     Blocking(#[source] Box<tokio::task::JoinError>),
+    /// Another replica holds the operator's Lease now: this one must stop reconciling.
+    #[error("lost the leader lease {0} to another replica")]
+    LostLease(String),
     /// A built object could not be turned into JSON.
     #[error("failed to serialize an object")]
     Json(#[source] serde_json::Error),
@@ -51,6 +54,7 @@ impl Error {
             Self::Json(_) => "json",
             Self::Certificate(_) => "certificate",
             Self::Blocking(_) => "blocking",
+            Self::LostLease(_) => "lost_lease",
         }
     }
 }

@@ -29,6 +29,19 @@ enum Command {
 struct RunArgs {
     #[command(flatten)]
     image: ImageArgs,
+    /// Hold a coordination.k8s.io Lease before reconciling, so several replicas can run
+    /// (one leads, the others wait). Off: this process reconciles at once.
+    #[arg(long, env = "FJORD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the Lease (the operator's own; the chart sets it from the pod).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "FJORD_LEASE_NAME", default_value = "fjord-operator")]
+    lease_name: String,
+    /// This replica's identity in the Lease (the chart sets the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,7 +105,19 @@ async fn main() -> anyhow::Result<()> {
             let client = kube::Client::try_default()
                 .await
                 .context("failed to create a kubernetes client (kubeconfig or in-cluster)")?;
-            fjord_operator::controller::run(client, args.image.into()).await?;
+            let election = args.leader_election.then(|| {
+                let identity = args
+                    .identity
+                    .clone()
+                    .unwrap_or_else(|| format!("fjord-operator-{}", std::process::id()));
+                fjord_operator::lease::LeaderElector::new(
+                    client.clone(),
+                    &args.lease_namespace,
+                    &args.lease_name,
+                    &identity,
+                )
+            });
+            fjord_operator::controller::run(client, args.image.into(), election).await?;
         }
     }
     Ok(())

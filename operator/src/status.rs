@@ -1,6 +1,8 @@
 //! What the cluster's status should say, decided from an observation. Pure: no I/O, no clock.
 
-use crate::crd::{BrokerCounts, BrokerLoad, Condition, FjordClusterStatus};
+use crate::crd::{
+    AutoscalerStatus, BrokerCounts, BrokerLoad, Condition, FjordClusterStatus, RollStatus,
+};
 
 /// Condition type: every desired broker is ready.
 pub const READY: &str = "Ready";
@@ -39,6 +41,12 @@ pub struct Observation {
     pub broker_load: Vec<BrokerLoad>,
     /// Why the cluster cannot reach its spec, if it cannot.
     pub failure: Option<Degradation>,
+    /// Why a rolling change is waiting, if it is.
+    pub roll_waiting: Option<String>,
+    /// The roll's state, kept in the status.
+    pub roll: Option<RollStatus>,
+    /// The autoscaler's state, kept in the status.
+    pub autoscaler: Option<AutoscalerStatus>,
 }
 
 fn condition(type_: &str, holds: bool, reason: &str, message: String) -> Condition {
@@ -69,9 +77,17 @@ pub fn desired_conditions(
         condition(READY, false, "BrokersNotReady", counts.clone())
     };
 
+    let draining = observed.autoscaler.as_ref().and_then(|a| a.draining_broker);
     let progressing = if !observed.rollout_observed || observed.updated < observed.desired {
-        let message = format!("{}/{} brokers updated", observed.updated, observed.desired);
+        let mut message = format!("{}/{} brokers updated", observed.updated, observed.desired);
+        if let Some(waiting) = &observed.roll_waiting {
+            message.push_str("; waiting: ");
+            message.push_str(waiting);
+        }
         condition(PROGRESSING, true, "RollingUpdate", message)
+    } else if let Some(broker) = draining {
+        let message = format!("moving partitions off broker {broker} before removing it");
+        condition(PROGRESSING, true, "Draining", message)
     } else if observed.ready < observed.desired {
         condition(PROGRESSING, true, "BrokersStarting", counts)
     } else if observed.ready > observed.desired {
@@ -115,6 +131,8 @@ pub fn desired_status(
         bootstrap: observed.bootstrap.clone(),
         ca_secret: observed.ca_secret.clone(),
         broker_load: observed.broker_load.clone(),
+        autoscaler: observed.autoscaler.clone(),
+        roll: observed.roll.clone(),
     }
 }
 
@@ -197,6 +215,29 @@ mod tests {
         assert_eq!(
             find(&desired_conditions(&o, &[], T0), PROGRESSING).status,
             "True"
+        );
+    }
+
+    #[test]
+    fn a_waiting_roll_says_why_and_a_drain_is_progressing() {
+        let mut o = settled(3, 3);
+        o.updated = 2;
+        o.roll_waiting = Some("1 partitions are under-replicated".to_owned());
+        let c = desired_conditions(&o, &[], T0);
+        assert_eq!(
+            find(&c, PROGRESSING).message,
+            "2/3 brokers updated; waiting: 1 partitions are under-replicated"
+        );
+        let mut o = settled(4, 4);
+        o.autoscaler = Some(AutoscalerStatus {
+            draining_broker: Some(3),
+            ..AutoscalerStatus::default()
+        });
+        let c = desired_conditions(&o, &[], T0);
+        assert_eq!(find(&c, PROGRESSING).reason, "Draining");
+        assert_eq!(
+            find(&c, PROGRESSING).message,
+            "moving partitions off broker 3 before removing it"
         );
     }
 

@@ -1,7 +1,8 @@
 //! A fake API server for the controller's tests (controller-rs's `fixtures.rs` pattern): a
 //! `tower_test` mock service behind a real `kube::Client` that expects requests in order.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
@@ -11,6 +12,10 @@ use serde_json::Value;
 use tower_test::mock::{Handle, SendResponse};
 
 use super::{Context, FIELD_MANAGER};
+use crate::access::{
+    AccessError, AdminTarget, BoxFuture, BrokerAccess, ClusterAdmin, ClusterLayout,
+};
+use crate::reassign::Assignment;
 use crate::resources::BuildSettings;
 
 type ApiServerHandle = Handle<Request<Body>, Response<Body>>;
@@ -132,10 +137,124 @@ impl ApiServerVerifier {
     }
 }
 
-/// A context whose client talks to a fake API server, and that server's handle.
+/// Scripted brokers: metrics texts by address (a missing address refuses the connection)
+/// and, when `layout` is set, an admin API that applies reassignments and partition
+/// increases to it and logs every call.
+#[derive(Default)]
+pub(crate) struct FakeBrokers {
+    pub(crate) metrics: Mutex<BTreeMap<String, String>>,
+    pub(crate) layout: Mutex<Option<ClusterLayout>>,
+    pub(crate) calls: Mutex<Vec<String>>,
+    pub(crate) targets: Mutex<Vec<AdminTarget>>,
+}
+
+impl FakeBrokers {
+    /// Every broker `0..brokers` of the test cluster answers `text`.
+    pub(crate) fn serve_metrics(&self, brokers: i32, text: &str) {
+        let names = crate::resources::ClusterNames::of(&crate::resources::test_cluster());
+        let mut metrics = self.metrics.lock().expect("lock");
+        for b in 0..brokers {
+            metrics.insert(names.broker_http_address(b), text.to_owned());
+        }
+    }
+
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("lock").clone()
+    }
+}
+
+struct FakeAdmin(Arc<FakeBrokers>);
+
+fn refused(addr: &str) -> AccessError {
+    AccessError::Metrics {
+        addr: addr.to_owned(),
+        source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+    }
+}
+
+impl BrokerAccess for Arc<FakeBrokers> {
+    fn metrics<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, Result<String, AccessError>> {
+        let answer = self.metrics.lock().expect("lock").get(addr).cloned();
+        Box::pin(async move { answer.ok_or_else(|| refused(addr)) })
+    }
+
+    fn admin<'a>(
+        &'a self,
+        target: &'a AdminTarget,
+    ) -> BoxFuture<'a, Result<Box<dyn ClusterAdmin>, AccessError>> {
+        let fake = self.clone();
+        Box::pin(async move {
+            fake.targets.lock().expect("lock").push(target.clone());
+            if fake.layout.lock().expect("lock").is_none() {
+                return Err(refused(&target.bootstrap));
+            }
+            Ok(Box::new(FakeAdmin(fake)) as Box<dyn ClusterAdmin>)
+        })
+    }
+}
+
+impl ClusterAdmin for FakeAdmin {
+    fn layout(&mut self) -> BoxFuture<'_, Result<ClusterLayout, AccessError>> {
+        let layout = self
+            .0
+            .layout
+            .lock()
+            .expect("lock")
+            .clone()
+            .unwrap_or_default();
+        self.0.calls.lock().expect("lock").push("layout".to_owned());
+        Box::pin(async move { Ok(layout) })
+    }
+
+    fn reassign<'a>(&'a mut self, moves: &'a Assignment) -> BoxFuture<'a, Result<(), AccessError>> {
+        let text: Vec<String> = moves
+            .iter()
+            .map(|((t, p), r)| format!("{t}-{p}={r:?}"))
+            .collect();
+        self.0
+            .calls
+            .lock()
+            .expect("lock")
+            .push(format!("reassign {}", text.join(" ")));
+        if let Some(layout) = self.0.layout.lock().expect("lock").as_mut() {
+            layout.assignment.extend(moves.clone());
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn create_partitions<'a>(
+        &'a mut self,
+        topic: &'a str,
+        total: i32,
+    ) -> BoxFuture<'a, Result<(), AccessError>> {
+        self.0
+            .calls
+            .lock()
+            .expect("lock")
+            .push(format!("create_partitions {topic} {total}"));
+        if let Some(layout) = self.0.layout.lock().expect("lock").as_mut() {
+            for t in &mut layout.topics {
+                if t.name == topic {
+                    t.partitions = total;
+                }
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A context whose client talks to a fake API server, and that server's handle; the brokers
+/// answer nothing.
 pub(crate) fn test_context() -> (Arc<Context>, ApiServerVerifier) {
+    let (ctx, server, _) = test_context_with_brokers();
+    (ctx, server)
+}
+
+/// [`test_context`] with scripted brokers.
+pub(crate) fn test_context_with_brokers() -> (Arc<Context>, ApiServerVerifier, Arc<FakeBrokers>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
-    let context = Context::new(client, BuildSettings::default());
-    (Arc::new(context), ApiServerVerifier(handle))
+    let brokers = Arc::new(FakeBrokers::default());
+    let context = Context::with_access(client, BuildSettings::default(), Arc::new(brokers.clone()));
+    (Arc::new(context), ApiServerVerifier(handle), brokers)
 }

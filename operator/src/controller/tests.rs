@@ -9,10 +9,11 @@ use super::*;
 use crate::crd::FjordClusterStatus;
 use crate::resources::test_cluster;
 
-const CLUSTER_PATH: &str = "/apis/fjord.dev/v1alpha1/namespaces/tenant-a/fjordclusters/orders";
+pub(super) const CLUSTER_PATH: &str =
+    "/apis/fjord.dev/v1alpha1/namespaces/tenant-a/fjordclusters/orders";
 
 /// The objects applied for the test cluster, in order.
-const APPLY_PATHS: [&str; 6] = [
+pub(super) const APPLY_PATHS: [&str; 6] = [
     "/api/v1/namespaces/tenant-a/configmaps/orders-broker-config",
     "/api/v1/namespaces/tenant-a/services/orders-brokers",
     "/api/v1/namespaces/tenant-a/services/orders-bootstrap",
@@ -30,7 +31,7 @@ const SECRET_PATHS: [&str; 3] = [
 
 /// A valid set of the test cluster's Secrets as the API server returns them, in
 /// [`SECRET_PATHS`] order.
-fn valid_secrets() -> Vec<Value> {
+pub(super) fn valid_secrets() -> Vec<Value> {
     let plan = resources::plan_secrets(
         &test_cluster(),
         &BuildSettings::default(),
@@ -45,7 +46,7 @@ fn valid_secrets() -> Vec<Value> {
 }
 
 /// Answers the three Secret reads with `secrets` (`None`: 404).
-async fn serve_secret_reads(server: &mut ApiServerVerifier, secrets: &[Option<Value>]) {
+pub(super) async fn serve_secret_reads(server: &mut ApiServerVerifier, secrets: &[Option<Value>]) {
     for (path, secret) in SECRET_PATHS.into_iter().zip(secrets) {
         let seen = server.next().await;
         assert_eq!(seen.method, Method::GET, "{path}");
@@ -58,17 +59,17 @@ async fn serve_secret_reads(server: &mut ApiServerVerifier, secrets: &[Option<Va
 }
 
 /// Answers the Secret reads with a valid set: the operator writes none of them.
-async fn serve_valid_secrets(server: &mut ApiServerVerifier) {
+pub(super) async fn serve_valid_secrets(server: &mut ApiServerVerifier) {
     let secrets: Vec<Option<Value>> = valid_secrets().into_iter().map(Some).collect();
     serve_secret_reads(server, &secrets).await;
 }
 
-fn finalized(mut cluster: FjordCluster) -> FjordCluster {
+pub(super) fn finalized(mut cluster: FjordCluster) -> FjordCluster {
     cluster.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
     cluster
 }
 
-fn spawn_reconcile(
+pub(super) fn spawn_reconcile(
     cluster: FjordCluster,
     ctx: &Arc<Context>,
 ) -> tokio::task::JoinHandle<Result<Action>> {
@@ -77,13 +78,13 @@ fn spawn_reconcile(
 
 /// Answers the Secret reads with valid Secrets, then the six applies, the StatefulSet with
 /// `ready` of its replicas ready; returns the bodies of the applies.
-async fn serve_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
+pub(super) async fn serve_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
     serve_valid_secrets(server).await;
     serve_object_applies(server, ready).await
 }
 
 /// Answers the six applies (after the Secrets), as [`serve_applies`].
-async fn serve_object_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
+pub(super) async fn serve_object_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec<Value> {
     let mut bodies = Vec::new();
     for path in APPLY_PATHS {
         let seen = server.next().await;
@@ -105,7 +106,7 @@ async fn serve_object_applies(server: &mut ApiServerVerifier, ready: i32) -> Vec
 }
 
 /// Answers the status apply and returns the status the operator sent.
-async fn serve_status(server: &mut ApiServerVerifier) -> FjordClusterStatus {
+pub(super) async fn serve_status(server: &mut ApiServerVerifier) -> FjordClusterStatus {
     let seen = server.next().await;
     seen.assert_apply(&format!("{CLUSTER_PATH}/status"));
     assert_eq!(seen.body["apiVersion"], "fjord.dev/v1alpha1");
@@ -122,7 +123,7 @@ async fn serve_status(server: &mut ApiServerVerifier) -> FjordClusterStatus {
     status
 }
 
-fn condition<'a>(status: &'a FjordClusterStatus, type_: &str) -> (&'a str, &'a str) {
+pub(super) fn condition<'a>(status: &'a FjordClusterStatus, type_: &str) -> (&'a str, &'a str) {
     let c = status
         .conditions
         .iter()
@@ -282,8 +283,8 @@ fn requeue_comes_early_only_when_a_certificate_is_due() {
     let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
     assert_eq!(requeue_after(now, now + time::Duration::days(300)), RESYNC);
     assert_eq!(
-        requeue_after(now, now + time::Duration::seconds(42)),
-        Duration::from_secs(42)
+        requeue_after(now, now + time::Duration::seconds(12)),
+        Duration::from_secs(12)
     );
     assert_eq!(
         requeue_after(now, now - time::Duration::seconds(1)),

@@ -28,7 +28,7 @@ pub use secrets::{
     internal_users_secret, plan_secrets, tls_renewal,
 };
 pub use service::{bootstrap_service, headless_service};
-pub use statefulset::stateful_set;
+pub use statefulset::{stateful_set, stateful_set_with_replicas};
 
 /// Port of the client listener (SASL_SSL, or SASL_PLAINTEXT without TLS).
 pub const CLIENT_PORT: i32 = 9093;
@@ -111,6 +111,19 @@ impl ClusterNames {
     pub fn internal_users_secret(&self) -> String {
         format!("{}-internal-users", self.cluster)
     }
+    /// The `host:port` of broker `ordinal`'s HTTP endpoint (metrics, health).
+    pub fn broker_http_address(&self, ordinal: i32) -> String {
+        format!(
+            "{}-{ordinal}.{}.{}.svc:{HTTP_PORT}",
+            self.broker(),
+            self.headless_service(),
+            self.namespace
+        )
+    }
+    /// The pod of broker `ordinal`.
+    pub fn broker_pod(&self, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.broker())
+    }
     /// The address clients bootstrap from.
     pub fn bootstrap_address(&self) -> String {
         format!(
@@ -119,6 +132,17 @@ impl ClusterNames {
             self.namespace
         )
     }
+}
+
+/// Brokers the cluster runs now: what its status last said was desired, else `brokers.min`
+/// (a new cluster).
+pub fn current_brokers(cluster: &FjordCluster) -> i32 {
+    cluster
+        .status
+        .as_ref()
+        .map(|s| s.brokers.desired)
+        .filter(|&desired| desired > 0)
+        .unwrap_or(cluster.spec.brokers.min)
 }
 
 /// Labels that select the cluster's broker pods (stable: never change them on a live set).

@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
-    VolumeResourceRequirements, WeightedPodAffinityTerm,
+    EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, SleepAction, TopologySpreadConstraint,
+    Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -32,6 +33,8 @@ pub(crate) const DATA_VOLUME: &str = "data";
 pub(crate) const CONFIG_HASH_ANNOTATION: &str = "fjord.dev/config-hash";
 /// Where the ConfigMap is mounted.
 const CONFIG_DIR: &str = "/etc/fjord/config";
+/// Seconds a leaving broker keeps serving before its controlled shutdown starts.
+pub(crate) const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 /// The non-root user the broker image runs as.
 const BROKER_UID: i64 = 10001;
 
@@ -148,6 +151,18 @@ fn broker_container(cluster: &FjordCluster, settings: &BuildSettings) -> Contain
             container_port("control", CONTROL_PORT),
             container_port("http", HTTP_PORT),
         ]),
+        // SIGTERM starts the broker's controlled shutdown (leadership handed off, readiness
+        // 503). The short sleep first lets the bootstrap Service drop the pod, so new
+        // clients are not sent to a broker that is leaving.
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SLEEP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         // Log recovery after a crash may take a while: liveness waits for startup.
         startup_probe: Some(http_probe("/healthz", 5, 120)),
         liveness_probe: Some(http_probe("/healthz", 10, 3)),
@@ -246,19 +261,34 @@ fn volume_claim(cluster: &FjordCluster, settings: &BuildSettings) -> PersistentV
     }
 }
 
-/// The StatefulSet running `spec.brokers.min` brokers (the autoscaler will raise it later).
+/// The StatefulSet running [`super::current_brokers`] brokers.
+pub fn stateful_set(cluster: &FjordCluster, settings: &BuildSettings) -> StatefulSet {
+    stateful_set_with_replicas(cluster, settings, super::current_brokers(cluster))
+}
+
+/// The StatefulSet running `replicas` brokers (what the autoscaler decided).
 ///
 /// Pods start in parallel (a quorum needs its peers), spread over `spec.spread.topologyKey`
 /// and prefer distinct nodes. Volumes are kept when the set shrinks or is deleted: losing a
-/// broker's log is never implicit.
-pub fn stateful_set(cluster: &FjordCluster, settings: &BuildSettings) -> StatefulSet {
+/// broker's log is never implicit. The update strategy is `OnDelete`: a new pod template
+/// restarts nothing by itself; the operator rolls brokers one at a time when it is safe
+/// (see [`crate::rolling`]).
+pub fn stateful_set_with_replicas(
+    cluster: &FjordCluster,
+    settings: &BuildSettings,
+    replicas: i32,
+) -> StatefulSet {
     let names = ClusterNames::of(cluster);
     let pod_labels = labels(cluster, settings);
     let config_hash = stable_hash(&server_properties(cluster));
     StatefulSet {
         metadata: owned_meta(cluster, settings, names.broker()),
         spec: Some(StatefulSetSpec {
-            replicas: Some(cluster.spec.brokers.min),
+            replicas: Some(replicas),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_owned()),
+                ..StatefulSetUpdateStrategy::default()
+            }),
             selector: broker_selector(cluster),
             service_name: Some(names.headless_service()),
             pod_management_policy: Some("Parallel".to_owned()),

@@ -261,3 +261,46 @@ fn config_change_changes_the_pod_template() {
     assert_ne!(hash(&before), hash(&after));
     assert_eq!(hash(&before), hash(&build()), "the hash is deterministic");
 }
+
+#[test]
+fn replicas_follow_the_status_and_rolls_are_the_operators() {
+    let mut cluster = test_cluster();
+    let spec = build().spec.unwrap();
+    assert_eq!(
+        spec.update_strategy.unwrap().type_.as_deref(),
+        Some("OnDelete"),
+        "the operator restarts brokers itself, one at a time"
+    );
+    cluster.status = Some(crate::crd::FjordClusterStatus {
+        brokers: crate::crd::BrokerCounts {
+            ready: 5,
+            desired: 5,
+        },
+        ..Default::default()
+    });
+    let sts = stateful_set(&cluster, &BuildSettings::default());
+    assert_eq!(
+        sts.spec.unwrap().replicas,
+        Some(5),
+        "the autoscaler's count"
+    );
+    let sts = stateful_set_with_replicas(&cluster, &BuildSettings::default(), 4);
+    assert_eq!(sts.spec.unwrap().replicas, Some(4));
+}
+
+#[test]
+fn pre_stop_sleeps_before_the_controlled_shutdown() {
+    let sts = build();
+    let pod = sts.spec.unwrap().template.spec.unwrap();
+    let container = &pod.containers[0];
+    let pre_stop = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .expect("preStop");
+    assert_eq!(pre_stop.sleep.as_ref().map(|s| s.seconds), Some(5));
+    assert!(
+        pod.termination_grace_period_seconds.unwrap() > 5 + 60,
+        "time for the shutdown after the sleep"
+    );
+}
