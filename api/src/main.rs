@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fjord_api::provision::Provisioner;
 use fjord_api::provision::embedded::{EmbeddedOptions, EmbeddedProvisioner};
+use fjord_api::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
 use fjord_api::{AppState, auth, clusters, db};
 
 #[derive(Debug, Parser)]
@@ -69,6 +70,25 @@ struct ServeArgs {
     /// price book version at start when it differs from the newest one.
     #[arg(long, env = "FJORD_PRICE_BOOK")]
     price_book: Option<PathBuf>,
+    /// Where clusters run: `embedded` (brokers inside this process) or `kubernetes`
+    /// (FjordCluster resources for fjord-operator; in-cluster service account or kubeconfig).
+    #[arg(long, env = "FJORD_PROVISIONER", value_enum, default_value_t = ProvisionerKind::Embedded)]
+    provisioner: ProvisionerKind,
+    /// Namespace of the FjordCluster resources (kubernetes provisioner).
+    #[arg(long, env = "FJORD_CLUSTER_NAMESPACE", default_value = "fjord")]
+    cluster_namespace: String,
+    /// Most brokers the operator may grow a cluster to (kubernetes provisioner).
+    #[arg(long, env = "FJORD_MAX_BROKERS", default_value_t = 6)]
+    max_brokers: u32,
+}
+
+/// Where `fjord serve` runs clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProvisionerKind {
+    /// Brokers inside this process.
+    Embedded,
+    /// FjordCluster resources run by fjord-operator.
+    Kubernetes,
 }
 
 #[tokio::main]
@@ -94,9 +114,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => {
             let url = db::sqlite_url(&prepare_dir(&args.data_dir)?);
+            let provisioner = Arc::new(EmbeddedProvisioner::new(EmbeddedOptions::new(
+                &args.data_dir,
+            )));
             run(
                 &url,
-                &args.data_dir,
+                provisioner,
                 args.listen,
                 args.token_ttl_secs,
                 args.price_book.as_deref(),
@@ -109,9 +132,24 @@ async fn main() -> anyhow::Result<()> {
                 Some(url) => url,
                 None => db::sqlite_url(&prepare_dir(&args.data_dir)?),
             };
+            let provisioner: Arc<dyn Provisioner> = match args.provisioner {
+                ProvisionerKind::Embedded => Arc::new(EmbeddedProvisioner::new(
+                    EmbeddedOptions::new(&args.data_dir),
+                )),
+                ProvisionerKind::Kubernetes => {
+                    let client = kube::Client::try_default().await.context(
+                        "failed to create a kubernetes client (in-cluster or kubeconfig)",
+                    )?;
+                    let options = KubernetesOptions {
+                        max_brokers: args.max_brokers,
+                        ..KubernetesOptions::new(args.cluster_namespace)
+                    };
+                    Arc::new(KubernetesProvisioner::new(client, options))
+                }
+            };
             run(
                 &url,
-                &args.data_dir,
+                provisioner,
                 args.listen,
                 args.token_ttl_secs,
                 args.price_book.as_deref(),
@@ -130,7 +168,7 @@ fn prepare_dir(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
 
 async fn run(
     database_url: &str,
-    data_dir: &std::path::Path,
+    provisioner: Arc<dyn Provisioner>,
     listen: SocketAddr,
     token_ttl_secs: u64,
     price_book: Option<&std::path::Path>,
@@ -139,8 +177,6 @@ async fn run(
     let db = db::connect(database_url)
         .await
         .context("failed to open the database")?;
-    let provisioner: Arc<dyn Provisioner> =
-        Arc::new(EmbeddedProvisioner::new(EmbeddedOptions::new(data_dir)));
     let state = AppState::new(db, provisioner.clone(), Duration::from_secs(token_ttl_secs))
         .await
         .context("failed to load the token signing keys")?;

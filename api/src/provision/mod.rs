@@ -1,13 +1,14 @@
 //! Provisioning: turning a cluster row into running brokers.
 //!
-//! One [`Provisioner`] trait, two implementations: `embedded` (brokers inside this process,
-//! each with its own data dir and ports from a configured range) and, with the operator,
-//! `kubernetes` (writes `FjordCluster` resources). The API's cluster state machine calls
+//! One [`Provisioner`] trait, two implementations: [`embedded`] (brokers inside this process,
+//! each with its own data dir and ports from a configured range) and [`kubernetes`] (writes
+//! `FjordCluster` resources; `fjord-operator` runs the brokers). The API's cluster state machine calls
 //! only this trait; every method is idempotent so a restarted API can simply call it again
 //! for every cluster that was in flight.
 
 pub mod certs;
 pub mod embedded;
+pub mod kubernetes;
 mod layout;
 
 use async_trait::async_trait;
