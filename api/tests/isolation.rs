@@ -155,6 +155,16 @@ async fn every_route_hides_other_tenants_resources(backend: Backend) {
         (Method::POST, format!("{cb}/acls"), acl_body),
         (Method::DELETE, format!("{cb}/acls/{b_acl}"), Value::Null),
         (Method::GET, format!("{tb}/usage"), Value::Null),
+        (Method::GET, format!("{tb}/invoices"), Value::Null),
+        (Method::GET, format!("{tb}/invoices/2026-01"), Value::Null),
+        (Method::GET, format!("{tb}/budget"), Value::Null),
+        (
+            Method::PUT,
+            format!("{tb}/budget"),
+            json!({"monthly_amount": "1.00"}),
+        ),
+        (Method::DELETE, format!("{tb}/budget"), Value::Null),
+        (Method::GET, format!("{tb}/budget/alerts"), Value::Null),
         // B's ids under A's own tenant and cluster.
         (
             Method::GET,
