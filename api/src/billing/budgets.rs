@@ -145,11 +145,14 @@ fn parse_url(url: &str) -> Result<WebhookUrl> {
 
 fn parse_amount(s: &str) -> Result<Decimal> {
     let plain = s.trim().chars().all(|c| c.is_ascii_digit() || c == '.');
-    let d = Decimal::from_str(s.trim()).ok().filter(|_| plain).ok_or_else(|| {
-        ApiError::Validation(format!(
-            "monthly_amount must be a decimal number as a string, like \"100.00\" (got {s:?})"
-        ))
-    })?;
+    let d = Decimal::from_str(s.trim())
+        .ok()
+        .filter(|_| plain)
+        .ok_or_else(|| {
+            ApiError::Validation(format!(
+                "monthly_amount must be a decimal number as a string, like \"100.00\" (got {s:?})"
+            ))
+        })?;
     if d <= Decimal::ZERO || d.scale() > 2 {
         return Err(ApiError::Validation(
             "monthly_amount must be above 0 with at most 2 decimal places".into(),
@@ -428,7 +431,7 @@ async fn post(url: &WebhookUrl, body: &[u8]) -> Result<(), String> {
             .write_all(body)
             .await
             .map_err(|e| format!("write: {e}"))?;
-        let mut answer = vec![0; 64];
+        let mut answer = [0_u8; 64];
         let mut read = 0;
         while read < 12 {
             let n = stream

@@ -61,7 +61,10 @@ impl UnitPrices {
     pub fn parse(&self) -> Result<Prices> {
         let one = |name: &str, v: &str| -> Result<Decimal> {
             // Plain decimal notation only (no exponents, no signs but a minus).
-            let plain = v.trim().chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+            let plain = v
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
             let d = Decimal::from_str(v.trim()).ok().filter(|_| plain).ok_or_else(|| {
                 ApiError::Validation(format!(
                     "prices.{name} must be a decimal number as a string, like \"0.10\" (got {v:?})"
