@@ -431,7 +431,7 @@ async fn post(url: &WebhookUrl, body: &[u8]) -> Result<(), String> {
             .write_all(body)
             .await
             .map_err(|e| format!("write: {e}"))?;
-        let mut answer = vec![0; 64];
+        let mut answer = [0_u8; 64];
         let mut read = 0;
         while read < 12 {
             let n = stream
