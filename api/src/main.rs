@@ -5,6 +5,8 @@
 //!   admin token.
 //! - `fjord serve`: the API for production (`--database-url postgres://…`).
 //! - `fjord openapi`: prints the OpenAPI document.
+//! - `fjord login`, `cluster`, `topic`, `credential`, `usage`, `invoice`, `completions`:
+//!   the command-line client over the Rust SDK (`fjord_api::cli`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,14 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use fjord_api::provision::Provisioner;
 use fjord_api::provision::embedded::{EmbeddedOptions, EmbeddedProvisioner};
 use fjord_api::{AppState, auth, clusters, db};
 
 #[derive(Debug, Parser)]
-#[command(name = "fjord", version, about = "Fjord's control plane")]
+#[command(
+    name = "fjord",
+    version,
+    about = "Fjord's control plane, and the command line to drive it"
+)]
 struct Cli {
+    #[command(flatten)]
+    client: fjord_api::cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +40,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    #[command(flatten)]
+    Client(fjord_api::cli::ClientCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +76,14 @@ struct ServeArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        // What to do next is in the message; anyhow's `Error: …` debug form would hide it.
+        if let Err(e) = fjord_api::cli::run(command, cli.client, Cli::command).await {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     if let Command::Openapi = cli.command {
         use std::io::Write as _;
         let spec = fjord_api::openapi::spec_json();
@@ -102,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::Client(_) => Ok(()),
     }
 }
 
