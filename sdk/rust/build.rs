@@ -19,7 +19,8 @@ fn main() {
 }
 
 fn generate() -> Result<(), String> {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let spec_path = manifest_dir.join("../../openapi/openapi.json");
     println!("cargo:rerun-if-changed={}", spec_path.display());
     println!("cargo:rerun-if-changed=src/downgrade.rs");
@@ -28,18 +29,26 @@ fn generate() -> Result<(), String> {
     let mut document: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not JSON: {e}", spec_path.display()))?;
     downgrade::to_openapi_3_0(&mut document);
-    let spec: openapiv3::OpenAPI = serde_json::from_value(document)
-        .map_err(|e| format!("{} does not parse as OpenAPI 3.0 once downgraded: {e}", spec_path.display()))?;
+    let spec: openapiv3::OpenAPI = serde_json::from_value(document).map_err(|e| {
+        format!(
+            "{} does not parse as OpenAPI 3.0 once downgraded: {e}",
+            spec_path.display()
+        )
+    })?;
 
     let mut settings = progenitor::GenerationSettings::default();
     // Builder calls (`client.list_clusters().tenant_id(t).limit(10).send()`): a query parameter
     // or body field the API adds later does not change existing call sites.
     settings.with_interface(progenitor::InterfaceStyle::Builder);
     let mut generator = progenitor::Generator::new(&settings);
-    let tokens = generator
-        .generate_tokens(&spec)
-        .map_err(|e| format!("progenitor cannot generate a client from {}: {e}", spec_path.display()))?;
-    let file: syn::File = syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
+    let tokens = generator.generate_tokens(&spec).map_err(|e| {
+        format!(
+            "progenitor cannot generate a client from {}: {e}",
+            spec_path.display()
+        )
+    })?;
+    let file: syn::File =
+        syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
     let out = Path::new(&std::env::var("OUT_DIR").map_err(|e| e.to_string())?).join("codegen.rs");
     std::fs::write(&out, prettyplease::unparse(&file))
         .map_err(|e| format!("failed to write {}: {e}", out.display()))

@@ -76,7 +76,11 @@ pub(super) async fn usage(args: UsageArgs, global: &GlobalArgs) -> anyhow::Resul
         report["to"].as_str().unwrap_or("?"),
         report["granularity"].as_str().unwrap_or("?")
     );
-    print_list(global.output, report["items"].as_array().map(Vec::as_slice).unwrap_or(&[]), USAGE_COLUMNS)
+    print_list(
+        global.output,
+        report["items"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+        USAGE_COLUMNS,
+    )
 }
 
 pub(super) async fn invoices(_args: InvoiceArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -110,7 +114,11 @@ pub(super) async fn invoices(_args: InvoiceArgs, global: &GlobalArgs) -> anyhow:
         } else {
             ""
         };
-        return Err(anyhow!("{} ({}): {detail}{hint}", body["title"].as_str().unwrap_or("error"), status.as_u16()));
+        return Err(anyhow!(
+            "{} ({}): {detail}{hint}",
+            body["title"].as_str().unwrap_or("error"),
+            status.as_u16()
+        ));
     }
     let items = body["items"].as_array().cloned().unwrap_or_default();
     if global.output != OutputFormat::Table {

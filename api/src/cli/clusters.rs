@@ -103,14 +103,23 @@ pub(super) async fn run(command: ClusterCommand, global: &GlobalArgs) -> anyhow:
             let cluster = resolve(&session, &tenant, &cluster).await?;
             if let Some(path) = ca_file {
                 let pem = cluster["ca_cert_pem"].as_str().ok_or_else(|| {
-                    anyhow!("cluster `{}` has no CA certificate yet: wait until it is ready", cluster["name"].as_str().unwrap_or_default())
+                    anyhow!(
+                        "cluster `{}` has no CA certificate yet: wait until it is ready",
+                        cluster["name"].as_str().unwrap_or_default()
+                    )
                 })?;
-                std::fs::write(&path, pem).with_context(|| format!("failed to write {}", path.display()))?;
+                std::fs::write(&path, pem)
+                    .with_context(|| format!("failed to write {}", path.display()))?;
                 eprintln!("CA certificate written to {}", path.display());
             }
             print_object(global.output, &cluster, DETAIL_FIELDS)
         }
-        ClusterCommand::Delete { cluster, yes, wait, timeout } => {
+        ClusterCommand::Delete {
+            cluster,
+            yes,
+            wait,
+            timeout,
+        } => {
             let found = resolve(&session, &tenant, &cluster).await?;
             let (id, name) = id_and_name(&found);
             if !yes {
@@ -129,7 +138,14 @@ pub(super) async fn run(command: ClusterCommand, global: &GlobalArgs) -> anyhow:
                 .map_err(|e| describe_error(e, &session.url, "cluster", &cluster))?;
             let mut deleted = to_value(&answer.into_inner())?;
             if wait {
-                deleted = wait_for(&session, &tenant, &id, "deleted", Duration::from_secs(timeout)).await?;
+                deleted = wait_for(
+                    &session,
+                    &tenant,
+                    &id,
+                    "deleted",
+                    Duration::from_secs(timeout),
+                )
+                .await?;
             } else {
                 eprintln!("Deleting cluster `{name}`; follow it with `fjord cluster get {id}`.");
             }
@@ -138,18 +154,26 @@ pub(super) async fn run(command: ClusterCommand, global: &GlobalArgs) -> anyhow:
     }
 }
 
-async fn create(session: &Session, tenant: &str, args: CreateArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+async fn create(
+    session: &Session,
+    tenant: &str,
+    args: CreateArgs,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
     let mut body = json!({ "name": args.name });
     let limits = json!({
         "max_partitions": args.max_partitions,
         "ingress_mbps": args.ingress_mbps,
         "egress_mbps": args.egress_mbps,
     });
-    if limits.as_object().is_some_and(|l| l.values().any(|v| !v.is_null())) {
+    if limits
+        .as_object()
+        .is_some_and(|l| l.values().any(|v| !v.is_null()))
+    {
         body["limits"] = limits;
     }
-    let body: fjord_sdk::types::CreateCluster =
-        serde_json::from_value(body).context("the cluster's settings do not fit the API's CreateCluster")?;
+    let body: fjord_sdk::types::CreateCluster = serde_json::from_value(body)
+        .context("the cluster's settings do not fit the API's CreateCluster")?;
     let created = session
         .client
         .create_cluster()
@@ -165,7 +189,14 @@ async fn create(session: &Session, tenant: &str, args: CreateArgs, global: &Glob
     let cluster = if args.no_wait {
         created
     } else {
-        wait_for(session, tenant, &id, "ready", Duration::from_secs(args.timeout)).await?
+        wait_for(
+            session,
+            tenant,
+            &id,
+            "ready",
+            Duration::from_secs(args.timeout),
+        )
+        .await?
     };
     print_object(global.output, &cluster, DETAIL_FIELDS)
 }
@@ -194,7 +225,11 @@ pub(super) async fn list(session: &Session, tenant: &str) -> anyhow::Result<Vec<
 }
 
 /// A cluster by id, else by name.
-pub(super) async fn resolve(session: &Session, tenant: &str, reference: &str) -> anyhow::Result<Value> {
+pub(super) async fn resolve(
+    session: &Session,
+    tenant: &str,
+    reference: &str,
+) -> anyhow::Result<Value> {
     match session
         .client
         .get_cluster()
@@ -217,12 +252,18 @@ pub(super) async fn resolve(session: &Session, tenant: &str, reference: &str) ->
             "no cluster `{reference}` in tenant {tenant}: list them with `fjord cluster list`"
         )),
         1 => Ok(named.remove(0)),
-        _ => Err(anyhow!("several clusters are named `{reference}`: name one by id (`fjord cluster list`)")),
+        _ => Err(anyhow!(
+            "several clusters are named `{reference}`: name one by id (`fjord cluster list`)"
+        )),
     }
 }
 
 /// The id of a cluster named by id or name.
-pub(super) async fn resolve_id(session: &Session, tenant: &str, reference: &str) -> anyhow::Result<String> {
+pub(super) async fn resolve_id(
+    session: &Session,
+    tenant: &str,
+    reference: &str,
+) -> anyhow::Result<String> {
     Ok(id_and_name(&resolve(session, tenant, reference).await?).0)
 }
 
@@ -234,7 +275,13 @@ fn id_and_name(cluster: &Value) -> (String, String) {
 }
 
 /// Polls the cluster until it reaches `target`, printing each state it passes on stderr.
-async fn wait_for(session: &Session, tenant: &str, id: &str, target: &str, timeout: Duration) -> anyhow::Result<Value> {
+async fn wait_for(
+    session: &Session,
+    tenant: &str,
+    id: &str,
+    target: &str,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
     let start = Instant::now();
     let mut last = String::new();
     loop {
@@ -250,9 +297,17 @@ async fn wait_for(session: &Session, tenant: &str, id: &str, target: &str, timeo
         let cluster = to_value(&cluster)?;
         let state = output::cell(&cluster["state"]);
         let reason = cluster["state_reason"].as_str().unwrap_or_default();
-        let line = if reason.is_empty() { state.clone() } else { format!("{state} ({reason})") };
+        let line = if reason.is_empty() {
+            state.clone()
+        } else {
+            format!("{state} ({reason})")
+        };
         if line != last {
-            eprintln!("[{:>5.1}s] {}: {line}", start.elapsed().as_secs_f64(), cluster["name"].as_str().unwrap_or(id));
+            eprintln!(
+                "[{:>5.1}s] {}: {line}",
+                start.elapsed().as_secs_f64(),
+                cluster["name"].as_str().unwrap_or(id)
+            );
             last = line;
         }
         if state == target {

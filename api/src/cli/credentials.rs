@@ -56,8 +56,9 @@ pub(super) async fn run(command: CredentialCommand, global: &GlobalArgs) -> anyh
     match command {
         CredentialCommand::Create { name, cluster } => {
             let cluster = resolve_id(&session, tenant, &cluster.cluster).await?;
-            let body: fjord_sdk::types::CreateCredential = serde_json::from_value(json!({ "name": name }))
-                .context("the credential does not fit the API's CreateCredential")?;
+            let body: fjord_sdk::types::CreateCredential =
+                serde_json::from_value(json!({ "name": name }))
+                    .context("the credential does not fit the API's CreateCredential")?;
             let created = session
                 .client
                 .create_credential()
@@ -76,8 +77,12 @@ pub(super) async fn run(command: CredentialCommand, global: &GlobalArgs) -> anyh
             let mut items = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let mut request =
-                    session.client.list_credentials().tenant_id(tenant).cluster_id(cluster.as_str()).limit(500);
+                let mut request = session
+                    .client
+                    .list_credentials()
+                    .tenant_id(tenant)
+                    .cluster_id(cluster.as_str())
+                    .limit(500);
                 if let Some(c) = &cursor {
                     request = request.cursor(c.as_str());
                 }

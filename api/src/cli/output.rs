@@ -41,7 +41,11 @@ pub(crate) fn print_list(
 }
 
 /// Prints one object (`table`: one `FIELD  VALUE` line per field of `columns`).
-pub(crate) fn print_object(format: OutputFormat, object: &Value, columns: Columns<'_>) -> anyhow::Result<()> {
+pub(crate) fn print_object(
+    format: OutputFormat,
+    object: &Value,
+    columns: Columns<'_>,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => {
             let rows = columns
@@ -99,7 +103,14 @@ pub(crate) fn render_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     lines.extend(rows);
     let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for line in lines {
@@ -121,7 +132,10 @@ pub(crate) fn render_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 
 pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // `fjord cluster list | head -1`: a closed pipe is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("failed to write to stdout"),
@@ -143,13 +157,22 @@ mod tests {
                 vec!["c22".into(), "x".into(), cell(&Value::Null)],
             ],
         );
-        assert_eq!(text, "ID   NAME    STATE\nc1   orders  ready\nc22  x       -\n");
+        assert_eq!(
+            text,
+            "ID   NAME    STATE\nc1   orders  ready\nc22  x       -\n"
+        );
     }
 
     #[test]
     fn cells_flatten_objects_and_lists() {
-        assert_eq!(cell(&json!({"retention.ms": "1", "cleanup.policy": "compact"})), "cleanup.policy=compact,retention.ms=1");
-        assert_eq!(cell(&json!(["SCRAM-SHA-256", "SCRAM-SHA-512"])), "SCRAM-SHA-256,SCRAM-SHA-512");
+        assert_eq!(
+            cell(&json!({"retention.ms": "1", "cleanup.policy": "compact"})),
+            "cleanup.policy=compact,retention.ms=1"
+        );
+        assert_eq!(
+            cell(&json!(["SCRAM-SHA-256", "SCRAM-SHA-512"])),
+            "SCRAM-SHA-256,SCRAM-SHA-512"
+        );
         assert_eq!(cell(&json!(3)), "3");
         assert_eq!(cell(&json!({})), "-");
     }

@@ -77,7 +77,8 @@ impl TokenClaims {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload.trim_end_matches('='))
             .context("the API answered a token whose claims are not base64url")?;
-        serde_json::from_slice(&bytes).context("the API answered a token without the expected claims")
+        serde_json::from_slice(&bytes)
+            .context("the API answered a token without the expected claims")
     }
 }
 
@@ -99,7 +100,10 @@ impl ConfigFile {
     pub(crate) fn load(path: &Path) -> anyhow::Result<ConfigFile> {
         match std::fs::read_to_string(path) {
             Ok(text) => serde_saphyr::from_str(&text).with_context(|| {
-                format!("{} is not a valid fjord config: fix or delete it, then run `fjord login`", path.display())
+                format!(
+                    "{} is not a valid fjord config: fix or delete it, then run `fjord login`",
+                    path.display()
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
             Err(e) => Err(e).with_context(|| format!("failed to read {}", path.display())),
@@ -109,7 +113,8 @@ impl ConfigFile {
     /// Writes the file readable by its owner only (it holds an API key).
     pub(crate) fn save(&self, path: &Path) -> anyhow::Result<()> {
         let dir = path.parent().context("the config path has no directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
         let text = serde_saphyr::to_string(self).context("failed to encode the config")?;
         let temporary = path.with_extension("yaml.tmp");
         let mut options = std::fs::OpenOptions::new();
@@ -122,7 +127,8 @@ impl ConfigFile {
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .with_context(|| format!("failed to write {}", temporary.display()))?;
-        std::fs::rename(&temporary, path).with_context(|| format!("failed to write {}", path.display()))
+        std::fs::rename(&temporary, path)
+            .with_context(|| format!("failed to write {}", path.display()))
     }
 
     /// The profile's name: `--profile`, else the current one, else `default`.
@@ -201,13 +207,19 @@ pub(super) fn logout(global: &GlobalArgs) -> anyhow::Result<()> {
     let mut config = ConfigFile::load(&path)?;
     let name = config.profile_name(global);
     if config.profiles.remove(&name).is_none() {
-        bail!("no profile `{name}` in {}: nothing to log out of", path.display());
+        bail!(
+            "no profile `{name}` in {}: nothing to log out of",
+            path.display()
+        );
     }
     if config.current.as_deref() == Some(name.as_str()) {
         config.current = None;
     }
     config.save(&path)?;
-    eprintln!("Logged out: profile `{name}` removed from {}.", path.display());
+    eprintln!(
+        "Logged out: profile `{name}` removed from {}.",
+        path.display()
+    );
     Ok(())
 }
 
@@ -234,7 +246,10 @@ fn read_api_key() -> anyhow::Result<String> {
         let _ = std::io::stderr().flush();
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("failed to read the API key from stdin")?;
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("failed to read the API key from stdin")?;
     Ok(line)
 }
 
@@ -244,9 +259,20 @@ mod tests {
 
     #[test]
     fn urls_need_a_scheme_and_lose_trailing_slashes() {
-        assert_eq!(normalize_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(normalize_url(" https://api.example/ ").unwrap(), "https://api.example");
-        assert!(normalize_url("127.0.0.1:8080").unwrap_err().to_string().contains("give the scheme"));
+        assert_eq!(
+            normalize_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_url(" https://api.example/ ").unwrap(),
+            "https://api.example"
+        );
+        assert!(
+            normalize_url("127.0.0.1:8080")
+                .unwrap_err()
+                .to_string()
+                .contains("give the scheme")
+        );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("http://").is_err());
     }

@@ -38,7 +38,9 @@ impl Session {
             _ => {
                 let (token, claims) = exchange(&profile.url, &profile.api_key)
                     .await
-                    .with_context(|| format!("failed to renew the access token of profile `{name}`"))?;
+                    .with_context(|| {
+                        format!("failed to renew the access token of profile `{name}`")
+                    })?;
                 profile.token = Some(token.clone());
                 profile.token_expires_at = claims.exp;
                 config.save(&path)?;
@@ -133,11 +135,19 @@ pub(crate) fn describe_error(
     }
 }
 
-fn problem_message(status: u16, title: &str, detail: &str, kind: &str, name: &str) -> anyhow::Error {
+fn problem_message(
+    status: u16,
+    title: &str,
+    detail: &str,
+    kind: &str,
+    name: &str,
+) -> anyhow::Error {
     let hint = match status {
         401 => "your session is no longer valid: run `fjord login`".to_string(),
         403 => "your role does not allow this: ask a tenant-admin".to_string(),
-        404 => format!("no {kind} `{name}` here: check the name (list them with the `list` subcommand)"),
+        404 => format!(
+            "no {kind} `{name}` here: check the name (list them with the `list` subcommand)"
+        ),
         409 => "it conflicts with the current state: check it with `get`/`list` and retry".into(),
         422 | 400 => "fix the request and retry".into(),
         s if s >= 500 => "the API failed: retry later, or see its logs".into(),
@@ -163,8 +173,12 @@ mod tests {
 
     #[test]
     fn problems_come_with_what_to_do_next() {
-        let m = problem_message(404, "Not Found", "no such cluster", "cluster", "orders").to_string();
-        assert!(m.contains("no such cluster") && m.contains("no cluster `orders` here"), "{m}");
+        let m =
+            problem_message(404, "Not Found", "no such cluster", "cluster", "orders").to_string();
+        assert!(
+            m.contains("no such cluster") && m.contains("no cluster `orders` here"),
+            "{m}"
+        );
         let m = problem_message(401, "Unauthorized", "expired", "x", "y").to_string();
         assert!(m.contains("run `fjord login`"), "{m}");
         let m = problem_message(418, "Teapot", "short and stout", "x", "y").to_string();

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::GlobalArgs;
 use super::clusters::resolve_id;
-use super::output::{Columns, OutputFormat, cell, print_list, print_value, render_table, to_value, write_stdout};
+use super::output::{
+    Columns, OutputFormat, cell, print_list, print_value, render_table, to_value, write_stdout,
+};
 use super::session::{Session, describe_error};
 
 const LIST_COLUMNS: Columns<'static> = &[
@@ -87,7 +89,13 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
     let tenant = session.tenant()?.to_string();
     let tenant = tenant.as_str();
     match command {
-        TopicCommand::Create { name, cluster, partitions, replication_factor, configs } => {
+        TopicCommand::Create {
+            name,
+            cluster,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
             let cluster = resolve_id(&session, tenant, &cluster.cluster).await?;
             let body = json!({
                 "name": name,
@@ -95,8 +103,8 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
                 "replication_factor": replication_factor,
                 "configs": configs.into_iter().collect::<BTreeMap<_, _>>(),
             });
-            let body: fjord_sdk::types::CreateTopic =
-                serde_json::from_value(body).context("the topic's settings do not fit the API's CreateTopic")?;
+            let body: fjord_sdk::types::CreateTopic = serde_json::from_value(body)
+                .context("the topic's settings do not fit the API's CreateTopic")?;
             let topic = session
                 .client
                 .create_topic()
@@ -114,7 +122,12 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
             let mut items = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let mut request = session.client.list_topics().tenant_id(tenant).cluster_id(cluster.as_str()).limit(500);
+                let mut request = session
+                    .client
+                    .list_topics()
+                    .tenant_id(tenant)
+                    .cluster_id(cluster.as_str())
+                    .limit(500);
                 if let Some(c) = &cursor {
                     request = request.cursor(c.as_str());
                 }
@@ -146,20 +159,29 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
                 .into_inner();
             print_topic(global.output, &to_value(&topic)?)
         }
-        TopicCommand::Alter { name, cluster, configs, resets, partitions } => {
+        TopicCommand::Alter {
+            name,
+            cluster,
+            configs,
+            resets,
+            partitions,
+        } => {
             if configs.is_empty() && resets.is_empty() && partitions.is_none() {
                 bail!("nothing to change: give --config KEY=VALUE, --reset KEY or --partitions N");
             }
             let cluster = resolve_id(&session, tenant, &cluster.cluster).await?;
             let mut topic = None;
             if !configs.is_empty() || !resets.is_empty() {
-                let mut changes: BTreeMap<String, Value> =
-                    configs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                let mut changes: BTreeMap<String, Value> = configs
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
                 for key in resets {
                     changes.insert(key, Value::Null);
                 }
-                let body: fjord_sdk::types::AlterTopic = serde_json::from_value(json!({ "configs": changes }))
-                    .context("the config changes do not fit the API's AlterTopic")?;
+                let body: fjord_sdk::types::AlterTopic =
+                    serde_json::from_value(json!({ "configs": changes }))
+                        .context("the config changes do not fit the API's AlterTopic")?;
                 let changed = session
                     .client
                     .alter_topic()
@@ -174,8 +196,9 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
                 topic = Some(to_value(&changed)?);
             }
             if let Some(partitions) = partitions {
-                let body: fjord_sdk::types::AddPartitions = serde_json::from_value(json!({ "partitions": partitions }))
-                    .context("the partition count does not fit the API's AddPartitions")?;
+                let body: fjord_sdk::types::AddPartitions =
+                    serde_json::from_value(json!({ "partitions": partitions }))
+                        .context("the partition count does not fit the API's AddPartitions")?;
                 let grown = session
                     .client
                     .add_partitions()
@@ -233,8 +256,12 @@ fn print_topic(format: OutputFormat, topic: &Value) -> anyhow::Result<()> {
 /// `KEY=VALUE`.
 pub(crate) fn parse_config(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
-        _ => Err(format!("`{text}` is not KEY=VALUE (e.g. retention.ms=86400000)")),
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!(
+            "`{text}` is not KEY=VALUE (e.g. retention.ms=86400000)"
+        )),
     }
 }
 
@@ -244,10 +271,17 @@ mod tests {
 
     #[test]
     fn configs_are_key_equals_value() {
-        assert_eq!(parse_config("retention.ms=10").unwrap(), ("retention.ms".into(), "10".into()));
+        assert_eq!(
+            parse_config("retention.ms=10").unwrap(),
+            ("retention.ms".into(), "10".into())
+        );
         assert_eq!(parse_config("a=b=c").unwrap(), ("a".into(), "b=c".into()));
         assert_eq!(parse_config("k=").unwrap(), ("k".into(), String::new()));
-        assert!(parse_config("novalue").unwrap_err().contains("not KEY=VALUE"));
+        assert!(
+            parse_config("novalue")
+                .unwrap_err()
+                .contains("not KEY=VALUE")
+        );
         assert!(parse_config("=v").is_err());
     }
 }

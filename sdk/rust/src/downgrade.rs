@@ -66,15 +66,14 @@ fn rewrite_object(object: &mut Map<String, Value>) {
     // An optional parameter's absence is its null: `nullable` on it would make progenitor
     // type it `Option<Option<T>>`.
     if object.contains_key("in") && object.get("required") != Some(&json!(true)) {
-        if let Some(Value::Array(types)) = object.get_mut("schema").and_then(|s| s.get_mut("type")) {
+        if let Some(Value::Array(types)) = object.get_mut("schema").and_then(|s| s.get_mut("type"))
+        {
             types.retain(|t| t != "null");
         }
     }
     // Media types: `content: {"application/problem+json": …}`.
     if let Some(problem) = object.remove("application/problem+json") {
-        object
-            .entry("application/json")
-            .or_insert(problem);
+        object.entry("application/json").or_insert(problem);
     }
     if let Some(Value::Array(types)) = object.get("type").cloned() {
         let nullable = types.iter().any(|t| t == "null");
@@ -122,7 +121,10 @@ fn rewrite_object(object: &mut Map<String, Value>) {
             object.insert("example".into(), first);
         }
     }
-    for (exclusive, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
+    for (exclusive, bound) in [
+        ("exclusiveMinimum", "minimum"),
+        ("exclusiveMaximum", "maximum"),
+    ] {
         if let Some(limit) = object.get(exclusive).filter(|v| v.is_number()).cloned() {
             object.insert(bound.into(), limit);
             object.insert(exclusive.into(), json!(true));
@@ -131,7 +133,13 @@ fn rewrite_object(object: &mut Map<String, Value>) {
     if let Some(constant) = object.remove("const") {
         object.insert("enum".into(), json!([constant]));
     }
-    for dropped in ["propertyNames", "contentEncoding", "contentMediaType", "$schema", "$id"] {
+    for dropped in [
+        "propertyNames",
+        "contentEncoding",
+        "contentMediaType",
+        "$schema",
+        "$id",
+    ] {
         object.remove(dropped);
     }
 }
@@ -214,7 +222,10 @@ mod tests {
         to_openapi_3_0(&mut document);
         let parameters = &document["paths"]["/x"]["patch"]["parameters"];
         assert_eq!(parameters[0]["schema"], json!({"type": "string"}));
-        assert_eq!(parameters[1]["schema"], json!({"type": "string", "nullable": true}));
+        assert_eq!(
+            parameters[1]["schema"],
+            json!({"type": "string", "nullable": true})
+        );
     }
 
     #[test]
