@@ -10,7 +10,9 @@
 # 4. cargo nextest run --workspace (cargo test --workspace when nextest is missing)
 # 5. pytest tests/python against the built binaries (FJORD_BROKER_BIN, FJORD_BIN), including
 #    the control plane end to end and schemathesis against its live OpenAPI document
-# 6. the web console's browser tests (tests/console: npm ci, node --test) in headless
+# 6. the TypeScript SDK (openapi/typescript: npm ci, freshness, tsc, node --test against a
+#    live fjord dev); the Python SDK is pip-installed into the venv and tested by step 5
+# 7. the web console's browser tests (tests/console: npm ci, node --test) in headless
 #    Chromium from Debian (installed when missing and running as root; skipped with a
 #    WARNING when it cannot be), against the built fjord binary
 #
@@ -72,6 +74,8 @@ if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 VENV_PYTHON="$(cd "$VENV" && pwd)/bin/python"
 "$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+# The generated Python SDK, installed as a user would (tests/python/test_sdk.py drives it).
+"$VENV_PYTHON" -m pip install --quiet --disable-pip-version-check ./openapi/python
 "$VENV_PYTHON" -m pip list --disable-pip-version-check 2>/dev/null \
     | grep -Ei '^(confluent.kafka|kafka.python|pytest) ' || true
 
@@ -101,6 +105,18 @@ fi
 banner "python client tests"
 (cd tests/python && "$VENV_PYTHON" -m pytest -ra --durations=10 -p no:cacheprovider) \
     || FAILED+=("python client tests (pytest)")
+
+# ---------------------------------------------------------------------------------------------
+banner "TypeScript SDK"
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "WARNING: node and npm are missing; the TypeScript SDK checks will be skipped"
+else
+    # Fresh (openapi/generate.sh), type-checked with tsc, and driven against a live fjord dev.
+    (cd openapi/typescript && npm ci --no-audit --no-fund --loglevel=error \
+        && bash ../generate.sh --check --only typescript \
+        && npm test) \
+        || FAILED+=("TypeScript SDK (generate --check, tsc, node --test)")
+fi
 
 # ---------------------------------------------------------------------------------------------
 banner "console browser tests"

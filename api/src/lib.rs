@@ -23,12 +23,15 @@
 //! - Cross-cutting: [`pagination`] (cursor pages), [`idempotency`] (`Idempotency-Key`),
 //!   [`extract`] (problem-answering extractors, `If-Match`), [`validate`], [`openapi`]
 //!   (the spec, from utoipa annotations).
+//! - [`cli`]: the `fjord` command-line client (login, clusters, topics, credentials, usage,
+//!   invoices) over the generated Rust SDK, `fjord-sdk`.
 //! - [`kafka`] (admin client) and [`provision`] (provisioners) are the data-plane side.
 
 pub mod acls;
 pub mod api_keys;
 pub mod auth;
 pub mod billing;
+pub mod cli;
 pub mod clock;
 pub mod clusters;
 pub mod console;

@@ -5,6 +5,8 @@
 //!   admin token.
 //! - `fjord serve`: the API for production (`--database-url postgres://…`).
 //! - `fjord openapi`: prints the OpenAPI document.
+//! - `fjord login`, `cluster`, `topic`, `credential`, `usage`, `invoice`, `completions`:
+//!   the command-line client over the Rust SDK (`fjord_api::cli`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,15 +14,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use fjord_api::provision::Provisioner;
 use fjord_api::provision::embedded::{EmbeddedOptions, EmbeddedProvisioner};
 use fjord_api::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
 use fjord_api::{AppState, auth, clusters, db};
 
 #[derive(Debug, Parser)]
-#[command(name = "fjord", version, about = "Fjord's control plane")]
+#[command(
+    name = "fjord",
+    version,
+    about = "Fjord's control plane, and the command line to drive it"
+)]
 struct Cli {
+    #[command(flatten)]
+    client: fjord_api::cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +41,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document (JSON) and exit.
     Openapi,
+    #[command(flatten)]
+    Client(fjord_api::cli::ClientCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +104,14 @@ enum ProvisionerKind {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        // What to do next is in the message; anyhow's `Error: …` debug form would hide it.
+        if let Err(e) = fjord_api::cli::run(command, cli.client, Cli::command).await {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     if let Command::Openapi = cli.command {
         use std::io::Write as _;
         let spec = fjord_api::openapi::spec_json();
@@ -157,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::Client(_) => Ok(()),
     }
 }
 

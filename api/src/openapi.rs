@@ -14,6 +14,9 @@ use crate::extract::Json;
 #[openapi(
     info(
         title = "Fjord control plane",
+        // The API's version, apart from the crate's: bump its major (its minor while 0.x)
+        // with a breaking change, which api/tests/api_stability.rs otherwise refuses.
+        version = "0.1.0",
         description = "Multi-tenant API of Fjord: tenants, members, API keys, clusters, topics and their messages, SASL credentials, ACLs, usage, invoices and budgets. Errors are RFC 9457 problem+json; lists are cursor-paginated.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),

@@ -1,0 +1,205 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...models.topic import Topic
+from ...types import Response
+
+
+def _get_kwargs(
+    tenant_id: str,
+    cluster_id: str,
+    topic: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/tenants/{tenant_id}/clusters/{cluster_id}/topics/{topic}".format(
+            tenant_id=quote(str(tenant_id), safe=""),
+            cluster_id=quote(str(cluster_id), safe=""),
+            topic=quote(str(topic), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | Topic | None:
+    if response.status_code == 200:
+        response_200 = Topic.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | Topic]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    tenant_id: str,
+    cluster_id: str,
+    topic: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Problem | Topic]:
+    """Describe a topic; its ETag covers partitions and configs, for `If-Match`.
+
+    Args:
+        tenant_id (str):
+        cluster_id (str):
+        topic (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | Topic]
+    """
+
+    kwargs = _get_kwargs(
+        tenant_id=tenant_id,
+        cluster_id=cluster_id,
+        topic=topic,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    tenant_id: str,
+    cluster_id: str,
+    topic: str,
+    *,
+    client: AuthenticatedClient,
+) -> Problem | Topic | None:
+    """Describe a topic; its ETag covers partitions and configs, for `If-Match`.
+
+    Args:
+        tenant_id (str):
+        cluster_id (str):
+        topic (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | Topic
+    """
+
+    return sync_detailed(
+        tenant_id=tenant_id,
+        cluster_id=cluster_id,
+        topic=topic,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    tenant_id: str,
+    cluster_id: str,
+    topic: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Problem | Topic]:
+    """Describe a topic; its ETag covers partitions and configs, for `If-Match`.
+
+    Args:
+        tenant_id (str):
+        cluster_id (str):
+        topic (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | Topic]
+    """
+
+    kwargs = _get_kwargs(
+        tenant_id=tenant_id,
+        cluster_id=cluster_id,
+        topic=topic,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    tenant_id: str,
+    cluster_id: str,
+    topic: str,
+    *,
+    client: AuthenticatedClient,
+) -> Problem | Topic | None:
+    """Describe a topic; its ETag covers partitions and configs, for `If-Match`.
+
+    Args:
+        tenant_id (str):
+        cluster_id (str):
+        topic (str):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | Topic
+    """
+
+    return (
+        await asyncio_detailed(
+            tenant_id=tenant_id,
+            cluster_id=cluster_id,
+            topic=topic,
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,260 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.granularity import Granularity
+from ...models.group_by import GroupBy
+from ...models.problem import Problem
+from ...models.usage_report import UsageReport
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    tenant_id: str,
+    *,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
+    granularity: Granularity | Unset = UNSET,
+    group_by: GroupBy | Unset = UNSET,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["from"] = from_
+
+    params["to"] = to
+
+    json_granularity: str | Unset = UNSET
+    if not isinstance(granularity, Unset):
+        json_granularity = granularity.value
+
+    params["granularity"] = json_granularity
+
+    json_group_by: str | Unset = UNSET
+    if not isinstance(group_by, Unset):
+        json_group_by = group_by.value
+
+    params["group_by"] = json_group_by
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/tenants/{tenant_id}/usage".format(
+            tenant_id=quote(str(tenant_id), safe=""),
+        ),
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | UsageReport | None:
+    if response.status_code == 200:
+        response_200 = UsageReport.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 500:
+        response_500 = Problem.from_dict(response.json())
+
+        return response_500
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Problem | UsageReport]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    tenant_id: str,
+    *,
+    client: AuthenticatedClient,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
+    granularity: Granularity | Unset = UNSET,
+    group_by: GroupBy | Unset = UNSET,
+) -> Response[Problem | UsageReport]:
+    """The tenant's usage per period and cluster (or topic), from the collected hourly rows.
+
+    Args:
+        tenant_id (str):
+        from_ (str | Unset):
+        to (str | Unset):
+        granularity (Granularity | Unset): Period length of the report's rows.
+        group_by (GroupBy | Unset): What the report's rows are split by, besides the period.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | UsageReport]
+    """
+
+    kwargs = _get_kwargs(
+        tenant_id=tenant_id,
+        from_=from_,
+        to=to,
+        granularity=granularity,
+        group_by=group_by,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    tenant_id: str,
+    *,
+    client: AuthenticatedClient,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
+    granularity: Granularity | Unset = UNSET,
+    group_by: GroupBy | Unset = UNSET,
+) -> Problem | UsageReport | None:
+    """The tenant's usage per period and cluster (or topic), from the collected hourly rows.
+
+    Args:
+        tenant_id (str):
+        from_ (str | Unset):
+        to (str | Unset):
+        granularity (Granularity | Unset): Period length of the report's rows.
+        group_by (GroupBy | Unset): What the report's rows are split by, besides the period.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | UsageReport
+    """
+
+    return sync_detailed(
+        tenant_id=tenant_id,
+        client=client,
+        from_=from_,
+        to=to,
+        granularity=granularity,
+        group_by=group_by,
+    ).parsed
+
+
+async def asyncio_detailed(
+    tenant_id: str,
+    *,
+    client: AuthenticatedClient,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
+    granularity: Granularity | Unset = UNSET,
+    group_by: GroupBy | Unset = UNSET,
+) -> Response[Problem | UsageReport]:
+    """The tenant's usage per period and cluster (or topic), from the collected hourly rows.
+
+    Args:
+        tenant_id (str):
+        from_ (str | Unset):
+        to (str | Unset):
+        granularity (Granularity | Unset): Period length of the report's rows.
+        group_by (GroupBy | Unset): What the report's rows are split by, besides the period.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | UsageReport]
+    """
+
+    kwargs = _get_kwargs(
+        tenant_id=tenant_id,
+        from_=from_,
+        to=to,
+        granularity=granularity,
+        group_by=group_by,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    tenant_id: str,
+    *,
+    client: AuthenticatedClient,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
+    granularity: Granularity | Unset = UNSET,
+    group_by: GroupBy | Unset = UNSET,
+) -> Problem | UsageReport | None:
+    """The tenant's usage per period and cluster (or topic), from the collected hourly rows.
+
+    Args:
+        tenant_id (str):
+        from_ (str | Unset):
+        to (str | Unset):
+        granularity (Granularity | Unset): Period length of the report's rows.
+        group_by (GroupBy | Unset): What the report's rows are split by, besides the period.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | UsageReport
+    """
+
+    return (
+        await asyncio_detailed(
+            tenant_id=tenant_id,
+            client=client,
+            from_=from_,
+            to=to,
+            granularity=granularity,
+            group_by=group_by,
+        )
+    ).parsed
