@@ -472,6 +472,20 @@ async fn active_controller(cluster: &ChildCluster) -> Option<i32> {
     None
 }
 
+/// The active controller, waiting up to 15 s for an election in progress to end.
+async fn settled_controller(cluster: &ChildCluster) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(id) = active_controller(cluster).await {
+            return Some(id);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A small deterministic generator (xorshift64*), so a seed replays the same faults.
 struct Rng(u64);
 
@@ -542,10 +556,12 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
         };
         let partition = rng.below(PARTITIONS as u64) as i32;
         let victim = match fault {
-            Fault::KillController => match active_controller(&cluster).await {
+            // A broker resumed from SIGSTOP may have just started an election (there is no
+            // PreVote): wait for the quorum to settle on a leader before picking it.
+            Fault::KillController => match settled_controller(&cluster).await {
                 Some(id) => id,
                 None => bail!(
-                    "round {round}: no active controller\n{}",
+                    "round {round}: no active controller within 15 s\n{}",
                     cluster.logs_tail(30)
                 ),
             },
