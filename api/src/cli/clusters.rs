@@ -203,9 +203,7 @@ async fn create(
 
 /// Every cluster of the tenant, following the pages.
 pub(super) async fn list(session: &Session, tenant: &str) -> anyhow::Result<Vec<Value>> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
+    output::all_pages(|cursor| async move {
         let mut request = session.client.list_clusters().tenant_id(tenant).limit(500);
         if let Some(c) = &cursor {
             request = request.cursor(c.as_str());
@@ -215,13 +213,9 @@ pub(super) async fn list(session: &Session, tenant: &str) -> anyhow::Result<Vec<
             .await
             .map_err(|e| describe_error(e, &session.url, "tenant", tenant))?
             .into_inner();
-        let page = to_value(&page)?;
-        items.extend(page["items"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
-            Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
-            _ => return Ok(items),
-        }
-    }
+        to_value(&page)
+    })
+    .await
 }
 
 /// A cluster by id, else by name.

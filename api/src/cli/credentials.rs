@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::GlobalArgs;
 use super::clusters::resolve_id;
-use super::output::{Columns, print_list, print_object, to_value};
+use super::output::{Columns, all_pages, print_list, print_object, to_value};
 use super::session::{Session, describe_error};
 use super::topics::ClusterArg;
 
@@ -74,9 +74,8 @@ pub(super) async fn run(command: CredentialCommand, global: &GlobalArgs) -> anyh
         }
         CredentialCommand::List { cluster } => {
             let cluster = resolve_id(&session, tenant, &cluster.cluster).await?;
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
+            let (session, cluster) = (&session, &cluster);
+            let items = all_pages(|cursor| async move {
                 let mut request = session
                     .client
                     .list_credentials()
@@ -89,15 +88,11 @@ pub(super) async fn run(command: CredentialCommand, global: &GlobalArgs) -> anyh
                 let page = request
                     .send()
                     .await
-                    .map_err(|e| describe_error(e, &session.url, "cluster", &cluster))?
+                    .map_err(|e| describe_error(e, &session.url, "cluster", cluster))?
                     .into_inner();
-                let page = to_value(&page)?;
-                items.extend(page["items"].as_array().cloned().unwrap_or_default());
-                match page["next_cursor"].as_str() {
-                    Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
-                    _ => break,
-                }
-            }
+                to_value(&page)
+            })
+            .await?;
             print_list(global.output, &items, LIST_COLUMNS)
         }
         CredentialCommand::Revoke { id, cluster } => {

@@ -74,6 +74,25 @@ pub(crate) fn print_value(format: OutputFormat, value: &Value) -> anyhow::Result
 }
 
 /// Any SDK type as the JSON value the API sent.
+/// Every item of a cursor-paginated list: `page(cursor)` fetches one page (the first with
+/// `None`), as the API's `{"items": [...], "next_cursor": ...}`.
+pub(crate) async fn all_pages<F, Fut>(mut page: F) -> anyhow::Result<Vec<Value>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Value>>,
+{
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = page(cursor.take()).await?;
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
+            _ => return Ok(items),
+        }
+    }
+}
+
 pub(crate) fn to_value(value: &impl Serialize) -> anyhow::Result<Value> {
     serde_json::to_value(value).context("failed to encode the API's answer")
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::GlobalArgs;
 use super::clusters::resolve_id;
 use super::output::{
-    Columns, OutputFormat, cell, print_list, print_value, render_table, to_value, write_stdout,
+    Columns, OutputFormat, all_pages, cell, print_list, print_value, render_table, to_value,
+    write_stdout,
 };
 use super::session::{Session, describe_error};
 
@@ -119,9 +120,8 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
         }
         TopicCommand::List { cluster } => {
             let cluster = resolve_id(&session, tenant, &cluster.cluster).await?;
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
+            let (session, cluster) = (&session, &cluster);
+            let items = all_pages(|cursor| async move {
                 let mut request = session
                     .client
                     .list_topics()
@@ -134,15 +134,11 @@ pub(super) async fn run(command: TopicCommand, global: &GlobalArgs) -> anyhow::R
                 let page = request
                     .send()
                     .await
-                    .map_err(|e| describe_error(e, &session.url, "cluster", &cluster))?
+                    .map_err(|e| describe_error(e, &session.url, "cluster", cluster))?
                     .into_inner();
-                let page = to_value(&page)?;
-                items.extend(page["items"].as_array().cloned().unwrap_or_default());
-                match page["next_cursor"].as_str() {
-                    Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
-                    _ => break,
-                }
-            }
+                to_value(&page)
+            })
+            .await?;
             print_list(global.output, &items, LIST_COLUMNS)
         }
         TopicCommand::Describe { name, cluster } => {
