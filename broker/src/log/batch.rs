@@ -209,8 +209,8 @@ pub fn validate_batches(
 /// The first record without a key in `records` (a Produce request's batches), as the batch's
 /// index and the record's offset delta: a compacted topic refuses it, as Kafka does. `None`
 /// when every record has a key, and when the batches do not decode (validation reports that).
-pub fn first_keyless_record(records: &[u8]) -> Option<(usize, i64)> {
-    let mut buf = bytes::Bytes::copy_from_slice(records);
+pub fn first_keyless_record(records: &bytes::Bytes) -> Option<(usize, i64)> {
+    let mut buf = records.clone();
     let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).ok()?;
     sets.iter().enumerate().find_map(|(i, set)| {
         let base = set.records.first()?.offset;

@@ -261,7 +261,7 @@ impl PartitionLog {
         let active_base = self.active().base_offset;
         let lag_cutoff = now_ms.saturating_sub(config.min_compaction_lag_ms);
         let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
-        let mut views = Vec::new();
+        let mut cleanable: Vec<&Segment> = Vec::new();
         let mut first_dirty_segment: Option<&Segment> = None;
         for seg in self.segments.values() {
             if seg.base_offset >= active_base {
@@ -276,15 +276,7 @@ impl PartitionLog {
                 dirty_bytes += seg.size;
                 first_dirty_segment.get_or_insert(seg);
             }
-            let file = File::open(&seg.path)
-                .map_err(|e| Error::io(format!("failed to open {}", seg.path.display()), e))?;
-            views.push(SegmentView {
-                id: seg.id,
-                base: seg.base_offset,
-                next_offset: seg.next_offset,
-                size: seg.size,
-                file,
-            });
+            cleanable.push(seg);
         }
         let Some(first) = first_dirty_segment else {
             return Ok(None);
@@ -304,6 +296,21 @@ impl PartitionLog {
         if ratio < config.min_cleanable_dirty_ratio && !overdue {
             return Ok(None);
         }
+        // Only a due partition pays for the read handles.
+        let views = cleanable
+            .into_iter()
+            .map(|seg| {
+                let file = File::open(&seg.path)
+                    .map_err(|e| Error::io(format!("failed to open {}", seg.path.display()), e))?;
+                Ok(SegmentView {
+                    id: seg.id,
+                    base: seg.base_offset,
+                    next_offset: seg.next_offset,
+                    size: seg.size,
+                    file,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(CleanPlan {
             dir: self.dir.clone(),
             truncations: self.truncations,
