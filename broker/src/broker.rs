@@ -158,6 +158,8 @@ pub struct Broker {
     pub(crate) peers: Arc<PeerPool>,
     /// Classic consumer-group coordinator.
     pub groups: GroupCoordinator,
+    /// Transaction coordinator.
+    pub txns: crate::txn::TxnCoordinator,
     /// KIP-227 incremental fetch sessions.
     pub fetch_sessions: FetchSessionCache,
     /// Woken on every append (and high watermark move) so long-polling fetches return as
@@ -350,12 +352,22 @@ impl Broker {
         offsets_configs.insert("cleanup.policy".to_string(), "compact".to_string());
         // Kafka's offsets.topic.segment.bytes: small segments, so the cleaner gets to them.
         offsets_configs.insert("segment.bytes".to_string(), "104857600".to_string());
+        let mut txn_configs = BTreeMap::new();
+        txn_configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        // Kafka's transaction.state.log.segment.bytes.
+        txn_configs.insert("segment.bytes".to_string(), "104857600".to_string());
         let internal_topics = vec![
             InternalTopic {
                 name: OFFSETS_TOPIC.to_string(),
                 partitions: config.offsets_topic_num_partitions,
                 replication_factor: config.cluster.offsets_replication_factor,
                 configs: offsets_configs,
+            },
+            InternalTopic {
+                name: crate::txn::TXN_TOPIC.to_string(),
+                partitions: config.transaction_state_num_partitions,
+                replication_factor: config.cluster.transaction_replication_factor,
+                configs: txn_configs,
             },
             InternalTopic {
                 name: crate::metering::USAGE_TOPIC.to_string(),
@@ -410,6 +422,7 @@ impl Broker {
             fetchers: crate::replication::Fetchers::default(),
             config,
             groups,
+            txns: crate::txn::TxnCoordinator::default(),
             fetch_sessions: FetchSessionCache::default(),
             data_arrived: Notify::new(),
             topics: RwLock::new(BTreeMap::new()),
@@ -451,9 +464,13 @@ impl Broker {
         if self.quorum.voters().len() == 1 {
             let mut published = self.published.subscribe();
             let internal = published.wait_for(|_| {
-                [OFFSETS_TOPIC, crate::metering::USAGE_TOPIC]
-                    .iter()
-                    .all(|t| self.topic(t).is_some_and(|t| !t.partitions().is_empty()))
+                [
+                    OFFSETS_TOPIC,
+                    crate::txn::TXN_TOPIC,
+                    crate::metering::USAGE_TOPIC,
+                ]
+                .iter()
+                .all(|t| self.topic(t).is_some_and(|t| !t.partitions().is_empty()))
             });
             if tokio::time::timeout_at(deadline, internal).await.is_err() {
                 return Err(Error::InvalidConfig(format!(
@@ -900,7 +917,15 @@ impl Broker {
                     return cleaned;
                 }
                 let now_ms = crate::now_ms();
-                let plan = match p.lock().log.clean_plan(now_ms) {
+                let plan = {
+                    let state = p.lock();
+                    state.log.clean_plan_with(
+                        now_ms,
+                        state.last_stable_offset(),
+                        state.producers.aborted(),
+                    )
+                };
+                let plan = match plan {
                     Ok(Some(plan)) => plan,
                     Ok(None) => continue,
                     Err(e) => {

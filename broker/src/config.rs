@@ -347,6 +347,26 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Partitions of __consumer_offsets (fixed once created).",
     ),
     key(
+        "transaction.state.log.num.partitions",
+        "1",
+        "Partitions of __transaction_state, which spreads transaction coordinators over the brokers (fixed once created).",
+    ),
+    key(
+        "transaction.state.log.replication.factor",
+        "3",
+        "Replication factor of __transaction_state (lowered to the number of quorum voters in smaller clusters).",
+    ),
+    key(
+        "transaction.max.timeout.ms",
+        "900000",
+        "Largest transaction.timeout.ms a transactional producer may ask for; larger ones get INVALID_TRANSACTION_TIMEOUT.",
+    ),
+    key(
+        "transactional.id.expiration.ms",
+        "604800000",
+        "A transactional id with no open transaction and no request for this long is forgotten.",
+    ),
+    key(
         "offsets.retention.minutes",
         "10080",
         "Committed offsets of empty groups are kept this long.",
@@ -840,6 +860,12 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// Partitions of `__consumer_offsets`.
     pub offsets_topic_num_partitions: i32,
+    /// Partitions of `__transaction_state`.
+    pub transaction_state_num_partitions: i32,
+    /// `transaction.max.timeout.ms`.
+    pub transaction_max_timeout_ms: i64,
+    /// `transactional.id.expiration.ms`.
+    pub transactional_id_expiration_ms: i64,
     /// Offsets of empty groups expire after this.
     pub offsets_retention_ms: i64,
     /// Retention check period.
@@ -1089,6 +1115,27 @@ impl BrokerConfig {
                 )?,
                 "offsets.topic.num.partitions",
             )?,
+            transaction_state_num_partitions: positive(
+                parse(
+                    get("transaction.state.log.num.partitions"),
+                    "transaction.state.log.num.partitions",
+                )?,
+                "transaction.state.log.num.partitions",
+            )?,
+            transaction_max_timeout_ms: positive(
+                parse(
+                    get("transaction.max.timeout.ms"),
+                    "transaction.max.timeout.ms",
+                )?,
+                "transaction.max.timeout.ms",
+            )?,
+            transactional_id_expiration_ms: positive(
+                parse(
+                    get("transactional.id.expiration.ms"),
+                    "transactional.id.expiration.ms",
+                )?,
+                "transactional.id.expiration.ms",
+            )?,
             offsets_retention_ms: parse::<i64>(
                 get("offsets.retention.minutes"),
                 "offsets.retention.minutes",
@@ -1186,6 +1233,8 @@ pub struct ClusterConfig {
     pub follower_throttled_rate: Option<u64>,
     /// `offsets.topic.replication.factor`.
     pub offsets_replication_factor: i16,
+    /// `transaction.state.log.replication.factor`.
+    pub transaction_replication_factor: i16,
     /// `auto.leader.rebalance.enable` with its period.
     pub leader_rebalance_interval_ms: Option<u64>,
     /// `controlled.shutdown.enable`.
@@ -1279,6 +1328,13 @@ impl ClusterConfig {
                     "offsets.topic.replication.factor",
                 )?,
                 "offsets.topic.replication.factor",
+            )?,
+            transaction_replication_factor: positive(
+                parse(
+                    get("transaction.state.log.replication.factor"),
+                    "transaction.state.log.replication.factor",
+                )?,
+                "transaction.state.log.replication.factor",
             )?,
             leader_rebalance_interval_ms: rebalance.then_some(rebalance_s.max(1) * 1000),
             controlled_shutdown: parse_bool(

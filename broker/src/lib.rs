@@ -55,6 +55,7 @@ pub mod replication;
 pub mod router;
 pub mod security;
 pub mod server;
+pub mod txn;
 
 #[global_allocator]
 static GLOBAL: alloc::BrokerAlloc = alloc::BrokerAlloc;

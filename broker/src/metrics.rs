@@ -164,6 +164,8 @@ pub struct Metrics {
     cleaner_bytes_written: Counter,
     cleaner_records_removed: Counter,
     cleaner_seconds: Counter<f64, AtomicU64>,
+    transactions_committed: Counter,
+    transactions_aborted: Counter,
 }
 
 impl fmt::Debug for Metrics {
@@ -292,8 +294,22 @@ impl Metrics {
             Unit::Seconds,
             cleaner_seconds.clone(),
         );
+        let transactions_committed = Counter::default();
+        registry.register(
+            "fjord_transactions_committed",
+            "Transactions this broker's coordinator decided to commit",
+            transactions_committed.clone(),
+        );
+        let transactions_aborted = Counter::default();
+        registry.register(
+            "fjord_transactions_aborted",
+            "Transactions this broker's coordinator aborted (EndTxn(abort), timeouts and fenced producers)",
+            transactions_aborted.clone(),
+        );
         Metrics {
             registry,
+            transactions_committed,
+            transactions_aborted,
             cleaner_runs,
             cleaner_bytes_read,
             cleaner_bytes_written,
@@ -358,6 +374,14 @@ impl Metrics {
         self.cleaner_records_removed
             .inc_by(stats.records_read.saturating_sub(stats.records_kept));
         self.cleaner_seconds.inc_by(elapsed.as_secs_f64());
+    }
+
+    pub(crate) fn transaction_ended(&self, committed: bool) {
+        if committed {
+            self.transactions_committed.inc();
+        } else {
+            self.transactions_aborted.inc();
+        }
     }
 
     pub(crate) fn produced(&self, topic: &str, principal: &Principal, bytes: u64, records: u64) {
@@ -864,16 +888,17 @@ mod tests {
         );
         let text = broker.metrics_text().unwrap();
         for line in [
-            // `orders`, `__consumer_offsets` and `__fjord_usage` (one partition each here).
-            "fjord_topics 3",
-            "fjord_partitions 4",
+            // `orders` (2 partitions), `__consumer_offsets`, `__transaction_state` and
+            // `__fjord_usage` (one partition each here).
+            "fjord_topics 4",
+            "fjord_partitions 5",
             &format!(
                 r#"fjord_log_size_bytes{{topic="orders"}} {}"#,
                 records.len()
             ),
             r#"fjord_log_size_bytes{topic="__consumer_offsets"} 0"#,
             "fjord_under_replicated_partitions 0",
-            "fjord_leader_partitions 4",
+            "fjord_leader_partitions 5",
             "fjord_offline_partitions 0",
             "fjord_active_controller 1",
             "fjord_broker_unfenced 1",

@@ -6,10 +6,18 @@
 //! that does not start right after the last sequence is out of order; an older epoch is fenced.
 //! The table is rebuilt from the batch headers of the log at start-up, so a restart keeps
 //! deduplicating retries.
+//!
+//! It also follows transactions, as Kafka's producer state does: a producer's first
+//! transactional batch opens its transaction at that offset, a control batch (COMMIT or
+//! ABORT marker, written by the transaction coordinator) closes it and moves the producer to
+//! the marker's epoch, so a fenced zombie's late batches are refused. The smallest open
+//! first offset bounds the last stable offset (what `read_committed` consumers may see), and
+//! every aborted transaction is remembered as (producer, first offset, marker offset) for
+//! Fetch's aborted-transaction lists.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::log::batch::BatchHeader;
+use crate::log::batch::{BatchHeader, ControlMarker};
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka: 5,
 /// the maximum `max.in.flight.requests.per.connection` with idempotence).
@@ -50,12 +58,30 @@ struct CachedBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<CachedBatch>,
+    /// First offset of the producer's open transaction in this partition.
+    txn_first_offset: Option<i64>,
 }
 
-/// Sequence state of the idempotent producers writing to one partition.
+/// A transaction that ended with an ABORT marker: `read_committed` consumers drop the
+/// producer's records from `first_offset` up to the marker at `last_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// The transactional producer.
+    pub producer_id: i64,
+    /// Offset of its first record in the transaction.
+    pub first_offset: i64,
+    /// Offset of the ABORT marker.
+    pub last_offset: i64,
+}
+
+/// Sequence and transaction state of the producers writing to one partition.
 #[derive(Debug, Default)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions, by marker offset.
+    aborted: Vec<AbortedTxn>,
 }
 
 fn next_sequence(seq: i32) -> i32 {
@@ -65,7 +91,7 @@ fn next_sequence(seq: i32) -> i32 {
 impl ProducerStateTable {
     /// Decides what to do with a batch (a pure function of the table and the header).
     pub fn check(&self, header: &BatchHeader) -> SequenceCheck {
-        if !header.has_producer_id() || header.base_sequence < 0 {
+        if !header.has_producer_id() {
             return SequenceCheck::Append;
         }
         let Some(entry) = self.producers.get(&header.producer_id) else {
@@ -73,10 +99,15 @@ impl ProducerStateTable {
             // does since KIP-360.
             return SequenceCheck::Append;
         };
-        if header.producer_epoch < entry.epoch {
+        // Markers come from the coordinator, which decides epochs; anything else from an
+        // older epoch is a fenced producer's (transactional offsets carry no sequence).
+        if !header.is_control() && header.producer_epoch < entry.epoch {
             return SequenceCheck::Fenced {
                 current: entry.epoch,
             };
+        }
+        if header.base_sequence < 0 {
+            return SequenceCheck::Append;
         }
         if header.producer_epoch > entry.epoch {
             // A bumped epoch restarts sequences at 0.
@@ -113,9 +144,48 @@ impl ProducerStateTable {
         SequenceCheck::Append
     }
 
-    /// Records a batch that was appended (its header carries the stamped base offset).
-    pub fn record(&mut self, header: &BatchHeader) {
-        if !header.has_producer_id() || header.base_sequence < 0 {
+    /// Records a batch that was appended (its header carries the stamped base offset);
+    /// `marker` is what a control batch says.
+    pub fn record(&mut self, header: &BatchHeader, marker: Option<ControlMarker>) {
+        if !header.has_producer_id() {
+            return;
+        }
+        let fresh = || ProducerEntry {
+            epoch: header.producer_epoch,
+            ..ProducerEntry::default()
+        };
+        if header.is_control() {
+            let entry = self
+                .producers
+                .entry(header.producer_id)
+                .or_insert_with(fresh);
+            if header.producer_epoch > entry.epoch {
+                entry.epoch = header.producer_epoch;
+                entry.batches.clear();
+            }
+            if let Some(first_offset) = entry.txn_first_offset.take() {
+                self.ongoing.remove(&first_offset);
+                if marker == Some(ControlMarker::Abort) {
+                    self.aborted.push(AbortedTxn {
+                        producer_id: header.producer_id,
+                        first_offset,
+                        last_offset: header.base_offset,
+                    });
+                }
+            }
+            return;
+        }
+        if header.is_transactional() {
+            let entry = self
+                .producers
+                .entry(header.producer_id)
+                .or_insert_with(fresh);
+            if entry.txn_first_offset.is_none() {
+                entry.txn_first_offset = Some(header.base_offset);
+                self.ongoing.insert(header.base_offset, header.producer_id);
+            }
+        }
+        if header.base_sequence < 0 {
             return;
         }
         let entry = self.producers.entry(header.producer_id).or_default();
@@ -133,13 +203,50 @@ impl ProducerStateTable {
         }
     }
 
-    /// Rebuilds the table from the stored batch headers of a partition.
-    pub fn rebuild<'a>(headers: impl IntoIterator<Item = &'a BatchHeader>) -> Self {
+    /// Rebuilds the table from the stored batches of a partition: headers, and the marker
+    /// of each control batch.
+    pub fn rebuild<'a>(
+        batches: impl IntoIterator<Item = &'a (BatchHeader, Option<ControlMarker>)>,
+    ) -> Self {
         let mut table = ProducerStateTable::default();
-        for h in headers {
-            table.record(h);
+        for (h, marker) in batches {
+            table.record(h, *marker);
         }
         table
+    }
+
+    /// First offset of the oldest open transaction: the last stable offset cannot pass it.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Whether `producer_id` has an open transaction here.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.txn_first_offset.is_some())
+    }
+
+    /// Aborted transactions a read of `[from, to)` must tell the consumer about: those whose
+    /// records reach into the range (marker at or after `from`, first record before `to`).
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .copied()
+            .collect()
+    }
+
+    /// Every aborted transaction remembered (the log cleaner drops their records).
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        &self.aborted
+    }
+
+    /// Forgets aborted transactions whose marker is below `log_start` (deleted by retention).
+    pub fn forget_before(&mut self, log_start: i64) {
+        let keep = self.aborted.partition_point(|a| a.last_offset < log_start);
+        self.aborted.drain(..keep);
     }
 
     /// Number of producers tracked.
@@ -179,7 +286,7 @@ mod tests {
     fn in_sequence_batches_append() {
         let mut t = ProducerStateTable::default();
         assert_eq!(t.check(&h(1, 0, 0, 3, 0)), SequenceCheck::Append);
-        t.record(&h(1, 0, 0, 3, 0));
+        t.record(&h(1, 0, 0, 3, 0), None);
         assert_eq!(t.check(&h(1, 0, 3, 2, 3)), SequenceCheck::Append);
     }
 
@@ -187,7 +294,7 @@ mod tests {
     fn a_retry_of_any_of_the_last_five_batches_is_a_duplicate_with_its_offset() {
         let mut t = ProducerStateTable::default();
         for i in 0..5 {
-            t.record(&h(1, 0, i * 2, 2, 100 + i as i64 * 2));
+            t.record(&h(1, 0, i * 2, 2, 100 + i as i64 * 2), None);
         }
         assert_eq!(
             t.check(&h(1, 0, 4, 2, 0)),
@@ -197,7 +304,7 @@ mod tests {
             t.check(&h(1, 0, 0, 2, 0)),
             SequenceCheck::Duplicate { base_offset: 100 }
         );
-        t.record(&h(1, 0, 10, 2, 110));
+        t.record(&h(1, 0, 10, 2, 110), None);
         // The oldest fell out of the cache: now it is simply out of order.
         assert!(matches!(
             t.check(&h(1, 0, 0, 2, 0)),
@@ -211,7 +318,7 @@ mod tests {
     #[test]
     fn a_gap_is_out_of_order() {
         let mut t = ProducerStateTable::default();
-        t.record(&h(1, 0, 0, 1, 0));
+        t.record(&h(1, 0, 0, 1, 0), None);
         assert_eq!(
             t.check(&h(1, 0, 2, 1, 0)),
             SequenceCheck::OutOfOrder {
@@ -224,7 +331,7 @@ mod tests {
     #[test]
     fn older_epochs_are_fenced_and_new_epochs_restart_at_zero() {
         let mut t = ProducerStateTable::default();
-        t.record(&h(1, 3, 0, 1, 0));
+        t.record(&h(1, 3, 0, 1, 0), None);
         assert_eq!(
             t.check(&h(1, 2, 1, 1, 0)),
             SequenceCheck::Fenced { current: 3 }
@@ -245,18 +352,102 @@ mod tests {
     #[test]
     fn sequences_wrap_at_i32_max() {
         let mut t = ProducerStateTable::default();
-        t.record(&h(1, 0, i32::MAX - 1, 2, 0));
+        t.record(&h(1, 0, i32::MAX - 1, 2, 0), None);
         assert_eq!(t.check(&h(1, 0, 0, 1, 2)), SequenceCheck::Append);
     }
 
     #[test]
     fn rebuild_replays_headers() {
-        let hs = [h(1, 0, 0, 2, 0), h(2, 0, 0, 1, 2), h(1, 0, 2, 2, 3)];
+        let hs = [h(1, 0, 0, 2, 0), h(2, 0, 0, 1, 2), h(1, 0, 2, 2, 3)].map(|h| (h, None));
         let t = ProducerStateTable::rebuild(hs.iter());
         assert_eq!(t.len(), 2);
         assert_eq!(
             t.check(&h(1, 0, 2, 2, 0)),
             SequenceCheck::Duplicate { base_offset: 3 }
         );
+    }
+    fn txn(pid: i64, epoch: i16, seq: i32, n: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x10,
+            ..h(pid, epoch, seq, n, base_offset)
+        }
+    }
+
+    fn marker(pid: i64, epoch: i16, offset: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: 0x30,
+            ..h(pid, epoch, -1, 1, offset)
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_open_from_its_first_batch_to_its_marker() {
+        let mut t = ProducerStateTable::default();
+        t.record(&h(9, 0, 0, 5, 0), None);
+        assert_eq!(t.first_unstable_offset(), None);
+        t.record(&txn(1, 0, 0, 2, 5), None);
+        t.record(&txn(2, 0, 0, 1, 7), None);
+        t.record(&txn(1, 0, 2, 2, 8), None);
+        assert_eq!(t.first_unstable_offset(), Some(5));
+        assert!(t.in_transaction(1));
+        t.record(&marker(1, 0, 10), Some(ControlMarker::Commit));
+        assert!(!t.in_transaction(1));
+        assert_eq!(t.first_unstable_offset(), Some(7));
+        t.record(&marker(2, 0, 11), Some(ControlMarker::Commit));
+        assert_eq!(t.first_unstable_offset(), None);
+        assert!(t.aborted().is_empty());
+    }
+
+    #[test]
+    fn aborted_transactions_are_listed_for_the_reads_they_overlap() {
+        let mut t = ProducerStateTable::default();
+        t.record(&txn(1, 0, 0, 3, 0), None);
+        t.record(&marker(1, 0, 3), Some(ControlMarker::Abort));
+        t.record(&txn(1, 0, 3, 3, 4), None);
+        t.record(&marker(1, 0, 7), Some(ControlMarker::Commit));
+        t.record(&txn(2, 0, 0, 2, 8), None);
+        t.record(&marker(2, 0, 10), Some(ControlMarker::Abort));
+        let first = AbortedTxn {
+            producer_id: 1,
+            first_offset: 0,
+            last_offset: 3,
+        };
+        let second = AbortedTxn {
+            producer_id: 2,
+            first_offset: 8,
+            last_offset: 10,
+        };
+        assert_eq!(t.aborted_between(0, 4), vec![first]);
+        assert_eq!(t.aborted_between(3, 100), vec![first, second]);
+        assert_eq!(t.aborted_between(4, 8), vec![]);
+        assert_eq!(t.aborted_between(9, 100), vec![second]);
+        t.forget_before(4);
+        assert_eq!(t.aborted(), &[second]);
+    }
+
+    #[test]
+    fn a_marker_with_a_bumped_epoch_fences_the_old_producer() {
+        let mut t = ProducerStateTable::default();
+        t.record(&txn(1, 4, 0, 2, 0), None);
+        // The coordinator aborted the transaction of a fenced producer with epoch 5.
+        t.record(&marker(1, 5, 2), Some(ControlMarker::Abort));
+        assert_eq!(
+            t.check(&txn(1, 4, 2, 1, 0)),
+            SequenceCheck::Fenced { current: 5 }
+        );
+        // The new producer (epoch 6) starts its sequences again.
+        assert_eq!(t.check(&txn(1, 6, 0, 1, 0)), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn rebuild_restores_open_and_aborted_transactions() {
+        let batches = [
+            (txn(1, 0, 0, 2, 0), None),
+            (marker(1, 0, 2), Some(ControlMarker::Abort)),
+            (txn(2, 0, 0, 1, 3), None),
+        ];
+        let t = ProducerStateTable::rebuild(batches.iter());
+        assert_eq!(t.first_unstable_offset(), Some(3));
+        assert_eq!(t.aborted().len(), 1);
     }
 }

@@ -121,6 +121,9 @@ impl Broker {
         if topic.name == OFFSETS_TOPIC {
             self.groups.unload_partition(p.index);
         }
+        if topic.name == crate::txn::TXN_TOPIC {
+            self.txns.unload_partition(p.index);
+        }
         topic
             .partitions
             .write()
@@ -236,6 +239,20 @@ impl Broker {
                         .load_partition(partition.clone(), t.partitions.len()),
                     RoleChange::Follower { .. } | RoleChange::Offline => {
                         self.groups.unload_partition(record.partition)
+                    }
+                    RoleChange::None => {}
+                }
+            }
+            if name == crate::txn::TXN_TOPIC {
+                match change {
+                    RoleChange::Leader => {
+                        let preparing = self
+                            .txns
+                            .load_partition(partition.clone(), t.partitions.len());
+                        self.resume_transactions(preparing);
+                    }
+                    RoleChange::Follower { .. } | RoleChange::Offline => {
+                        self.txns.unload_partition(record.partition)
                     }
                     RoleChange::None => {}
                 }

@@ -26,7 +26,7 @@ use crate::cluster::records::{NO_LEADER, PartitionRecord};
 use crate::error::Result;
 use crate::log::batch::{self, BatchHeader};
 use crate::log::{AppendInfo, PartitionLog};
-use crate::producer::{ProducerStateTable, SequenceCheck};
+use crate::producer::{AbortedTxn, ProducerStateTable, SequenceCheck};
 
 /// A leader's view of one follower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +166,56 @@ pub struct ReadResult {
     pub log_end_offset: i64,
     /// Whether this read (a follower's) moved the high watermark.
     pub advanced: bool,
+    /// Last stable offset: below it every transaction is decided.
+    pub last_stable_offset: i64,
+    /// Aborted transactions overlapping a `read_committed` read (empty otherwise).
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// Which records a consumer may see (Fetch and ListOffsets `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything below the high watermark.
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted transactions to drop.
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// From the protocol's `isolation_level` (1 = read_committed).
+    pub fn from_level(level: i8) -> Self {
+        if level == 1 {
+            Isolation::ReadCommitted
+        } else {
+            Isolation::ReadUncommitted
+        }
+    }
+}
+
+/// The markers of the control batches among `batches` (split from `records`).
+fn with_markers(
+    records: &[u8],
+    batches: &[(BatchHeader, std::ops::Range<usize>)],
+) -> Vec<Option<batch::ControlMarker>> {
+    batches
+        .iter()
+        .map(|(h, range)| {
+            h.is_control()
+                .then(|| batch::control_marker(&records[range.clone()]))
+                .flatten()
+        })
+        .collect()
+}
+
+impl PartitionState {
+    /// Last stable offset: the high watermark, or the first offset of the oldest open
+    /// transaction when that is lower.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.replica.high_watermark;
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
+    }
 }
 
 fn not_leader(topic: &str, index: i32) -> ApiError {
@@ -184,8 +234,8 @@ impl Partition {
         node_id: i32,
         log: PartitionLog,
     ) -> Result<Self> {
-        let headers = log.batch_headers(log.log_start_offset())?;
-        let producers = ProducerStateTable::rebuild(headers.iter());
+        let batches = log.producer_batches(log.log_start_offset())?;
+        let producers = ProducerStateTable::rebuild(batches.iter());
         let (progress, _) = watch::channel(Progress {
             high_watermark: 0,
             leader_epoch: -1,
@@ -372,15 +422,16 @@ impl Partition {
             ));
         }
         let epoch = state.replica.leader_epoch;
+        let markers = with_markers(records, &batches);
         let info: AppendInfo = state.log.append(records, epoch, now_ms)?;
         let mut offset = info.base_offset;
-        for (header, _) in &batches {
+        for ((header, _), marker) in batches.iter().zip(markers) {
             let stamped = BatchHeader {
                 base_offset: offset,
                 partition_leader_epoch: epoch,
                 ..*header
             };
-            state.producers.record(&stamped);
+            state.producers.record(&stamped, marker);
             offset = stamped.last_offset() + 1;
         }
         let PartitionState { log, replica, .. } = &mut *state;
@@ -440,6 +491,7 @@ impl Partition {
         max_bytes: usize,
         min_one: bool,
         as_follower: bool,
+        isolation: Isolation,
     ) -> Result<ReadResult, ApiError> {
         let state = self.lock();
         // A follower serves consumers too when asked (KIP-392 fetch from the nearest replica),
@@ -449,13 +501,26 @@ impl Partition {
             return Err(not_leader(&self.topic, self.index));
         }
         let hw = state.replica.high_watermark;
-        let records = state.log.read_bounded(offset, max_bytes, min_one, hw)?;
+        let lso = state.last_stable_offset();
+        let (bound, aborted) = match isolation {
+            Isolation::ReadUncommitted => (hw, Vec::new()),
+            Isolation::ReadCommitted => (lso, Vec::new()),
+        };
+        let records = state.log.read_bounded(offset, max_bytes, min_one, bound)?;
+        let aborted = if isolation == Isolation::ReadCommitted && !records.is_empty() {
+            let end = last_offset_in(&records).map_or(offset, |last| last + 1);
+            state.producers.aborted_between(offset, end)
+        } else {
+            aborted
+        };
         Ok(ReadResult {
             records,
             high_watermark: hw,
             log_start_offset: state.log.log_start_offset(),
             log_end_offset: state.log.log_end_offset(),
             advanced: false,
+            last_stable_offset: lso,
+            aborted,
         })
     }
 
@@ -518,6 +583,8 @@ impl Partition {
             log_start_offset: log.log_start_offset(),
             log_end_offset: leo,
             advanced: replica.high_watermark != before,
+            last_stable_offset: replica.high_watermark,
+            aborted: Vec::new(),
         };
         if replica.high_watermark != before || change.is_some() {
             self.publish(replica);
@@ -541,7 +608,12 @@ impl Partition {
             let mut pos = 0;
             while pos + batch::HEADER_SIZE <= records.len() {
                 let h = BatchHeader::parse(&records[pos..])?;
-                state.producers.record(&h);
+                let end = (pos + h.total_size()).min(records.len());
+                let marker = h
+                    .is_control()
+                    .then(|| batch::control_marker(&records[pos..end]))
+                    .flatten();
+                state.producers.record(&h, marker);
                 pos += h.total_size();
             }
         }
@@ -560,8 +632,8 @@ impl Partition {
     pub fn truncate_to(&self, offset: i64) -> Result<i64> {
         let mut state = self.lock();
         let end = state.log.truncate_to(offset)?;
-        let headers = state.log.batch_headers(state.log.log_start_offset())?;
-        state.producers = ProducerStateTable::rebuild(headers.iter());
+        let batches = state.log.producer_batches(state.log.log_start_offset())?;
+        state.producers = ProducerStateTable::rebuild(batches.iter());
         let PartitionState { replica, .. } = &mut *state;
         replica.high_watermark = replica.high_watermark.min(end);
         self.publish(replica);
@@ -577,6 +649,32 @@ impl Partition {
         replica.high_watermark = offset;
         self.publish(replica);
         Ok(())
+    }
+
+    /// Appends a transaction marker for `producer_id` as leader (the coordinator's COMMIT or
+    /// ABORT); returns the offset after it, which acks=all waits for.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: batch::ControlMarker,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, ApiError> {
+        let bytes = batch::control_batch(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            now_ms,
+        )?;
+        let outcome = self.append_as_leader(&bytes, usize::MAX, 1, 1, now_ms)?;
+        Ok(outcome.end_offset)
+    }
+
+    /// Last stable offset (ListOffsets for `read_committed`).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.lock().last_stable_offset()
     }
 
     /// High watermark and log start offset.
@@ -638,6 +736,18 @@ impl Partition {
     pub fn replica(&self) -> ReplicaState {
         self.lock().replica.clone()
     }
+}
+
+/// Offset of the last record of the last whole batch in `records`.
+fn last_offset_in(records: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut last = None;
+    while pos + batch::HEADER_SIZE <= records.len() {
+        let h = BatchHeader::parse(&records[pos..]).ok()?;
+        last = Some(h.last_offset());
+        pos += h.total_size();
+    }
+    last
 }
 
 /// What [`Partition::apply_record`] changed.

@@ -517,6 +517,7 @@ async fn housekeeping(broker: Arc<Broker>) {
         broker.groups.tick(now);
         if now - last_logs >= 1000 {
             broker.quotas.expire_idle();
+            broker.txn_tick(now);
             let retention = now - last_retention >= retention_every;
             if retention {
                 last_retention = now;

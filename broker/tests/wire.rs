@@ -39,7 +39,7 @@ async fn unsupported_api_versions_version_gets_a_v0_listing() {
     assert!(
         resp.api_keys
             .iter()
-            .all(|k| k.api_key != ApiKey::EndTxn as i16),
+            .all(|k| k.api_key != ApiKey::DescribeDelegationToken as i16),
         "unsupported keys are absent"
     );
 }
@@ -428,6 +428,13 @@ fn default_request(key: ApiKey) -> RequestKind {
         ApiKey::ListPartitionReassignments => {
             RequestKind::ListPartitionReassignments(Default::default())
         }
+        ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(Default::default()),
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(Default::default()),
+        ApiKey::EndTxn => RequestKind::EndTxn(Default::default()),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(Default::default()),
+        ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(Default::default()),
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(Default::default()),
+        ApiKey::ListTransactions => RequestKind::ListTransactions(Default::default()),
         other => panic!("add {other:?} to default_request"),
     }
 }

@@ -1325,3 +1325,141 @@ async fn the_admin_client_reads_every_partition_from_its_leader() -> anyhow::Res
     }
     Ok(())
 }
+
+/// A transactional producer over `bootstrap` with id `id`, initialised.
+fn txn_producer(bootstrap: &str, id: &str) -> anyhow::Result<rdkafka::producer::BaseProducer> {
+    let p: rdkafka::producer::BaseProducer = client_config(bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "30000")
+        .create()?;
+    p.init_transactions(Duration::from_secs(60))
+        .context("init_transactions")?;
+    Ok(p)
+}
+
+/// Sends `tag-<partition>-<i>` to every partition of `topic` in the producer's open
+/// transaction and waits for delivery.
+fn send_tagged(
+    p: &rdkafka::producer::BaseProducer,
+    topic: &str,
+    tag: &str,
+    per_partition: usize,
+) -> anyhow::Result<()> {
+    for partition in 0..PARTITIONS {
+        for i in 0..per_partition {
+            let value = format!("{tag}-{partition}-{i}");
+            p.send(
+                rdkafka::producer::BaseRecord::<(), String>::to(topic)
+                    .partition(partition)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)?;
+        }
+    }
+    p.flush(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Every value in `topic` as a `read_committed` consumer sees it.
+fn read_committed(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> anyhow::Result<BTreeSet<String>> {
+    let consumer: BaseConsumer = consumer_config(bootstrap, &unique_name("rc"))
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let got =
+        fjord_tests::consume_exactly(&consumer, expected, STEP_TIMEOUT, Duration::from_secs(2))?;
+    Ok(got.into_iter().filter_map(|r| r.value).collect())
+}
+
+fn tagged(tag: &str, per_partition: usize) -> BTreeSet<String> {
+    (0..PARTITIONS)
+        .flat_map(|p| (0..per_partition).map(move |i| format!("{tag}-{p}-{i}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_span_brokers_and_survive_the_death_of_their_coordinator() -> anyhow::Result<()>
+{
+    let mut args = CLUSTER_ARGS.to_vec();
+    args.extend([
+        "--set",
+        "transaction.state.log.replication.factor=3",
+        "--set",
+        "transaction.state.log.num.partitions=3",
+    ]);
+    let mut cluster = ChildCluster::start(3, &args).await?;
+    let bootstrap = cluster.bootstrap();
+    let topic = unique_name("txn-spread");
+    create_replicated(&cluster, &topic, None).await?;
+    let leaders: BTreeSet<i32> = metadata(&bootstrap)?
+        .get(&topic)
+        .map(|t| t.values().map(|p| p.leader).collect())
+        .unwrap_or_default();
+    ensure!(
+        leaders.len() > 1,
+        "every partition on one leader ({leaders:?}): markers would not cross brokers"
+    );
+    let id = unique_name("tx");
+    // The coordinator: the leader of the id's __transaction_state partition.
+    let state_partition = fjord_broker::txn::codec::partition_for(&id, 3) as i32;
+    let coordinator = wait_for(&bootstrap, STEP_TIMEOUT, |md| {
+        let p = md
+            .get(fjord_broker::txn::TXN_TOPIC)?
+            .get(&state_partition)?;
+        (p.leader >= 0 && p.isr.len() == 3).then_some(p.leader)
+    })
+    .await?;
+
+    let (b, t, i) = (bootstrap.clone(), topic.clone(), id.clone());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let p = txn_producer(&b, &i)?;
+        p.begin_transaction()?;
+        send_tagged(&p, &t, "committed", 5)?;
+        p.commit_transaction(Duration::from_secs(30))?;
+        p.begin_transaction()?;
+        send_tagged(&p, &t, "aborted", 5)?;
+        p.abort_transaction(Duration::from_secs(30))?;
+        // Left open: its coordinator dies next.
+        p.begin_transaction()?;
+        send_tagged(&p, &t, "orphaned", 5)?;
+        Ok(())
+    })
+    .await??;
+    ensure!(read_committed(&bootstrap, &topic, 15)? == tagged("committed", 5));
+
+    cluster.kill9(coordinator)?;
+    let (b, t, i) = (
+        cluster.client_addr(coordinator % 3 + 1),
+        topic.clone(),
+        id.clone(),
+    );
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // The new coordinator loads the id's state, aborts the orphaned transaction on every
+        // partition (their leaders may have moved too) and hands out a new epoch.
+        let p = txn_producer(&b, &i)?;
+        p.begin_transaction()?;
+        send_tagged(&p, &t, "after", 5)?;
+        p.commit_transaction(Duration::from_secs(30))?;
+        Ok(())
+    })
+    .await??;
+    let expected: BTreeSet<String> = tagged("committed", 5)
+        .union(&tagged("after", 5))
+        .cloned()
+        .collect();
+    let seen = read_committed(&cluster.client_addr(coordinator % 3 + 1), &topic, 30)?;
+    ensure!(
+        seen == expected,
+        "read_committed after the coordinator died: {seen:?}"
+    );
+    cluster.restart(coordinator).await?;
+    Ok(())
+}

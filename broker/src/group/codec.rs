@@ -157,6 +157,26 @@ pub fn decode_record(
 /// Encodes records as one v2 record batch (no compression, no producer id), ready for
 /// [`crate::broker::Partition::append_records`].
 pub fn encode_batch(records: &[OffsetsRecord], now_ms: i64) -> Result<Vec<u8>> {
+    encode_batch_for(records, None, now_ms)
+}
+
+/// [`encode_batch`] as a transactional batch of `producer` (id, epoch), without sequence
+/// numbers, as Kafka writes TxnOffsetCommit: replay and readers apply it only once a COMMIT
+/// marker of that producer follows.
+pub fn encode_txn_batch(
+    records: &[OffsetsRecord],
+    producer: (i64, i16),
+    now_ms: i64,
+) -> Result<Vec<u8>> {
+    encode_batch_for(records, Some(producer), now_ms)
+}
+
+fn encode_batch_for(
+    records: &[OffsetsRecord],
+    producer: Option<(i64, i16)>,
+    now_ms: i64,
+) -> Result<Vec<u8>> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -166,12 +186,12 @@ pub fn encode_batch(records: &[OffsetsRecord], now_ms: i64) -> Result<Vec<u8>> {
                 OffsetsRecord::Tombstone(k) => (encode_key(k), None),
             };
             Record {
-                transactional: false,
+                transactional: producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 // The encoder starts a new batch whenever `offset - sequence` changes; this
@@ -227,6 +247,66 @@ pub fn decode_batches(bytes: &Bytes) -> Result<(Vec<KeyValue>, Option<i64>)> {
         );
     }
     Ok((records, next_offset))
+}
+
+/// One entry of a `__consumer_offsets` log as replay sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A record; `producer` is set when it belongs to a transaction.
+    Record {
+        /// Record key.
+        key: Bytes,
+        /// Record value (`None`: tombstone).
+        value: Option<Bytes>,
+        /// The transactional producer that wrote it.
+        producer: Option<i64>,
+    },
+    /// A transaction marker.
+    Marker {
+        /// The producer whose transaction ended.
+        producer_id: i64,
+        /// COMMIT (else ABORT).
+        commit: bool,
+    },
+}
+
+/// Every record and transaction marker in `bytes` (whole stored batches), and the offset
+/// after the last batch (`None` when `bytes` is empty).
+pub fn decode_entries(bytes: &Bytes) -> Result<(Vec<Entry>, Option<i64>)> {
+    if bytes.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let batches = batch::validate_batches(bytes, usize::MAX)?;
+    let mut entries = Vec::new();
+    let mut next_offset = None;
+    for (header, range) in batches {
+        next_offset = Some(header.last_offset() + 1);
+        if header.is_control() {
+            if let Some(marker) = batch::control_marker(&bytes[range]) {
+                entries.push(Entry::Marker {
+                    producer_id: header.producer_id,
+                    commit: marker == batch::ControlMarker::Commit,
+                });
+            }
+            continue;
+        }
+        let producer = header.is_transactional().then_some(header.producer_id);
+        let mut slice = bytes.slice(range);
+        let set = RecordBatchDecoder::decode(&mut slice).map_err(|e| {
+            Error::CorruptBatch(format!(
+                "undecodable batch at offset {}: {e}",
+                header.base_offset
+            ))
+        })?;
+        entries.extend(set.records.into_iter().filter_map(|r| {
+            Some(Entry::Record {
+                key: r.key?,
+                value: r.value,
+                producer,
+            })
+        }));
+    }
+    Ok((entries, next_offset))
 }
 
 /// Kafka's `String.hashCode` of the group id: the offsets partition of a group is

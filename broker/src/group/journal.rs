@@ -1,7 +1,7 @@
 //! Durable side of committed offsets: appends [`OffsetsRecord`]s to the group's partition of
 //! `__consumer_offsets` and replays every partition at start-up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -112,27 +112,62 @@ impl ReplaySource for Partition {
 }
 
 /// Applies every record of one log to `store`; returns how many were applied.
+#[cfg(test)]
 pub(crate) fn replay_log(
     source: &impl ReplaySource,
     read_bytes: usize,
     store: &mut OffsetStore,
+) -> Result<usize> {
+    replay_log_txn(source, read_bytes, store, &mut HashMap::new())
+}
+
+/// Applies every record of one log to `store`: plain records at once, a transaction's
+/// records (TxnOffsetCommit) when its COMMIT marker follows (an ABORT drops them). Those
+/// still undecided at the end are left in `pending`, by producer id. Returns how many
+/// records were applied.
+pub(crate) fn replay_log_txn(
+    source: &impl ReplaySource,
+    read_bytes: usize,
+    store: &mut OffsetStore,
+    pending: &mut HashMap<i64, Vec<OffsetsRecord>>,
 ) -> Result<usize> {
     let mut applied = 0;
     let (high_watermark, log_start) = source.bounds();
     let mut offset = log_start;
     while offset < high_watermark {
         let bytes = source.read_batches(offset, read_bytes)?;
-        let (records, next) = codec::decode_batches(&bytes)?;
-        for (key, value) in records {
-            match codec::decode_record(&key, value.as_deref()) {
-                Ok(Some(record)) => {
-                    store.apply(record);
-                    applied += 1;
+        let (entries, next) = codec::decode_entries(&bytes)?;
+        for entry in entries {
+            match entry {
+                codec::Entry::Marker {
+                    producer_id,
+                    commit,
+                } => {
+                    let records = pending.remove(&producer_id).unwrap_or_default();
+                    if commit {
+                        applied += records.len();
+                        for record in records {
+                            store.apply(record);
+                        }
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(partition = source.index(), offset, error = %e, "skipping unreadable __consumer_offsets record")
-                }
+                codec::Entry::Record {
+                    key,
+                    value,
+                    producer,
+                } => match codec::decode_record(&key, value.as_deref()) {
+                    Ok(Some(record)) => match producer {
+                        Some(producer_id) => pending.entry(producer_id).or_default().push(record),
+                        None => {
+                            store.apply(record);
+                            applied += 1;
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(partition = source.index(), offset, error = %e, "skipping unreadable __consumer_offsets record")
+                    }
+                },
             }
         }
         match next {
@@ -152,6 +187,35 @@ impl JournalGuard {
     /// Exclusive right to write the partition.
     pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
         self.entry.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`JournalGuard::append`] as a transactional batch of `producer` (TxnOffsetCommit).
+    /// An older epoch of the producer than the partition has seen is PRODUCER_FENCED.
+    pub(crate) fn append_txn(
+        &self,
+        records: &[OffsetsRecord],
+        producer: (i64, i16),
+        now_ms: i64,
+    ) -> Result<Option<i64>, ResponseError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let partition = &self.entry.0;
+        let bytes = codec::encode_txn_batch(records, producer, now_ms).map_err(|e| {
+            tracing::error!(error = %e, "failed to encode offsets");
+            ResponseError::UnknownServerError
+        })?;
+        partition
+            .append_as_leader(&bytes, usize::MAX, 1, 1, now_ms)
+            .map(|o| Some(o.end_offset))
+            .map_err(|e: ApiError| match e.code {
+                ResponseError::InvalidProducerEpoch => ResponseError::ProducerFenced,
+                ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+                    ResponseError::InvalidCommitOffsetSize
+                }
+                ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+                _ => ResponseError::CoordinatorNotAvailable,
+            })
     }
 
     /// Appends `records` as one batch to the leader's log; returns the offset after it (the

@@ -140,6 +140,9 @@ pub struct GroupCoordinator {
     groups: Mutex<BTreeMap<String, GroupSlot>>,
     offsets: Mutex<OffsetStore>,
     journal: OffsetsJournal,
+    /// Offsets written by TxnOffsetCommit whose transaction is undecided, by
+    /// (`__consumer_offsets` partition, producer id).
+    pending_txn: Mutex<HashMap<(i32, i64), Vec<OffsetsRecord>>>,
 }
 
 impl GroupCoordinator {
@@ -156,6 +159,7 @@ impl GroupCoordinator {
             groups: Mutex::new(BTreeMap::new()),
             offsets: Mutex::new(OffsetStore::new()),
             journal: OffsetsJournal::default(),
+            pending_txn: Mutex::new(HashMap::new()),
         })
     }
 
@@ -164,8 +168,13 @@ impl GroupCoordinator {
     pub fn load_partition(&self, partition: Arc<Partition>, count: usize) {
         let index = partition.index;
         let mut loaded = OffsetStore::new();
-        let applied = match journal::replay_log(partition.as_ref(), REPLAY_READ_BYTES, &mut loaded)
-        {
+        let mut pending = HashMap::new();
+        let applied = match journal::replay_log_txn(
+            partition.as_ref(),
+            REPLAY_READ_BYTES,
+            &mut loaded,
+            &mut pending,
+        ) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(partition = index, error = %e, "failed to load __consumer_offsets; its groups stay unavailable");
@@ -181,6 +190,13 @@ impl GroupCoordinator {
             for g in &group_ids {
                 groups.entry(g.clone()).or_insert_with(|| GroupSlot::new(g));
             }
+            let mut txn = self.lock_pending();
+            txn.retain(|(p, _), _| *p != index);
+            txn.extend(
+                pending
+                    .into_iter()
+                    .map(|(producer, r)| ((index, producer), r)),
+            );
         }
         self.journal.add(partition, count);
         tracing::info!(
@@ -204,6 +220,7 @@ impl GroupCoordinator {
         let mut groups = self.lock_groups();
         groups.retain(|g, _| !mine(g));
         self.lock_offsets().retain_groups(|g| !mine(g));
+        self.lock_pending().retain(|(p, _), _| *p != index);
         tracing::info!(
             partition = index,
             "stopped coordinating the groups of __consumer_offsets partition"
@@ -584,6 +601,93 @@ impl GroupCoordinator {
 
     fn lock_groups(&self) -> MutexGuard<'_, BTreeMap<String, GroupSlot>> {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_pending(&self) -> MutexGuard<'_, HashMap<(i32, i64), Vec<OffsetsRecord>>> {
+        self.pending_txn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// TxnOffsetCommit of already validated partitions: checks the member as OffsetCommit
+    /// does (when it names one), appends the offsets as a transactional batch of `producer`
+    /// (id, epoch) and keeps them pending until the transaction's marker.
+    pub fn commit_txn_offsets(
+        &self,
+        group_id: &str,
+        member: &OffsetCommitter,
+        producer: (i64, i16),
+        offsets: Vec<(String, i32, OffsetValue)>,
+        now_ms: i64,
+    ) -> Result<Option<Replication>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        if offsets.is_empty() {
+            return Ok(None);
+        }
+        let index = self
+            .journal
+            .partition_of(group_id)
+            .ok_or(ResponseError::NotCoordinator)?;
+        let journal = self
+            .journal
+            .lock_group(group_id)
+            .ok_or(ResponseError::NotCoordinator)?;
+        let _order = journal.hold();
+        if !member.member_id.is_empty() || member.generation_id >= 0 {
+            let mut groups = self.lock_groups();
+            let Some(slot) = groups.get_mut(group_id) else {
+                return Err(ResponseError::IllegalGeneration);
+            };
+            slot.group.validate_offset_commit(
+                &member.member_id,
+                member.group_instance_id.as_deref(),
+                member.generation_id,
+                now_ms,
+            )?;
+        }
+        let records: Vec<OffsetsRecord> = offsets
+            .into_iter()
+            .map(|(topic, partition, value)| {
+                OffsetsRecord::Commit(
+                    OffsetKey {
+                        group: group_id.to_string(),
+                        topic,
+                        partition,
+                    },
+                    value,
+                )
+            })
+            .collect();
+        let end = journal.append_txn(&records, producer, now_ms)?;
+        self.lock_pending()
+            .entry((index, producer.0))
+            .or_default()
+            .extend(records);
+        Ok(end.map(|end_offset| Replication {
+            partition: journal.partition().clone(),
+            end_offset,
+        }))
+    }
+
+    /// A transaction marker was written to `__consumer_offsets` partition `index`: the
+    /// producer's pending offsets become committed offsets (COMMIT) or are dropped (ABORT).
+    pub fn complete_txn(&self, index: i32, producer_id: i64, commit: bool) {
+        let records = self.lock_pending().remove(&(index, producer_id));
+        if let Some(records) = records.filter(|_| commit) {
+            let mut store = self.lock_offsets();
+            for r in records {
+                store.apply(r);
+            }
+        }
+    }
+
+    /// Whether a transaction not yet decided wrote an offset for this group and partition
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.lock_pending().values().flatten().any(|r| {
+            matches!(r, OffsetsRecord::Commit(k, _)
+                if k.group == group_id && k.topic == topic && k.partition == partition)
+        })
     }
 
     fn lock_offsets(&self) -> MutexGuard<'_, OffsetStore> {

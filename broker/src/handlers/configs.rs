@@ -121,8 +121,12 @@ fn config_type(name: &str) -> i8 {
         | "replica.fetch.max.bytes"
         | "replica.fetch.response.max.bytes"
         | "replica.fetch.backoff.ms"
-        | "offsets.topic.replication.factor" => TYPE_INT,
+        | "offsets.topic.replication.factor"
+        | "transaction.state.log.num.partitions"
+        | "transaction.state.log.replication.factor"
+        | "transaction.max.timeout.ms" => TYPE_INT,
         "log.roll.ms"
+        | "transactional.id.expiration.ms"
         | "log.cleaner.backoff.ms"
         | "log.cleaner.dedupe.buffer.size"
         | "log.cleaner.min.compaction.lag.ms"

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -17,6 +19,7 @@ use crate::broker::{ApiError, Broker};
 use crate::cluster::image::MetadataImage;
 use crate::fetch_session::{RequestedPartition, SessionRequest};
 use crate::quota::{QuotaType, client_of};
+use crate::replica::Isolation;
 use crate::security::acl::{Operation, ResourceType};
 
 /// Upper bound on how long one Fetch may wait, whatever the client asks.
@@ -31,6 +34,9 @@ struct PartitionRead {
     records: Bytes,
     high_watermark: i64,
     log_start_offset: i64,
+    last_stable_offset: i64,
+    /// Aborted transactions in the records (read_committed).
+    aborted: Option<Vec<crate::producer::AbortedTxn>>,
     /// KIP-392: the in-sync replica in the consumer's rack it should fetch from (-1: here).
     preferred_read_replica: i32,
     /// Whether an incremental response must include it.
@@ -43,6 +49,7 @@ struct PartitionRead {
 struct ConsumerFetch<'a> {
     from_follower: bool,
     rack: Option<&'a str>,
+    isolation: Isolation,
 }
 
 pub(crate) async fn handle(
@@ -207,6 +214,7 @@ pub(crate) async fn handle(
     let consumer = ConsumerFetch {
         from_follower: version >= 11,
         rack: Some(req.rack_id.as_str()).filter(|r| version >= 11 && !r.is_empty()),
+        isolation: Isolation::from_level(req.isolation_level),
     };
     let mut reads = loop {
         let notified = broker.data_arrived.notified();
@@ -291,7 +299,17 @@ pub(crate) async fn handle(
         pd.partition_index = r.partition;
         pd.error_code = r.error.map(|e| e.code()).unwrap_or(0);
         pd.high_watermark = r.high_watermark;
-        pd.last_stable_offset = r.high_watermark;
+        pd.last_stable_offset = r.last_stable_offset;
+        pd.aborted_transactions = r.aborted.map(|list| {
+            list.into_iter()
+                .map(|a| {
+                    let mut t = AbortedTransaction::default();
+                    t.producer_id = a.producer_id.into();
+                    t.first_offset = a.first_offset;
+                    t
+                })
+                .collect()
+        });
         if version >= 5 {
             pd.log_start_offset = r.log_start_offset;
         }
@@ -365,6 +383,8 @@ fn read_all(
             records: Bytes::new(),
             high_watermark: -1,
             log_start_offset: -1,
+            last_stable_offset: -1,
+            aborted: None,
             preferred_read_replica: -1,
             changed: true,
         };
@@ -422,12 +442,19 @@ fn read_all(
                     let (hw, start) = p.offsets();
                     read.preferred_read_replica = preferred;
                     read.high_watermark = hw;
+                    read.last_stable_offset = hw;
                     read.log_start_offset = start;
                     out.push(read);
                     continue;
                 } else {
                     match follower {
-                        None => p.read_for_consumer(w.fetch_offset, budget, min_one, consumer.from_follower),
+                        None => p.read_for_consumer(
+                            w.fetch_offset,
+                            budget,
+                            min_one,
+                            consumer.from_follower,
+                            consumer.isolation,
+                        ),
                         Some(id) => p
                             .read_for_follower(id, w.fetch_offset, budget, now_ms)
                             .map(|(r, change)| {
@@ -448,11 +475,16 @@ fn read_all(
                         read.records = r.records;
                         read.high_watermark = r.high_watermark;
                         read.log_start_offset = r.log_start_offset;
+                        read.last_stable_offset = r.last_stable_offset;
+                        if follower.is_none() && consumer.isolation == Isolation::ReadCommitted {
+                            read.aborted = Some(r.aborted);
+                        }
                     }
                     Err(e) => {
                         let (hw, start) = p.offsets();
                         read.error = Some(e.code);
                         read.high_watermark = hw;
+                        read.last_stable_offset = hw;
                         read.log_start_offset = start;
                     }
                 }

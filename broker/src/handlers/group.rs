@@ -66,8 +66,7 @@ pub(crate) async fn find_coordinator(
                     key,
                 ) =>
             {
-                let (host, port) = broker.advertised_address(&ctx.listener);
-                Ok((broker.node_id, host, port))
+                coordinator_for(broker, &image, crate::txn::TXN_TOPIC, key, &ctx.listener)
             }
             KEY_TYPE_TRANSACTION => Err((
                 ResponseError::TransactionalIdAuthorizationFailed,
@@ -89,14 +88,25 @@ fn group_coordinator(
     group: &str,
     listener: &str,
 ) -> Located {
+    coordinator_for(broker, image, crate::broker::OFFSETS_TOPIC, group, listener)
+}
+
+/// The leader of `key`'s partition of the internal topic `topic` (`abs(hashCode) % n`).
+fn coordinator_for(
+    broker: &Broker,
+    image: &crate::cluster::image::MetadataImage,
+    topic: &str,
+    key: &str,
+    listener: &str,
+) -> Located {
     let unavailable = (
         ResponseError::CoordinatorNotAvailable,
-        "the group coordinator is not available yet; retry",
+        "the coordinator is not available yet; retry",
     );
-    let Some(topic) = image.topics.get(crate::broker::OFFSETS_TOPIC) else {
+    let Some(topic) = image.topics.get(topic) else {
         return Err(unavailable);
     };
-    let index = crate::group::codec::partition_for_group(group, topic.partitions.len());
+    let index = crate::group::codec::partition_for_group(key, topic.partitions.len());
     let Some(leader) = topic
         .partitions
         .get(index)

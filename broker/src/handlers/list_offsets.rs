@@ -70,8 +70,13 @@ pub(crate) fn handle(
                         continue;
                     }
                     let log = &state.log;
-                    let hw = state.replica.high_watermark;
-                    // Consumers see the log up to the high watermark (read_uncommitted).
+                    // read_uncommitted consumers see the log up to the high watermark,
+                    // read_committed ones up to the last stable offset.
+                    let hw = if req.isolation_level == 1 {
+                        state.last_stable_offset()
+                    } else {
+                        state.replica.high_watermark
+                    };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((hw, -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),

@@ -28,6 +28,7 @@ pub(crate) mod producer_id;
 pub(crate) mod quotas;
 pub(crate) mod replication;
 pub(crate) mod sasl;
+pub(crate) mod txn;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]

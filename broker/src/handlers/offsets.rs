@@ -166,6 +166,7 @@ fn fetch_group(
     ctx: &RequestContext,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> FetchedTopics {
     let may_describe =
         |topic: &str| ctx.may(broker, Operation::Describe, ResourceType::Topic, topic);
@@ -177,7 +178,14 @@ fn fetch_group(
                 let offsets = partitions
                     .into_iter()
                     .map(|p| {
-                        let value = if allowed {
+                        let value = if !allowed {
+                            Err(ResponseError::TopicAuthorizationFailed)
+                        } else if require_stable
+                            && broker.groups.has_pending_offset(group_id, &name, p)
+                        {
+                            // A transaction wrote an offset and is undecided (KIP-447).
+                            Err(ResponseError::UnstableOffsetCommit)
+                        } else if allowed {
                             Ok(broker.groups.committed_offset(group_id, &name, p))
                         } else {
                             Err(ResponseError::TopicAuthorizationFailed)
@@ -227,7 +235,10 @@ pub(crate) async fn offset_fetch(
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
-                (id.to_string(), Ok(fetch_group(broker, ctx, id, topics)))
+                (
+                    id.to_string(),
+                    Ok(fetch_group(broker, ctx, id, topics, req.require_stable)),
+                )
             })
             .collect();
         return offset_fetch_response_v8(groups);
@@ -261,7 +272,10 @@ pub(crate) async fn offset_fetch(
         }
         return resp;
     }
-    offset_fetch_response(v, fetch_group(broker, ctx, group, topics))
+    offset_fetch_response(
+        v,
+        fetch_group(broker, ctx, group, topics, v >= 7 && req.require_stable),
+    )
 }
 
 /// OffsetFetch v1–7: one group.

@@ -27,7 +27,14 @@ pub(crate) async fn handle(
     let mut resp = ProduceResponse::default();
     let now = crate::now_ms();
     let acks_valid = matches!(req.acks, -1..=1);
-    let transactional = req.transactional_id.as_ref().is_some_and(|t| !t.is_empty());
+    let transactional_id = req
+        .transactional_id
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_string());
+    let txn_allowed = transactional_id
+        .as_ref()
+        .is_none_or(|id| ctx.may(broker, Operation::Write, ResourceType::TransactionalId, id));
     let mut appended = false;
     let mut accepted_bytes = 0u64;
     // Partitions an acks=all request waits on: (topic index, partition index, partition, end).
@@ -64,11 +71,11 @@ pub(crate) async fn handle(
                 tr.partition_responses.push(pr);
                 continue;
             }
-            if transactional {
+            if !txn_allowed {
                 error(
                     &mut pr,
                     ResponseError::TransactionalIdAuthorizationFailed,
-                    "transactions are not supported yet".into(),
+                    "not authorized to write with this transactional id".into(),
                 );
                 tr.partition_responses.push(pr);
                 continue;
@@ -148,6 +155,17 @@ pub(crate) async fn handle(
                     .unwrap_or(1);
                 pr.base_offset = SINK_OFFSET.fetch_add(count, Ordering::Relaxed);
                 pr.log_start_offset = 0;
+                tr.partition_responses.push(pr);
+                continue;
+            }
+            if let Err(message) = check_transactional(
+                broker,
+                transactional_id.as_deref(),
+                topic.name.as_str(),
+                &partition,
+                &records,
+            ) {
+                error(&mut pr, message.0, message.1);
                 tr.partition_responses.push(pr);
                 continue;
             }
@@ -249,4 +267,66 @@ pub(crate) async fn handle(
         resp.throttle_time_ms = i32::try_from(recorded.throttle_ms).unwrap_or(i32::MAX);
     }
     resp
+}
+
+/// The transaction rules of a Produce: clients never write control batches (markers come from
+/// the coordinator); a transactional batch needs the request's transactional id; and the first
+/// batch of a transaction in a partition must belong to a transaction that holds it (KIP-890's
+/// verification, done here when this broker coordinates the id), so a late batch of an ended
+/// transaction cannot open a hanging one.
+fn check_transactional(
+    broker: &Broker,
+    transactional_id: Option<&str>,
+    topic: &str,
+    partition: &crate::broker::Partition,
+    records: &[u8],
+) -> Result<(), (ResponseError, String)> {
+    let Ok(header) = crate::log::batch::BatchHeader::parse(records) else {
+        return Ok(()); // validation reports it
+    };
+    let mut pos = 0;
+    while pos + crate::log::batch::HEADER_SIZE <= records.len() {
+        let Ok(h) = crate::log::batch::BatchHeader::parse(&records[pos..]) else {
+            break;
+        };
+        if h.is_control() {
+            return Err((
+                ResponseError::InvalidRecord,
+                "clients may not write control batches; transaction markers come from the transaction coordinator".into(),
+            ));
+        }
+        pos += h.total_size().max(crate::log::batch::LOG_OVERHEAD);
+    }
+    if !header.is_transactional() {
+        return Ok(());
+    }
+    let Some(id) = transactional_id else {
+        return Err((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "a transactional batch needs the request's transactional id".into(),
+        ));
+    };
+    if partition
+        .lock()
+        .producers
+        .in_transaction(header.producer_id)
+    {
+        return Ok(());
+    }
+    let added = broker.txns.holds(
+        id,
+        header.producer_id,
+        header.producer_epoch,
+        &(topic.to_string(), partition.index),
+    );
+    if added == Some(false) {
+        return Err((
+            ResponseError::InvalidTxnState,
+            format!(
+                "{topic}-{} is not part of an open transaction of {id:?} (producer {} epoch {}); add it with AddPartitionsToTxn first",
+                partition.index, header.producer_id, header.producer_epoch
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! InitProducerId for idempotent producers (transactional ids arrive with the transactions
-//! issue).
+//! InitProducerId: idempotent producers get a fresh producer id (or, KIP-360, a bumped
+//! epoch); transactional ones go to their transaction coordinator ([`crate::txn`]).
 
 use std::sync::Arc;
 
@@ -27,9 +27,28 @@ pub(crate) async fn handle(
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
         return resp;
     }
-    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
-        tracing::debug!(client_id = %ctx.client_id, "transactional InitProducerId refused: transactions are not supported yet");
-        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+    if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+        // KIP-360: a producer that knows its id and epoch names them (v3+).
+        let expected = (ctx.api_version >= 3 && *req.producer_id >= 0)
+            .then_some((*req.producer_id, req.producer_epoch));
+        match broker
+            .txn_init_producer_id(id.as_str(), req.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((producer_id, epoch)) => {
+                resp.producer_id = producer_id.into();
+                resp.producer_epoch = epoch;
+            }
+            Err(e) => {
+                resp.error_code = if e == ResponseError::ProducerFenced && ctx.api_version < 4 {
+                    ResponseError::InvalidProducerEpoch.code()
+                } else {
+                    e.code()
+                };
+                resp.producer_id = (-1).into();
+                resp.producer_epoch = -1;
+            }
+        }
         return resp;
     }
     let ip = ctx.peer.ip();

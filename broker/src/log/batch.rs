@@ -221,6 +221,101 @@ pub fn first_keyless_record(records: &bytes::Bytes) -> Option<(usize, i64)> {
     })
 }
 
+/// What a transaction marker (a control batch's one record) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlMarker {
+    /// ABORT (control type 0): the producer's open transaction is rolled back.
+    Abort,
+    /// COMMIT (control type 1).
+    Commit,
+}
+
+/// Control record key: version 0, then the type (Kafka's `ControlRecordType`).
+const CONTROL_KEY_ABORT: [u8; 4] = [0, 0, 0, 0];
+const CONTROL_KEY_COMMIT: [u8; 4] = [0, 0, 0, 1];
+
+fn read_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The marker a stored control batch carries (its first record's key), or `None` when
+/// `batch` is not a well-formed uncompressed control batch of a known type.
+pub fn control_marker(batch: &[u8]) -> Option<ControlMarker> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if !header.is_control() || header.compression() != 0 || header.records_count < 1 {
+        return None;
+    }
+    let mut pos = HEADER_SIZE;
+    let _length = read_varint(batch, &mut pos)?;
+    pos += 1; // attributes
+    let _timestamp_delta = read_varint(batch, &mut pos)?;
+    let _offset_delta = read_varint(batch, &mut pos)?;
+    let key_len = usize::try_from(read_varint(batch, &mut pos)?).ok()?;
+    let key = batch.get(pos..pos.checked_add(key_len)?)?;
+    match key.get(..4)? {
+        k if k == CONTROL_KEY_ABORT => Some(ControlMarker::Abort),
+        k if k == CONTROL_KEY_COMMIT => Some(ControlMarker::Commit),
+        _ => None,
+    }
+}
+
+/// A control batch ending `producer_id`'s transaction: one record whose key is the marker
+/// type and whose value holds the coordinator epoch, transactional and control bits set, no
+/// sequence (Kafka's `EndTransactionMarker`).
+pub fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    marker: ControlMarker,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Result<Vec<u8>> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let key = match marker {
+        ControlMarker::Abort => CONTROL_KEY_ABORT,
+        ControlMarker::Commit => CONTROL_KEY_COMMIT,
+    };
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(bytes::Bytes::copy_from_slice(&key)),
+        value: Some(bytes::Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| Error::CorruptBatch(format!("failed to encode a transaction marker: {e}")))?;
+    Ok(buf.to_vec())
+}
+
 /// Rewrites the base offset and leader epoch of the batch at the start of `batch` (neither is
 /// covered by the CRC).
 pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
@@ -362,6 +457,36 @@ mod tests {
             let b = batch(2, b"hello world");
             let end = b.len().saturating_sub(cut);
             prop_assert!(validate_batches(&b[..end], 1 << 20).is_err());
+        }
+    }
+    #[test]
+    fn transaction_markers_are_valid_control_batches_that_say_what_they_decide() {
+        for marker in [ControlMarker::Commit, ControlMarker::Abort] {
+            let bytes = control_batch(42, 3, marker, 7, 1_000).expect("encodes");
+            let batches = validate_batches(&bytes, usize::MAX).expect("valid batch");
+            let (h, _) = &batches[0];
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.base_sequence),
+                (42, 3, -1)
+            );
+            assert_eq!(control_marker(&bytes), Some(marker));
+            // A client decoding it sees a control record with Kafka's key and value layout.
+            let mut buf = bytes::Bytes::from(bytes);
+            let set =
+                kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).expect("decodes");
+            let record = &set.records[0];
+            assert!(record.control);
+            assert_eq!(record.value.as_deref(), Some(&[0, 0, 0, 0, 0, 7][..]));
+        }
+        // A data batch is no marker, whatever its bytes.
+        assert_eq!(control_marker(&batch(2, b"xy")), None);
+    }
+
+    proptest! {
+        #[test]
+        fn control_marker_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = control_marker(&bytes);
         }
     }
 }

@@ -75,6 +75,21 @@ pub struct CleanPlan {
     segment_bytes: u64,
     /// Dirty bytes over cleanable bytes when planned.
     pub dirty_ratio: f64,
+    /// Aborted transactions: their records are dropped and never shadow a committed key.
+    aborted: Vec<crate::producer::AbortedTxn>,
+}
+
+impl CleanPlan {
+    /// Whether `h` is a data batch of an aborted transaction.
+    fn aborted(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.iter().any(|a| {
+                a.producer_id == h.producer_id
+                    && a.first_offset <= h.base_offset
+                    && h.base_offset < a.last_offset
+            })
+    }
 }
 
 impl CleanPlan {
@@ -253,6 +268,18 @@ impl PartitionLog {
     /// The next cleaning of this partition, if its policy compacts and it is due; see the
     /// module docs. Cheap: segment metadata and one header read.
     pub fn clean_plan(&self, now_ms: i64) -> Result<Option<CleanPlan>> {
+        self.clean_plan_with(now_ms, i64::MAX, &[])
+    }
+
+    /// [`PartitionLog::clean_plan`] of a log with transactions: nothing at or past
+    /// `last_stable_offset` is cleaned (an open transaction's records could still abort),
+    /// and the records of `aborted` transactions are dropped.
+    pub fn clean_plan_with(
+        &self,
+        now_ms: i64,
+        last_stable_offset: i64,
+        aborted: &[crate::producer::AbortedTxn],
+    ) -> Result<Option<CleanPlan>> {
         if !self.config.cleanup_policy.compacts() {
             return Ok(None);
         }
@@ -264,7 +291,7 @@ impl PartitionLog {
         let mut cleanable: Vec<&Segment> = Vec::new();
         let mut first_dirty_segment: Option<&Segment> = None;
         for seg in self.segments.values() {
-            if seg.base_offset >= active_base {
+            if seg.base_offset >= active_base || seg.next_offset > last_stable_offset {
                 break;
             }
             if config.min_compaction_lag_ms > 0 && seg.retention_timestamp() > lag_cutoff {
@@ -319,6 +346,7 @@ impl PartitionLog {
             config,
             segment_bytes: self.config.segment_bytes,
             dirty_ratio: ratio,
+            aborted: aborted.to_vec(),
         }))
     }
 
@@ -462,7 +490,7 @@ pub fn clean(
             if h.has_producer_id() {
                 last_of_producer.insert(h.producer_id, h.base_offset);
             }
-            if !dirty || h.is_control() {
+            if !dirty || h.is_control() || plan.aborted(h) {
                 return Ok(());
             }
             let mut buf = bytes;
@@ -534,6 +562,12 @@ pub fn clean(
             io.stats.size_before += view.size;
             let path = group.path.clone();
             for_each_batch(view, &mut io, |io, h, bytes| {
+                if plan.aborted(h) {
+                    // Read-committed consumers never saw them; nothing may keep them.
+                    let n = u64::from(h.records_count.max(0) as u32);
+                    io.stats.records_read += n;
+                    return Ok(());
+                }
                 let kept = filter_batch(
                     h,
                     bytes,

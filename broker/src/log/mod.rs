@@ -694,6 +694,39 @@ impl PartitionLog {
         Ok(out)
     }
 
+    /// [`PartitionLog::batch_headers`] with the marker of each control batch, which is in
+    /// its record (control batches are small and uncompressed): producer and transaction
+    /// state are rebuilt from them.
+    pub fn producer_batches(
+        &self,
+        from_offset: i64,
+    ) -> Result<Vec<(BatchHeader, Option<batch::ControlMarker>)>> {
+        let mut out = Vec::new();
+        for seg in self.segments.values() {
+            if seg.next_offset <= from_offset {
+                continue;
+            }
+            let Some(pos) = seg.position_of(from_offset)? else {
+                continue;
+            };
+            for found in seg.batches(pos) {
+                let (h, at) = found?;
+                if h.last_offset() < from_offset {
+                    continue;
+                }
+                let marker = if h.is_control() && h.total_size() <= 4096 {
+                    let mut buf = vec![0; h.total_size()];
+                    seg.read_at(&mut buf, at)?;
+                    batch::control_marker(&buf)
+                } else {
+                    None
+                };
+                out.push((h, marker));
+            }
+        }
+        Ok(out)
+    }
+
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         &self.dir

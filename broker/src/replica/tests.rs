@@ -159,7 +159,7 @@ async fn acks_all_waits_for_the_followers_and_a_lost_leadership_fails_it() {
     assert_eq!(p.offsets().0, 0, "not on the follower yet");
     // Consumers see nothing past the high watermark.
     assert!(
-        p.read_for_consumer(0, 1 << 20, true, false)
+        p.read_for_consumer(0, 1 << 20, true, false, Isolation::ReadUncommitted)
             .unwrap()
             .records
             .is_empty()
@@ -184,7 +184,7 @@ async fn acks_all_waits_for_the_followers_and_a_lost_leadership_fails_it() {
         .await
         .unwrap();
     assert_eq!(
-        p.read_for_consumer(0, 1 << 20, true, false)
+        p.read_for_consumer(0, 1 << 20, true, false, Isolation::ReadUncommitted)
             .unwrap()
             .high_watermark,
         2
@@ -208,7 +208,9 @@ async fn acks_all_waits_for_the_followers_and_a_lost_leadership_fails_it() {
     );
     assert_eq!(result.unwrap_err().code, ResponseError::NotLeaderOrFollower);
     assert_eq!(
-        p.read_for_consumer(0, 1, true, false).unwrap_err().code,
+        p.read_for_consumer(0, 1, true, false, Isolation::ReadUncommitted)
+            .unwrap_err()
+            .code,
         ResponseError::NotLeaderOrFollower
     );
 }
@@ -237,7 +239,7 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
     );
     assert_eq!(
         follower
-            .read_for_consumer(0, 1 << 20, true, false)
+            .read_for_consumer(0, 1 << 20, true, false, Isolation::ReadUncommitted)
             .unwrap_err()
             .code,
         ResponseError::NotLeaderOrFollower,
@@ -248,12 +250,14 @@ async fn a_follower_keeps_the_leaders_offsets_and_truncates_a_diverged_tail() {
     follower
         .append_as_follower(&next.records, next.high_watermark, next.log_start_offset, 0)
         .unwrap();
-    let served = follower.read_for_consumer(0, 1 << 20, true, true).unwrap();
+    let served = follower
+        .read_for_consumer(0, 1 << 20, true, true, Isolation::ReadUncommitted)
+        .unwrap();
     assert_eq!(served.high_watermark, 3);
     assert_eq!(
         served.records,
         leader
-            .read_for_consumer(0, 1 << 20, true, false)
+            .read_for_consumer(0, 1 << 20, true, false, Isolation::ReadUncommitted)
             .unwrap()
             .records
     );
