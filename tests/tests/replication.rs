@@ -1376,7 +1376,7 @@ fn read_committed(
     consumer.assign(&tpl)?;
     let got =
         fjord_tests::consume_exactly(&consumer, expected, STEP_TIMEOUT, Duration::from_secs(2))?;
-    Ok(got.into_iter().filter_map(|r| r.value).collect())
+    Ok(got.into_iter().map(|r| r.value).collect())
 }
 
 fn tagged(tag: &str, per_partition: usize) -> BTreeSet<String> {
