@@ -14,8 +14,8 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-INPUTS = 3000
-KILLS = 12
+INPUTS = 10000
+KILLS = 20
 TIMEOUT_S = 120
 WORKER = Path(__file__).with_name("txn_transformer.py")
 
@@ -69,25 +69,37 @@ def test_killed_transformers_produce_every_input_exactly_once(broker, unique, tm
     assert producer.flush(30) == 0
 
     rng = random.Random(20261203)
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        for _ in range(KILLS):
+    logs = []
+    for n in range(KILLS):
+        log_path = tmp_path / f"worker-{n}.log"
+        logs.append(log_path)
+        with open(log_path, "wb") as log:
             worker = start_worker(bootstrap, source, sink, group, log)
-            time.sleep(rng.uniform(1.0, 3.0))
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-        # A last worker finishes the job.
+        # Kill it soon after its first commit: most likely in the middle of a later transaction.
+        deadline = time.monotonic() + 60
+        while b"committed" not in log_path.read_bytes():
+            assert worker.poll() is None, f"worker {n} died:\n{log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"worker {n} committed nothing in 60 s"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.08))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    # A last worker finishes the job.
+    log_path = tmp_path / "worker-last.log"
+    with open(log_path, "wb") as log:
         worker = start_worker(bootstrap, source, sink, group, log)
-        try:
-            deadline = time.monotonic() + TIMEOUT_S
-            while time.monotonic() < deadline:
-                if len(read_all(bootstrap, sink, 3, "read_committed")) >= INPUTS:
-                    break
-                assert worker.poll() is None, f"worker died:\n{log_path.read_text()[-3000:]}"
-                time.sleep(2)
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            if len(read_all(bootstrap, sink, 3, "read_committed")) >= INPUTS:
+                break
+            assert worker.poll() is None, f"worker died:\n{log_path.read_text()[-3000:]}"
+            time.sleep(2)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    # Every killed worker had committed some transactions of its own.
+    assert all(b"committed" in p.read_bytes() for p in logs)
 
     committed = read_all(bootstrap, sink, 3, "read_committed")
     counts = Counter(committed)

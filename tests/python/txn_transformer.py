@@ -3,6 +3,8 @@ by test_transactions.py (which kills it with SIGKILL, mid-transaction, many time
 
     python txn_transformer.py BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID
 
+It joins GROUP with a static member id, so each new worker replaces the killed one at once.
+
 Reads INPUT with read_committed in consumer group GROUP and, for each batch, in ONE transaction:
 produces every record to OUTPUT (value prefixed with "out-"), adds the consumer's positions to
 the transaction (send_offsets_to_transaction) and commits. It prints "committed N" after each
@@ -19,6 +21,9 @@ def main() -> None:
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": group,
+        # Static membership: a restarted worker takes its predecessor's place at once instead
+        # of waiting out the killed member's session.
+        "group.instance.id": f"{group}-worker",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -35,7 +40,7 @@ def main() -> None:
     consumer.subscribe([source])
     committed = 0
     while True:
-        batch = consumer.consume(num_messages=40, timeout=0.5)
+        batch = consumer.consume(num_messages=20, timeout=0.5)
         batch = [m for m in batch if m.error() is None]
         if not batch:
             continue
