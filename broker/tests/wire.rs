@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -240,6 +240,36 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
         got,
         vec![(0, "x".into()), (1, "y".into()), (2, "z".into())],
         "nothing written twice"
+    );
+}
+
+#[tokio::test]
+async fn clients_cannot_forge_transaction_markers_or_write_outside_a_transaction() {
+    let b = start(&[]).await;
+    let mut s = TcpStream::connect(b.handle.bootstrap()).await.unwrap();
+    create_topic(&mut s, "forged", 1).await;
+    let marker = fjord_broker::log::batch::control_batch(
+        7,
+        0,
+        fjord_broker::log::batch::ControlMarker::Commit,
+        0,
+        1_000,
+    )
+    .unwrap();
+    let r = produce(&mut s, "forged", Bytes::from(marker)).await;
+    assert_eq!(r.error_code, 87, "INVALID_RECORD");
+    // A transactional batch without the request's transactional id.
+    let mut txn = BytesMut::from(&batch(7, 0, 0, &["x"])[..]);
+    let attributes = i16::from_be_bytes([txn[21], txn[22]]) | 0x10;
+    txn[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&txn[21..]);
+    txn[17..21].copy_from_slice(&crc.to_be_bytes());
+    let r = produce(&mut s, "forged", txn.freeze()).await;
+    assert_eq!(r.error_code, 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, &fetch_request("forged", 0, 0)).await;
+    assert_eq!(
+        resp.responses[0].partitions[0].high_watermark, 0,
+        "nothing written"
     );
 }
 

@@ -295,7 +295,10 @@ fn check_transactional(
                 "clients may not write control batches; transaction markers come from the transaction coordinator".into(),
             ));
         }
-        pos += h.total_size().max(crate::log::batch::LOG_OVERHEAD);
+        if h.batch_length <= 0 {
+            break; // validation reports it
+        }
+        pos = pos.saturating_add(h.total_size());
     }
     if !header.is_transactional() {
         return Ok(());

@@ -278,7 +278,7 @@ pub(crate) async fn txn_offset_commit(
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         }
-        .map_err(|e| fenced_for(v, 2, e))
+        .map_err(|e| fenced_for(v, 3, e))
     };
     let mut resp = TxnOffsetCommitResponse::default();
     resp.topics = req
