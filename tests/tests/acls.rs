@@ -800,6 +800,108 @@ async fn attack(acme: &mut AdminClient, key: ApiKey, their_topic_id: uuid::Uuid)
             );
             assert!(r.topics.is_empty(), "{who}");
         }
+        ApiKey::AddPartitionsToTxn => {
+            let r = acme
+                .request(
+                    &AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(TransactionalId(s("globex.txn")))
+                        .with_v3_and_below_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(topic(THEIR_TOPIC))
+                                .with_partitions(vec![0]),
+                        ]),
+                )
+                .await
+                .unwrap();
+            let code =
+                r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+            assert!(denied(code), "{who}");
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let r = acme
+                .request(
+                    &AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(TransactionalId(s("globex.txn")))
+                        .with_group_id(GroupId(s(THEIR_GROUP))),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.error_code), "{who}");
+        }
+        ApiKey::EndTxn => {
+            let r = acme
+                .request(
+                    &EndTxnRequest::default()
+                        .with_transactional_id(TransactionalId(s("globex.txn")))
+                        .with_committed(true),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.error_code), "{who}");
+        }
+        ApiKey::TxnOffsetCommit => {
+            let r = acme
+                .request(
+                    &TxnOffsetCommitRequest::default()
+                        .with_transactional_id(TransactionalId(s("globex.txn")))
+                        .with_group_id(GroupId(s(THEIR_GROUP)))
+                        .with_topics(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                                .with_name(topic(THEIR_TOPIC))
+                                .with_partitions(vec![
+                                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                        .with_partition_index(0)
+                                        .with_committed_offset(1),
+                                ]),
+                        ]),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.topics[0].partitions[0].error_code), "{who}");
+        }
+        ApiKey::WriteTxnMarkers => {
+            // Only brokers (CLUSTER_ACTION) write markers.
+            let r = acme
+                .request(&WriteTxnMarkersRequest::default().with_markers(vec![
+                    write_txn_markers_request::WritableTxnMarker::default()
+                        .with_producer_id(ProducerId(1))
+                        .with_transaction_result(true)
+                        .with_topics(vec![
+                            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                .with_name(topic(THEIR_TOPIC))
+                                .with_partition_indexes(vec![0]),
+                        ]),
+                ]))
+                .await
+                .unwrap();
+            assert!(
+                denied(r.markers[0].topics[0].partitions[0].error_code),
+                "{who}"
+            );
+        }
+        ApiKey::DescribeTransactions => {
+            let r = acme
+                .request(
+                    &DescribeTransactionsRequest::default()
+                        .with_transactional_ids(vec![TransactionalId(s("globex.txn"))]),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.transaction_states[0].error_code), "{who}");
+        }
+        ApiKey::ListTransactions => {
+            let r = acme
+                .request(&ListTransactionsRequest::default())
+                .await
+                .unwrap();
+            assert_eq!(r.error_code, 0, "{who}");
+            assert!(
+                r.transaction_states
+                    .iter()
+                    .all(|t| !t.transactional_id.starts_with("globex.")),
+                "{who}: another tenant's transactional ids listed"
+            );
+        }
         other => {
             panic!("{other:?} is served but has no tenant-isolation case here: add one to `attack`")
         }
