@@ -54,6 +54,10 @@ const REPLAY_READ_BYTES: usize = 1 << 20;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest pause between marker retries.
 const MARKER_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long EndTxn (and a fencing InitProducerId) waits for the markers before answering. The
+/// decision is durable either way; waiting spares the client a CONCURRENT_TRANSACTIONS on its
+/// next request, which librdkafka retries only after `retry.backoff.ms` (100 ms).
+const MARKER_WAIT: Duration = Duration::from_secs(5);
 
 /// One `__transaction_state` partition this broker leads, and the ids it coordinates.
 #[derive(Debug)]
@@ -356,8 +360,15 @@ impl Broker {
                     "fencing the previous producer: aborting its open transaction"
                 );
                 self.metrics.transaction_ended(false);
-                self.spawn_markers(tp, m);
-                Err(ResponseError::ConcurrentTransactions)
+                let markers = self.spawn_markers(tp, m);
+                // Once the abort is complete the producer can have its epoch at once; if the
+                // markers take longer, it retries on CONCURRENT_TRANSACTIONS.
+                match tokio::time::timeout(MARKER_WAIT, markers).await {
+                    Ok(Ok(true)) => {
+                        Box::pin(self.txn_init_producer_id(id, timeout_ms, expected)).await
+                    }
+                    _ => Err(ResponseError::ConcurrentTransactions),
+                }
             }
         }
     }
@@ -414,7 +425,8 @@ impl Broker {
         };
         tp.replicated(end).await?;
         self.metrics.transaction_ended(commit);
-        self.spawn_markers(tp, prepared);
+        let markers = self.spawn_markers(tp, prepared);
+        let _ = tokio::time::timeout(MARKER_WAIT, markers).await;
         Ok(())
     }
 
@@ -424,26 +436,32 @@ impl Broker {
         preparing: Vec<(Arc<TxnPartition>, TxnMetadata)>,
     ) {
         for (tp, m) in preparing {
-            self.spawn_markers(tp, m);
+            drop(self.spawn_markers(tp, m));
         }
     }
 
-    fn spawn_markers(self: &Arc<Self>, tp: Arc<TxnPartition>, m: TxnMetadata) {
+    /// Writes the markers in the background; the task ends `true` once the Complete state is
+    /// durable.
+    fn spawn_markers(
+        self: &Arc<Self>,
+        tp: Arc<TxnPartition>,
+        m: TxnMetadata,
+    ) -> tokio::task::JoinHandle<bool> {
         let broker = self.clone();
-        tokio::spawn(async move { broker.complete_transaction(tp, m).await });
+        tokio::spawn(async move { broker.complete_transaction(tp, m).await })
     }
 
     /// Writes the markers of a Prepare state to every partition of the transaction, retrying
     /// until each is written (or its topic is gone, or this broker stops coordinating), then
     /// the Complete state.
-    async fn complete_transaction(self: Arc<Self>, tp: Arc<TxnPartition>, m: TxnMetadata) {
+    async fn complete_transaction(self: Arc<Self>, tp: Arc<TxnPartition>, m: TxnMetadata) -> bool {
         let marker = marker_of(&m);
         let id = m.transactional_id.clone();
         let mut remaining: BTreeSet<(String, i32)> = m.partitions.clone();
         let mut backoff = Duration::from_millis(20);
         while !remaining.is_empty() {
             if !self.txns.still_owns(&tp) {
-                return;
+                return false;
             }
             let image = self.image();
             let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
@@ -517,7 +535,7 @@ impl Broker {
                 .filter(|current| **current == m)
                 .and_then(|current| state::complete(current, now))
             else {
-                return;
+                return false;
             };
             match tp.append(&id, Some(&done), now) {
                 Ok(end) => {
@@ -526,14 +544,16 @@ impl Broker {
                 }
                 Err(code) => {
                     tracing::warn!(transactional_id = %id, error = ?code, "could not write the completed state; the next coordinator resumes it");
-                    return;
+                    return false;
                 }
             }
         };
         if let Err(code) = tp.replicated(end).await {
             tracing::warn!(transactional_id = %id, error = ?code, "completed state not replicated");
+            return false;
         }
         tracing::debug!(transactional_id = %id, marker = ?marker, partitions = m.partitions.len(), "transaction completed");
+        true
     }
 
     /// Sends WriteTxnMarkers for `partitions` to broker `leader`.
