@@ -595,6 +595,8 @@ fn each_error_code(response: &ResponseKind, mut f: impl FnMut(i16)) {
         R::SyncGroup(r) => f(r.error_code),
         R::DescribeGroups(r) => r.groups.iter().for_each(|g| f(g.error_code)),
         R::ListGroups(r) => f(r.error_code),
+        R::ConsumerGroupHeartbeat(r) => f(r.error_code),
+        R::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| f(g.error_code)),
         R::SaslHandshake(r) => f(r.error_code),
         R::ApiVersions(r) => f(r.error_code),
         R::CreateTopics(r) => r.topics.iter().for_each(|t| f(t.error_code)),

@@ -145,9 +145,9 @@ async fn held_join_and_sync_resolve_across_members() {
     );
 
     let d = c.describe("g").expect("described");
-    assert_eq!(d.state, GroupState::Stable);
+    assert_eq!(d.state, GroupState::Stable.into());
     assert_eq!(d.members.len(), 2);
-    assert_eq!(c.list()[0].state, GroupState::Stable);
+    assert_eq!(c.list()[0].state, GroupState::Stable.into());
 
     // Session expiry of b (a keeps heartbeating) starts a rebalance.
     assert_eq!(c.heartbeat("g", &a.member_id, None, 2, 10_000), Ok(()));
@@ -292,7 +292,10 @@ async fn committed_offsets_and_deletions_survive_reopen() {
     );
     assert_eq!(c.group_offsets("drop"), Vec::new());
     assert_eq!(c.group_offsets("trim").len(), 1);
-    assert_eq!(c.describe("keep").map(|d| d.state), Some(GroupState::Empty));
+    assert_eq!(
+        c.describe("keep").map(|d| d.state),
+        Some(GroupState::Empty.into())
+    );
     assert_eq!(c.describe("drop"), None);
     let mut listed: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
     listed.sort();
