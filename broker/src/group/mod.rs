@@ -294,9 +294,13 @@ impl GroupCoordinator {
             slot.group.tick(now_ms);
             slot.deliver();
         }
-        for group in self.lock_consumer_groups().values_mut() {
+        let mut consumer_groups = self.lock_consumer_groups();
+        for group in consumer_groups.values_mut() {
             group.tick(now_ms);
         }
+        // An empty consumer group lives on only while it has committed offsets.
+        let offsets = self.lock_offsets();
+        consumer_groups.retain(|id, g| !g.is_empty() || offsets.has_group(id));
     }
 
     /// ConsumerGroupHeartbeat (KIP-848). `topics` is the cluster's metadata now.
