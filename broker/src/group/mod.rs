@@ -527,12 +527,12 @@ impl GroupCoordinator {
                     .members
                     .into_iter()
                     .map(|m| MemberDescription {
+                        metadata: consumer_protocol_subscription(&m.subscribed_topic_names),
+                        assignment: consumer_protocol_assignment(&m.assignment, &g.topic_names),
                         member_id: m.member_id,
                         group_instance_id: m.instance_id,
                         client_id: m.client_id,
                         client_host: m.client_host,
-                        metadata: bytes::Bytes::new(),
-                        assignment: bytes::Bytes::new(),
                     })
                     .collect(),
             });
@@ -807,6 +807,52 @@ impl GroupCoordinator {
 
     fn lock_offsets(&self) -> MutexGuard<'_, OffsetStore> {
         self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Version of the ConsumerProtocol bytes DescribeGroups gives for consumer-protocol members
+/// (v0: readable by every client).
+const CONSUMER_PROTOCOL_VERSION: i16 = 0;
+
+/// A consumer-protocol member's subscription as classic DescribeGroups carries it (Kafka
+/// does the same for such members): `int16 version` + ConsumerProtocolSubscription.
+fn consumer_protocol_subscription(topics: &[String]) -> bytes::Bytes {
+    let mut s = kafka_protocol::messages::ConsumerProtocolSubscription::default();
+    s.topics = topics
+        .iter()
+        .map(|t| kafka_protocol::protocol::StrBytes::from_string(t.clone()))
+        .collect();
+    encode_consumer_protocol(&s)
+}
+
+/// A consumer-protocol member's assignment as classic DescribeGroups carries it.
+fn consumer_protocol_assignment(
+    assignment: &consumer::Assignment,
+    names: &BTreeMap<Uuid, String>,
+) -> bytes::Bytes {
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    let mut a = kafka_protocol::messages::ConsumerProtocolAssignment::default();
+    a.assigned_partitions = assignment
+        .iter()
+        .filter_map(|(id, ps)| {
+            let mut tp = TopicPartition::default();
+            tp.topic = kafka_protocol::messages::TopicName(
+                kafka_protocol::protocol::StrBytes::from_string(names.get(id)?.clone()),
+            );
+            tp.partitions = ps.iter().copied().collect();
+            Some(tp)
+        })
+        .collect();
+    encode_consumer_protocol(&a)
+}
+
+fn encode_consumer_protocol<M: kafka_protocol::protocol::Encodable>(message: &M) -> bytes::Bytes {
+    let mut buf = bytes::BytesMut::new();
+    bytes::BufMut::put_i16(&mut buf, CONSUMER_PROTOCOL_VERSION);
+    match message.encode(&mut buf, CONSUMER_PROTOCOL_VERSION) {
+        Ok(()) => buf.freeze(),
+        // Unreachable for v0 messages of names and partitions; describe with no bytes.
+        Err(_) => bytes::Bytes::new(),
     }
 }
 

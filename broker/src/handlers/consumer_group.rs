@@ -330,6 +330,7 @@ mod tests {
                 assignment: Assignment::from([(topic, BTreeSet::from([0]))]),
                 target_assignment: Assignment::from([(topic, BTreeSet::from([0]))]),
             }],
+            topic_names: BTreeMap::new(),
         };
         for v in versions(ApiKey::ConsumerGroupDescribe) {
             let mut resp = ConsumerGroupDescribeResponse::default();

@@ -243,6 +243,8 @@ pub struct ConsumerGroupDescription {
     pub assignor: AssignorKind,
     /// Members by id.
     pub members: Vec<ConsumerMemberDescription>,
+    /// Names of the subscribed topics by id.
+    pub topic_names: BTreeMap<Uuid, String>,
 }
 
 /// One consumer-protocol group.
@@ -791,6 +793,11 @@ impl ConsumerGroup {
                     assignment: m.assigned.clone(),
                     target_assignment: self.target.get(&m.member_id).cloned().unwrap_or_default(),
                 })
+                .collect(),
+            topic_names: self
+                .subscribed
+                .iter()
+                .map(|(name, t)| (t.id, name.clone()))
                 .collect(),
         }
     }
