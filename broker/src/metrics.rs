@@ -526,6 +526,13 @@ impl Broker {
             ConstGauge::new(self.groups.list().len() as i64),
         );
         registry.register(
+            "fjord_consumer_protocol_members",
+            "Members of consumer-protocol (KIP-848) groups coordinated here",
+            ConstGauge::new(
+                i64::try_from(self.groups.consumer_protocol_members()).unwrap_or(i64::MAX),
+            ),
+        );
+        registry.register(
             "fjord_failed_authentications",
             "Failed SASL authentications since start",
             ConstCounter::new(
@@ -880,6 +887,7 @@ mod tests {
             "fjord_active_controller 1",
             "fjord_broker_unfenced 1",
             "fjord_consumer_groups 0",
+            "fjord_consumer_protocol_members 0",
             "fjord_failed_authentications_total 2",
             r#"fjord_requests_total{api="Produce",version="9"} 1"#,
         ] {

@@ -355,6 +355,14 @@ impl GroupCoordinator {
         outcome
     }
 
+    /// Members of consumer-protocol groups (a metric).
+    pub fn consumer_protocol_members(&self) -> usize {
+        self.lock_consumer_groups()
+            .values()
+            .map(ConsumerGroup::member_count)
+            .sum()
+    }
+
     /// ConsumerGroupDescribe; `None` for a group that is not a consumer group.
     pub fn consumer_describe(&self, group_id: &str) -> Option<ConsumerGroupDescription> {
         self.lock_consumer_groups()

@@ -284,6 +284,11 @@ impl ConsumerGroup {
         self.members.is_empty()
     }
 
+    /// How many members it has.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     /// Group epoch.
     pub fn group_epoch(&self) -> i32 {
         self.group_epoch
