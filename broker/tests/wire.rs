@@ -428,6 +428,8 @@ fn default_request(key: ApiKey) -> RequestKind {
         ApiKey::ListPartitionReassignments => {
             RequestKind::ListPartitionReassignments(Default::default())
         }
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(Default::default()),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(Default::default()),
         other => panic!("add {other:?} to default_request"),
     }
 }
