@@ -1,6 +1,7 @@
 //! The KIP-848 consumer group protocol with librdkafka (`group.protocol=consumer`): server-side
 //! assignment, incremental hand-over on join and leave with no record consumed twice after a
-//! commit, committed offsets across a broker restart, and a classic group beside it.
+//! commit, committed offsets across a broker restart, a regex subscription that picks up a new
+//! topic, and a classic group beside it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -388,5 +389,48 @@ async fn classic_and_consumer_protocol_groups_work_side_by_side() -> anyhow::Res
         );
     }
     assert_eq!(assigned(&modern)?, (0..2).collect::<BTreeSet<i32>>());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regex_subscription_picks_up_a_topic_created_later() -> anyhow::Result<()> {
+    let broker = TestBroker::start_with(BROKER_CONFIG).await?;
+    let bs = broker.bootstrap();
+    let prefix = unique_name("kip848re");
+    let group = unique_name("kip848-regex-group");
+    let first = format!("{prefix}-a");
+    create_topic(&bs, &first, 2).await?;
+    create_topic(&bs, &unique_name("other"), 1).await?;
+    let want_a = produce_per_partition(&bs, &first, "a", 2, 3).await?;
+
+    // librdkafka sends the pattern as SubscribedTopicRegex; the broker resolves it.
+    let consumer: BaseConsumer = new_protocol_config(&bs, &group).create()?;
+    consumer.subscribe(&[&format!("^{prefix}-.*")])?;
+    let got = consume_exactly(
+        &consumer,
+        6,
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+    )?;
+    assert_eq!(sorted_values(&got), want_a);
+
+    // A new matching topic bumps the group epoch at the next heartbeat and is assigned.
+    let second = format!("{prefix}-b");
+    create_topic(&bs, &second, 2).await?;
+    let want_b = produce_per_partition(&bs, &second, "b", 2, 3).await?;
+    let got = consume_exactly(
+        &consumer,
+        6,
+        Duration::from_secs(40),
+        Duration::from_millis(500),
+    )?;
+    assert_eq!(sorted_values(&got), want_b);
+    let topics: BTreeSet<String> = consumer
+        .assignment()?
+        .elements()
+        .iter()
+        .map(|e| e.topic().to_string())
+        .collect();
+    assert_eq!(topics, BTreeSet::from([first, second]));
     Ok(())
 }
