@@ -328,29 +328,27 @@ impl GroupCoordinator {
         }
         let mut groups = self.lock_groups();
         let mut consumer_groups = self.lock_consumer_groups();
-        if !consumer_groups.contains_key(group_id) {
-            match groups.get(group_id) {
-                Some(slot) if slot.group.state() != GroupState::Empty => {
-                    return refuse(
-                        ResponseError::GroupIdNotFound,
-                        "the group is a classic group with members, not a consumer group",
-                    );
-                }
-                // An empty classic group (offsets only) becomes a consumer group.
-                Some(_) => {
-                    groups.remove(group_id);
-                }
-                None => {}
-            }
+        if !consumer_groups.contains_key(group_id)
+            && groups
+                .get(group_id)
+                .is_some_and(|slot| slot.group.state() != GroupState::Empty)
+        {
+            return refuse(
+                ResponseError::GroupIdNotFound,
+                "the group is a classic group with members, not a consumer group",
+            );
         }
-        drop(groups);
         let created = !consumer_groups.contains_key(group_id);
         let group = consumer_groups
             .entry(group_id.to_string())
             .or_insert_with(|| ConsumerGroup::new(group_id));
         let outcome = group.heartbeat(req, topics, &self.consumer_config, now_ms);
         if created && group.is_empty() {
+            // Refused: nothing changes, an empty classic group (offsets only) stays one.
             consumer_groups.remove(group_id);
+        } else if created {
+            // An empty classic group (offsets only) became a consumer group.
+            groups.remove(group_id);
         }
         outcome
     }

@@ -409,3 +409,44 @@ async fn classic_and_consumer_protocols_refuse_each_others_live_groups() {
         .expect_err("refused");
     assert_eq!(err.code, ResponseError::GroupIdNotFound);
 }
+
+#[tokio::test]
+async fn an_offsets_only_group_turns_consumer_on_a_successful_heartbeat_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = leading_coordinator(dir.path());
+    c.commit_offsets(
+        "h",
+        &OffsetCommitter {
+            generation_id: -1,
+            ..Default::default()
+        },
+        vec![("t".into(), 0, value(7))],
+        0,
+    )
+    .expect("simple commit");
+    let kind = |c: &GroupCoordinator| {
+        c.list()
+            .iter()
+            .find(|g| g.group_id == "h")
+            .map(|g| g.group_type)
+    };
+    assert_eq!(kind(&c), Some(GroupType::Classic));
+    let refused = c.consumer_heartbeat(
+        "h",
+        consumer::HeartbeatRequest {
+            server_assignor: Some("sticky".into()),
+            ..consumer_join("m1")
+        },
+        &consumer_topics(),
+        1,
+    );
+    assert_eq!(
+        refused.unwrap_err().code,
+        ResponseError::UnsupportedAssignor
+    );
+    assert_eq!(kind(&c), Some(GroupType::Classic));
+    c.consumer_heartbeat("h", consumer_join("m1"), &consumer_topics(), 2)
+        .expect("join");
+    assert_eq!(kind(&c), Some(GroupType::Consumer));
+    assert_eq!(c.committed_offset("h", "t", 0).map(|v| v.offset), Some(7));
+}
