@@ -342,6 +342,16 @@ pub const BROKER_KEYS: &[ConfigKey] = &[
         "Largest session timeout a member may ask for.",
     ),
     key(
+        "group.consumer.session.timeout.ms",
+        "45000",
+        "Consumer protocol (KIP-848): a member that sends no ConsumerGroupHeartbeat for this long is removed from its group.",
+    ),
+    key(
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        "Consumer protocol (KIP-848): how often members are told to send ConsumerGroupHeartbeat.",
+    ),
+    key(
         "offsets.topic.num.partitions",
         "1",
         "Partitions of __consumer_offsets (fixed once created).",
@@ -858,6 +868,10 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     /// Largest session timeout accepted.
     pub group_max_session_timeout_ms: i32,
+    /// Consumer protocol (KIP-848): members silent this long are removed.
+    pub group_consumer_session_timeout_ms: i32,
+    /// Consumer protocol (KIP-848): the heartbeat interval members are given.
+    pub group_consumer_heartbeat_interval_ms: i32,
     /// Partitions of `__consumer_offsets`.
     pub offsets_topic_num_partitions: i32,
     /// Partitions of `__transaction_state`.
@@ -1107,6 +1121,20 @@ impl BrokerConfig {
             group_max_session_timeout_ms: parse(
                 get("group.max.session.timeout.ms"),
                 "group.max.session.timeout.ms",
+            )?,
+            group_consumer_session_timeout_ms: positive(
+                parse(
+                    get("group.consumer.session.timeout.ms"),
+                    "group.consumer.session.timeout.ms",
+                )?,
+                "group.consumer.session.timeout.ms",
+            )?,
+            group_consumer_heartbeat_interval_ms: positive(
+                parse(
+                    get("group.consumer.heartbeat.interval.ms"),
+                    "group.consumer.heartbeat.interval.ms",
+                )?,
+                "group.consumer.heartbeat.interval.ms",
             )?,
             offsets_topic_num_partitions: positive(
                 parse(

@@ -550,6 +550,13 @@ impl Broker {
             ConstGauge::new(self.groups.list().len() as i64),
         );
         registry.register(
+            "fjord_consumer_protocol_members",
+            "Members of consumer-protocol (KIP-848) groups coordinated here",
+            ConstGauge::new(
+                i64::try_from(self.groups.consumer_protocol_members()).unwrap_or(i64::MAX),
+            ),
+        );
+        registry.register(
             "fjord_failed_authentications",
             "Failed SASL authentications since start",
             ConstCounter::new(
@@ -619,6 +626,8 @@ fn each_error_code(response: &ResponseKind, mut f: impl FnMut(i16)) {
         R::SyncGroup(r) => f(r.error_code),
         R::DescribeGroups(r) => r.groups.iter().for_each(|g| f(g.error_code)),
         R::ListGroups(r) => f(r.error_code),
+        R::ConsumerGroupHeartbeat(r) => f(r.error_code),
+        R::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| f(g.error_code)),
         R::SaslHandshake(r) => f(r.error_code),
         R::ApiVersions(r) => f(r.error_code),
         R::CreateTopics(r) => r.topics.iter().for_each(|t| f(t.error_code)),
@@ -903,6 +912,7 @@ mod tests {
             "fjord_active_controller 1",
             "fjord_broker_unfenced 1",
             "fjord_consumer_groups 0",
+            "fjord_consumer_protocol_members 0",
             "fjord_failed_authentications_total 2",
             r#"fjord_requests_total{api="Produce",version="9"} 1"#,
         ] {

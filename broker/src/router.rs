@@ -51,7 +51,7 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::LeaveGroup, 0, 5),
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::DescribeGroups, 0, 5),
-    api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -87,6 +87,9 @@ pub const SUPPORTED: &[SupportedApi] = &[
     api(ApiKey::WriteTxnMarkers, 1, 1),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    // KIP-848; librdkafka 2.12 needs v1 (client-generated member ids, regex subscriptions).
+    api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    api(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -309,6 +312,14 @@ fn throttle_time_ms(response: &mut ResponseKind) -> Option<&mut i32> {
         R::ElectLeaders(r) => &mut r.throttle_time_ms,
         R::AlterPartitionReassignments(r) => &mut r.throttle_time_ms,
         R::ListPartitionReassignments(r) => &mut r.throttle_time_ms,
+        R::ConsumerGroupHeartbeat(r) => &mut r.throttle_time_ms,
+        R::ConsumerGroupDescribe(r) => &mut r.throttle_time_ms,
+        R::AddPartitionsToTxn(r) => &mut r.throttle_time_ms,
+        R::AddOffsetsToTxn(r) => &mut r.throttle_time_ms,
+        R::EndTxn(r) => &mut r.throttle_time_ms,
+        R::TxnOffsetCommit(r) => &mut r.throttle_time_ms,
+        R::DescribeTransactions(r) => &mut r.throttle_time_ms,
+        R::ListTransactions(r) => &mut r.throttle_time_ms,
         // A newly routed API without an entry here is still muted, just not told why.
         _ => return None,
     })
@@ -381,6 +392,12 @@ async fn dispatch(
         RequestKind::ListGroups(r) => {
             ResponseKind::ListGroups(group::list_groups(broker, ctx, r).await)
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group::consumer_group_heartbeat(broker, ctx, r).await,
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => ResponseKind::ConsumerGroupDescribe(
+            consumer_group::consumer_group_describe(broker, ctx, r).await,
+        ),
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(group::delete_groups(broker, ctx, r).await)
         }

@@ -465,6 +465,8 @@ fn default_request(key: ApiKey) -> RequestKind {
         ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(Default::default()),
         ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(Default::default()),
         ApiKey::ListTransactions => RequestKind::ListTransactions(Default::default()),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(Default::default()),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(Default::default()),
         other => panic!("add {other:?} to default_request"),
     }
 }

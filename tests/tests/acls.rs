@@ -902,6 +902,44 @@ async fn attack(acme: &mut AdminClient, key: ApiKey, their_topic_id: uuid::Uuid)
                 "{who}: another tenant's transactional ids listed"
             );
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let join = |group: &str, member: &str| {
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(s(group)))
+                    .with_member_id(s(member))
+                    .with_member_epoch(0)
+                    .with_rebalance_timeout_ms(30_000)
+                    .with_subscribed_topic_names(Some(vec![topic(THEIR_TOPIC)]))
+                    .with_topic_partitions(Some(vec![]))
+            };
+            let r = acme.request(&join(THEIR_GROUP, "intruder")).await.unwrap();
+            assert!(denied(r.error_code), "{who}: joined their group");
+            // In its own group, a subscription to their topic assigns nothing.
+            let own = unique_name("acme.kip848");
+            let r = acme.request(&join(&own, "intruder")).await.unwrap();
+            assert_eq!(r.error_code, 0, "{who}: {:?}", r.error_message);
+            assert!(
+                r.assignment
+                    .as_ref()
+                    .is_some_and(|a| a.topic_partitions.is_empty()),
+                "{who}: their topic was assigned: {:?}",
+                r.assignment
+            );
+            let leave = join(&own, "intruder").with_member_epoch(-1);
+            let r = acme.request(&leave).await.unwrap();
+            assert_eq!(r.error_code, 0, "{who}");
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let r = acme
+                .request(
+                    &ConsumerGroupDescribeRequest::default()
+                        .with_group_ids(vec![GroupId(s(THEIR_GROUP))]),
+                )
+                .await
+                .unwrap();
+            assert!(denied(r.groups[0].error_code), "{who}");
+            assert!(r.groups[0].members.is_empty(), "{who}: no members leak");
+        }
         other => {
             panic!("{other:?} is served but has no tenant-isolation case here: add one to `attack`")
         }

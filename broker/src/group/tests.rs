@@ -145,9 +145,9 @@ async fn held_join_and_sync_resolve_across_members() {
     );
 
     let d = c.describe("g").expect("described");
-    assert_eq!(d.state, GroupState::Stable);
+    assert_eq!(d.state, GroupState::Stable.into());
     assert_eq!(d.members.len(), 2);
-    assert_eq!(c.list()[0].state, GroupState::Stable);
+    assert_eq!(c.list()[0].state, GroupState::Stable.into());
 
     // Session expiry of b (a keeps heartbeating) starts a rebalance.
     assert_eq!(c.heartbeat("g", &a.member_id, None, 2, 10_000), Ok(()));
@@ -292,7 +292,10 @@ async fn committed_offsets_and_deletions_survive_reopen() {
     );
     assert_eq!(c.group_offsets("drop"), Vec::new());
     assert_eq!(c.group_offsets("trim").len(), 1);
-    assert_eq!(c.describe("keep").map(|d| d.state), Some(GroupState::Empty));
+    assert_eq!(
+        c.describe("keep").map(|d| d.state),
+        Some(GroupState::Empty.into())
+    );
     assert_eq!(c.describe("drop"), None);
     let mut listed: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
     listed.sort();
@@ -310,4 +313,140 @@ async fn wait_for_coordinator(broker: &crate::Broker, groups: &[&str]) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+#[test]
+fn consumer_protocol_members_are_described_with_consumer_protocol_bytes() {
+    let bytes = super::consumer_protocol_subscription(&["a".to_string(), "b".to_string()]);
+    assert_eq!(
+        super::requests::subscription_topics(&bytes),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    let id = uuid::Uuid::from_bytes([1; 16]);
+    let names = std::collections::BTreeMap::from([(id, "a".to_string())]);
+    let assignment = super::consumer::Assignment::from([(id, [0, 2].into())]);
+    let bytes = super::consumer_protocol_assignment(&assignment, &names);
+    // int16 version, then one topic "a" with partitions [0, 2], then null user data.
+    assert_eq!(&bytes[..2], &[0, 0]);
+    assert_eq!(bytes.len(), 2 + 4 + (2 + 1) + 4 + 8 + 4);
+}
+
+fn consumer_join(member_id: &str) -> consumer::HeartbeatRequest {
+    consumer::HeartbeatRequest {
+        member_id: member_id.into(),
+        member_epoch: consumer::JOIN_EPOCH,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    }
+}
+
+fn consumer_topics() -> consumer::Topics {
+    consumer::Topics::from([(
+        "t".to_string(),
+        consumer::TopicMeta {
+            id: Uuid::from_bytes([3; 16]),
+            partitions: 2,
+        },
+    )])
+}
+
+#[tokio::test]
+async fn classic_and_consumer_protocols_refuse_each_others_live_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = leading_coordinator(dir.path());
+    let joined = c
+        .consumer_heartbeat("g", consumer_join("m1"), &consumer_topics(), 0)
+        .expect("consumer join");
+    assert_eq!(c.list()[0].group_type, GroupType::Consumer);
+    assert_eq!(
+        c.describe("g").map(|d| d.protocol_type),
+        Some("consumer".into())
+    );
+    let err = c.join("g", join_req(""), 0).await.expect_err("refused");
+    assert_eq!(err.code, ResponseError::InconsistentGroupProtocol);
+
+    // OffsetCommit: the generation id is the member epoch.
+    let commit = |member: &str, epoch: i32| {
+        c.commit_offsets(
+            "g",
+            &OffsetCommitter {
+                member_id: member.into(),
+                group_instance_id: None,
+                generation_id: epoch,
+            },
+            vec![("t".into(), 0, value(5))],
+            0,
+        )
+        .map(|_| ())
+    };
+    assert_eq!(commit("m1", joined.member_epoch), Ok(()));
+    assert_eq!(
+        commit("m1", joined.member_epoch - 1),
+        Err(ResponseError::StaleMemberEpoch)
+    );
+    assert_eq!(commit("", -1), Err(ResponseError::UnknownMemberId));
+    assert_eq!(
+        c.delete_group("g", 0).map(|_| ()),
+        Err(ResponseError::NonEmptyGroup)
+    );
+
+    // Once it is empty, the group (with its offsets) may turn classic.
+    c.consumer_heartbeat(
+        "g",
+        consumer::HeartbeatRequest {
+            member_epoch: consumer::LEAVE_EPOCH,
+            ..consumer_join("m1")
+        },
+        &consumer_topics(),
+        1,
+    )
+    .expect("leave");
+    let a = join_new(&c, 2).await;
+    assert_eq!(a.generation_id, 1);
+    assert_eq!(c.committed_offset("g", "t", 0).map(|v| v.offset), Some(5));
+    let err = c
+        .consumer_heartbeat("g", consumer_join("m2"), &consumer_topics(), 3)
+        .expect_err("refused");
+    assert_eq!(err.code, ResponseError::GroupIdNotFound);
+}
+
+#[tokio::test]
+async fn an_offsets_only_group_turns_consumer_on_a_successful_heartbeat_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = leading_coordinator(dir.path());
+    c.commit_offsets(
+        "h",
+        &OffsetCommitter {
+            generation_id: -1,
+            ..Default::default()
+        },
+        vec![("t".into(), 0, value(7))],
+        0,
+    )
+    .expect("simple commit");
+    let kind = |c: &GroupCoordinator| {
+        c.list()
+            .iter()
+            .find(|g| g.group_id == "h")
+            .map(|g| g.group_type)
+    };
+    assert_eq!(kind(&c), Some(GroupType::Classic));
+    let refused = c.consumer_heartbeat(
+        "h",
+        consumer::HeartbeatRequest {
+            server_assignor: Some("sticky".into()),
+            ..consumer_join("m1")
+        },
+        &consumer_topics(),
+        1,
+    );
+    assert_eq!(
+        refused.unwrap_err().code,
+        ResponseError::UnsupportedAssignor
+    );
+    assert_eq!(kind(&c), Some(GroupType::Classic));
+    c.consumer_heartbeat("h", consumer_join("m1"), &consumer_topics(), 2)
+        .expect("join");
+    assert_eq!(kind(&c), Some(GroupType::Consumer));
+    assert_eq!(c.committed_offset("h", "t", 0).map(|v| v.offset), Some(7));
 }

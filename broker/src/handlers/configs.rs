@@ -111,6 +111,8 @@ fn config_type(name: &str) -> i8 {
         | "group.initial.rebalance.delay.ms"
         | "group.min.session.timeout.ms"
         | "group.max.session.timeout.ms"
+        | "group.consumer.session.timeout.ms"
+        | "group.consumer.heartbeat.interval.ms"
         | "offsets.topic.num.partitions"
         | "offsets.retention.minutes"
         | "connection.failed.authentication.delay.ms"

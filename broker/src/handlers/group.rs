@@ -475,7 +475,7 @@ fn describe_groups_response(
             };
             // Kafka describes an unknown group as Dead without an error before v6.
             let d = description.unwrap_or(GroupDescription {
-                state: crate::group::state::GroupState::Dead,
+                state: crate::group::state::GroupState::Dead.into(),
                 protocol_type: String::new(),
                 protocol_name: String::new(),
                 members: Vec::new(),
@@ -522,11 +522,17 @@ pub(crate) async fn list_groups(
     } else {
         Vec::new()
     };
+    let types: Vec<String> = if ctx.api_version >= 5 {
+        req.types_filter.iter().map(|s| s.to_lowercase()).collect()
+    } else {
+        Vec::new()
+    };
     let groups: Vec<GroupListing> = broker
         .groups
         .list()
         .into_iter()
         .filter(|g| filter.is_empty() || filter.iter().any(|f| f == &g.state.name().to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type.name()))
         // Kafka lists every group to principals with DESCRIBE on the cluster, otherwise
         // those they may describe; tenant isolation applies either way.
         .filter(|g| {
@@ -552,6 +558,9 @@ fn list_groups_response(version: i16, groups: Vec<GroupListing>) -> ListGroupsRe
             lg.protocol_type = sb(&g.protocol_type);
             if version >= 4 {
                 lg.group_state = sb(g.state.name());
+            }
+            if version >= 5 {
+                lg.group_type = sb(g.group_type.name());
             }
             lg
         })
@@ -611,9 +620,11 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::group::consumer::ConsumerGroupState;
     use crate::group::state::{
         GroupState, JoinError, JoinResult, JoinedMember, MemberDescription, SyncResult,
     };
+    use crate::group::{GroupType, ListedState};
     use crate::handlers::test_support::{encodes, versions};
 
     fn join_ok() -> JoinOutcome {
@@ -742,7 +753,7 @@ mod tests {
     #[test]
     fn describe_groups_encodes_at_every_version() {
         let d = GroupDescription {
-            state: GroupState::Stable,
+            state: GroupState::Stable.into(),
             protocol_type: "consumer".into(),
             protocol_name: "range".into(),
             members: vec![MemberDescription {
@@ -781,11 +792,20 @@ mod tests {
 
     #[test]
     fn list_groups_encodes_at_every_version() {
-        let groups = vec![GroupListing {
-            group_id: "g".into(),
-            protocol_type: "consumer".into(),
-            state: GroupState::Stable,
-        }];
+        let groups = vec![
+            GroupListing {
+                group_id: "g".into(),
+                protocol_type: "consumer".into(),
+                state: GroupState::Stable.into(),
+                group_type: GroupType::Classic,
+            },
+            GroupListing {
+                group_id: "n".into(),
+                protocol_type: "consumer".into(),
+                state: ListedState::Consumer(ConsumerGroupState::Reconciling),
+                group_type: GroupType::Consumer,
+            },
+        ];
         for v in versions(ApiKey::ListGroups) {
             encodes(
                 ApiKey::ListGroups,
@@ -793,6 +813,9 @@ mod tests {
                 ResponseKind::ListGroups(list_groups_response(v, groups.clone())),
             );
         }
+        let r = list_groups_response(5, groups);
+        assert_eq!(r.groups[1].group_state.as_str(), "Reconciling");
+        assert_eq!(r.groups[1].group_type.as_str(), "consumer");
     }
 
     #[test]

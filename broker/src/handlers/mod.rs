@@ -18,6 +18,7 @@ pub(crate) mod admin;
 pub(crate) mod api_versions;
 pub(crate) mod cluster;
 pub(crate) mod configs;
+pub(crate) mod consumer_group;
 pub(crate) mod fetch;
 pub(crate) mod group;
 pub(crate) mod list_offsets;
