@@ -38,6 +38,23 @@ struct Args {
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Prints librdkafka's logs (with `FJORD_TXN_BENCH_DEBUG=eos,protocol` they show each request).
+struct Trace;
+
+impl rdkafka::ClientContext for Trace {
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!(
+            "{:?} rdkafka {fac}: {log_message}",
+            std::time::SystemTime::now()
+        );
+    }
+}
+
+impl rdkafka::producer::ProducerContext for Trace {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
 struct Phase {
     name: &'static str,
     records: usize,
@@ -59,8 +76,8 @@ impl Phase {
     }
 }
 
-fn send_all(
-    p: &BaseProducer,
+fn send_all<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    p: &BaseProducer<C>,
     topic: &str,
     payload: &[u8],
     from: usize,
@@ -117,6 +134,15 @@ async fn main() -> anyhow::Result<()> {
         commits.max() as f64 / 1000.0,
         commits.len()
     );
+    if std::env::var_os("FJORD_TXN_BENCH_TRACE").is_some() {
+        let text = tb.broker()?.metrics_text()?;
+        for line in text.lines().filter(|l| {
+            l.starts_with("fjord_request_duration_seconds_sum")
+                || l.starts_with("fjord_request_duration_seconds_count")
+        }) {
+            eprintln!("{line}");
+        }
+    }
     drop(tb);
     Ok(())
 }
@@ -151,9 +177,14 @@ fn run(
         elapsed: started.elapsed(),
     });
 
-    let txn: BaseProducer = base(bootstrap)
-        .set("transactional.id", fjord_tests::unique_name("bench-tx"))
-        .create()?;
+    let mut txn_config = base(bootstrap);
+    txn_config.set("transactional.id", fjord_tests::unique_name("bench-tx"));
+    if let Some(debug) = std::env::var_os("FJORD_TXN_BENCH_DEBUG") {
+        txn_config
+            .set("debug", debug.to_string_lossy().as_ref())
+            .set("log_level", "7");
+    }
+    let txn: BaseProducer<Trace> = txn_config.create_with_context(Trace)?;
     txn.init_transactions(TIMEOUT)?;
     let mut commits = Histogram::<u64>::new(3).context("histogram")?;
     let started = Instant::now();
@@ -163,7 +194,25 @@ fn run(
         txn.begin_transaction()?;
         send_all(&txn, txn_topic, &payload, sent, n)?;
         let t = Instant::now();
+        // Not `flush()`: the rdkafka crate's flush polls in 100 ms steps, which alone would cap
+        // this benchmark at ten transactions a second.
+        while txn.in_flight_count() > 0 {
+            if t.elapsed() > TIMEOUT {
+                bail!(
+                    "{} records not delivered within {TIMEOUT:?}",
+                    txn.in_flight_count()
+                );
+            }
+            txn.poll(Duration::from_millis(1));
+        }
+        if std::env::var_os("FJORD_TXN_BENCH_TRACE").is_some() {
+            eprintln!("flush {:?}", t.elapsed());
+        }
+        let c = Instant::now();
         txn.commit_transaction(TIMEOUT)?;
+        if std::env::var_os("FJORD_TXN_BENCH_TRACE").is_some() {
+            eprintln!("commit {:?}", c.elapsed());
+        }
         commits.record(t.elapsed().as_micros() as u64)?;
         sent += n;
     }
