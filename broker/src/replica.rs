@@ -502,16 +502,17 @@ impl Partition {
         }
         let hw = state.replica.high_watermark;
         let lso = state.last_stable_offset();
-        let (bound, aborted) = match isolation {
-            Isolation::ReadUncommitted => (hw, Vec::new()),
-            Isolation::ReadCommitted => (lso, Vec::new()),
+        let bound = match isolation {
+            Isolation::ReadUncommitted => hw,
+            Isolation::ReadCommitted => lso,
         };
         let records = state.log.read_bounded(offset, max_bytes, min_one, bound)?;
+        // The aborted transactions whose records this read returns, for the consumer to drop.
         let aborted = if isolation == Isolation::ReadCommitted && !records.is_empty() {
             let end = last_offset_in(&records).map_or(offset, |last| last + 1);
             state.producers.aborted_between(offset, end)
         } else {
-            aborted
+            Vec::new()
         };
         Ok(ReadResult {
             records,
