@@ -8,6 +8,7 @@ connection and answers ApiVersions (30 s, else the test fails with the broker's 
 """
 
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -79,6 +80,22 @@ class BrokerProcess:
         return "\n".join(parts)
 
     def start(self) -> None:
+        """Starts the broker. free_port() only probes: another process may take a port
+        between the probe and the broker's bind, so a first start that finds its port taken
+        tries again on fresh ports (restarts keep theirs: clients know them)."""
+        first = self.starts == 0
+        for attempt in range(3):
+            if self._start_once(last=attempt == 2 or not first):
+                return
+            # Nothing was served yet: start over in an empty data dir on other ports.
+            shutil.rmtree(self.data_dir)
+            self.data_dir.mkdir()
+            self.port = free_port()
+            self.listener_ports = {name: free_port() for name in self.listener_ports}
+
+    def _start_once(self, last: bool) -> bool:
+        """One start; False when the broker exited because a port was taken and `last` is
+        not set (the caller retries), else it returns True or fails the test."""
         self.starts += 1
         log = open(self.log_dir / f"stderr-{self.starts}.log", "wb")
         cmd = [
@@ -96,10 +113,13 @@ class BrokerProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if answers_api_versions(self.port):
-                return
+                return True
             code = self.proc.poll()
             if code is not None:
                 self.proc = None
+                log_text = (self.log_dir / f"stderr-{self.starts}.log").read_text(errors="replace")
+                if not last and "Address already in use" in log_text:
+                    return False
                 pytest.fail(f"fjord-broker exited with {code} before accepting connections; stderr:\n{self.stderr()}")
             if time.monotonic() > deadline:
                 self.kill()
