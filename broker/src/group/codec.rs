@@ -222,30 +222,14 @@ fn encode_batch_for(
 /// The (key, value) pairs of every non-control record in `bytes` (whole stored batches),
 /// and the offset after the last batch (`None` when `bytes` is empty).
 pub fn decode_batches(bytes: &Bytes) -> Result<(Vec<KeyValue>, Option<i64>)> {
-    if bytes.is_empty() {
-        return Ok((Vec::new(), None));
-    }
-    let batches = batch::validate_batches(bytes, usize::MAX)?;
-    let mut records = Vec::new();
-    let mut next_offset = None;
-    for (header, range) in batches {
-        next_offset = Some(header.last_offset() + 1);
-        if header.is_control() {
-            continue;
-        }
-        let mut slice = bytes.slice(range);
-        let set = RecordBatchDecoder::decode(&mut slice).map_err(|e| {
-            Error::CorruptBatch(format!(
-                "undecodable batch at offset {}: {e}",
-                header.base_offset
-            ))
-        })?;
-        records.extend(
-            set.records
-                .into_iter()
-                .filter_map(|r| Some((r.key?, r.value))),
-        );
-    }
+    let (entries, next_offset) = decode_entries(bytes)?;
+    let records = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Record { key, value, .. } => Some((key, value)),
+            Entry::Marker { .. } => None,
+        })
+        .collect();
     Ok((records, next_offset))
 }
 

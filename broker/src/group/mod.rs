@@ -697,19 +697,7 @@ impl GroupCoordinator {
                 return Err(code);
             }
         }
-        let records: Vec<OffsetsRecord> = offsets
-            .into_iter()
-            .map(|(topic, partition, value)| {
-                OffsetsRecord::Commit(
-                    OffsetKey {
-                        group: group_id.to_string(),
-                        topic,
-                        partition,
-                    },
-                    value,
-                )
-            })
-            .collect();
+        let records = commit_records(group_id, offsets);
         let end = journal.append(&records, now_ms)?;
         let mut store = self.lock_offsets();
         for r in records {
@@ -869,19 +857,7 @@ impl GroupCoordinator {
                 (None, None) => return Err(ResponseError::IllegalGeneration),
             }
         }
-        let records: Vec<OffsetsRecord> = offsets
-            .into_iter()
-            .map(|(topic, partition, value)| {
-                OffsetsRecord::Commit(
-                    OffsetKey {
-                        group: group_id.to_string(),
-                        topic,
-                        partition,
-                    },
-                    value,
-                )
-            })
-            .collect();
+        let records = commit_records(group_id, offsets);
         let end = journal.append_txn(&records, producer, now_ms)?;
         self.lock_pending()
             .entry((index, producer.0))
@@ -981,6 +957,23 @@ pub struct OffsetCommitter {
     pub group_instance_id: Option<String>,
     /// Generation, -1 for simple commits.
     pub generation_id: i32,
+}
+
+/// The `__consumer_offsets` records of a commit of `offsets` by `group_id`.
+fn commit_records(group_id: &str, offsets: Vec<(String, i32, OffsetValue)>) -> Vec<OffsetsRecord> {
+    offsets
+        .into_iter()
+        .map(|(topic, partition, value)| {
+            OffsetsRecord::Commit(
+                OffsetKey {
+                    group: group_id.to_string(),
+                    topic,
+                    partition,
+                },
+                value,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

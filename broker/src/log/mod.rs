@@ -676,22 +676,11 @@ impl PartitionLog {
     /// Headers of every stored batch at or after `from_offset`, in order (used to rebuild
     /// idempotent-producer state and to replay internal topics at start-up).
     pub fn batch_headers(&self, from_offset: i64) -> Result<Vec<BatchHeader>> {
-        let mut out = Vec::new();
-        for seg in self.segments.values() {
-            if seg.next_offset <= from_offset {
-                continue;
-            }
-            let Some(pos) = seg.position_of(from_offset)? else {
-                continue;
-            };
-            for found in seg.batches(pos) {
-                let (h, _) = found?;
-                if h.last_offset() >= from_offset {
-                    out.push(h);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .producer_batches(from_offset)?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect())
     }
 
     /// [`PartitionLog::batch_headers`] with the marker of each control batch, which is in

@@ -231,16 +231,19 @@ impl TxnCoordinator {
         Ok(found)
     }
 
-    /// Every id this broker coordinates (ListTransactions).
-    pub fn list(&self) -> Vec<TxnMetadata> {
-        let partitions: Vec<Arc<TxnPartition>> = self
-            .partitions
+    /// The partitions loaded here.
+    fn loaded(&self) -> Vec<Arc<TxnPartition>> {
+        self.partitions
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
-        partitions
+            .collect()
+    }
+
+    /// Every id this broker coordinates (ListTransactions).
+    pub fn list(&self) -> Vec<TxnMetadata> {
+        self.loaded()
             .iter()
             .flat_map(|tp| tp.lock().values().cloned().collect::<Vec<_>>())
             .filter(|m| m.status != TxnStatus::Dead)
@@ -680,15 +683,7 @@ impl Broker {
     /// Aborts transactions past their timeout and forgets ids unused for
     /// `transactional.id.expiration.ms` (the server calls it every second).
     pub(crate) fn txn_tick(self: &Arc<Self>, now_ms: i64) {
-        let partitions: Vec<Arc<TxnPartition>> = self
-            .txns
-            .partitions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for tp in partitions {
+        for tp in self.txns.loaded() {
             let mut aborts = Vec::new();
             {
                 let mut txns = tp.lock();
