@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
+use fjord_api::auth::jwt::Tokens;
 use fjord_api::provision::Provisioner;
 use fjord_api::provision::embedded::{EmbeddedOptions, EmbeddedProvisioner};
 use fjord_api::provision::kubernetes::{KubernetesOptions, KubernetesProvisioner};
@@ -90,6 +91,12 @@ struct ServeArgs {
     /// Most brokers the operator may grow a cluster to (kubernetes provisioner).
     #[arg(long, env = "FJORD_MAX_BROKERS", default_value_t = 6)]
     max_brokers: u32,
+    /// Directory of the access tokens' Ed25519 signing keys (PKCS#8 PEM, such as a mounted
+    /// Secret): `signing.pem` signs, every other `*.pem` still verifies (keep the previous key
+    /// there until its tokens expire). Re-read when it changes. Without it the API generates
+    /// its keys in the database and rotates them with POST /v1/admin/signing-keys/rotate.
+    #[arg(long, env = "FJORD_SIGNING_KEYS_DIR")]
+    signing_keys_dir: Option<PathBuf>,
 }
 
 /// Where `fjord serve` runs clusters.
@@ -139,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 &url,
                 provisioner,
                 args.listen,
-                args.token_ttl_secs,
+                Tokens::new(Duration::from_secs(args.token_ttl_secs)),
                 args.price_book.as_deref(),
                 true,
             )
@@ -165,11 +172,16 @@ async fn main() -> anyhow::Result<()> {
                     Arc::new(KubernetesProvisioner::new(client, options))
                 }
             };
+            let ttl = Duration::from_secs(args.token_ttl_secs);
+            let tokens = match &args.signing_keys_dir {
+                Some(dir) => Tokens::from_dir(ttl, dir),
+                None => Tokens::new(ttl),
+            };
             run(
                 &url,
                 provisioner,
                 args.listen,
-                args.token_ttl_secs,
+                tokens,
                 args.price_book.as_deref(),
                 false,
             )
@@ -188,14 +200,15 @@ async fn run(
     database_url: &str,
     provisioner: Arc<dyn Provisioner>,
     listen: SocketAddr,
-    token_ttl_secs: u64,
+    tokens: Tokens,
     price_book: Option<&std::path::Path>,
     dev: bool,
 ) -> anyhow::Result<()> {
     let db = db::connect(database_url)
         .await
         .context("failed to open the database")?;
-    let state = AppState::new(db, provisioner.clone(), Duration::from_secs(token_ttl_secs))
+    let token_ttl_secs = tokens.ttl().as_secs();
+    let state = AppState::with_tokens(db, provisioner.clone(), tokens)
         .await
         .context("failed to load the token signing keys")?;
     if let Some(path) = price_book

@@ -39,7 +39,17 @@ impl AppState {
         provisioner: Arc<dyn Provisioner>,
         token_ttl: std::time::Duration,
     ) -> Result<Self, crate::error::ApiError> {
-        let tokens = Tokens::new(token_ttl);
+        Self::with_tokens(db, provisioner, Tokens::new(token_ttl)).await
+    }
+
+    /// State over `db` and `provisioner` issuing tokens with `tokens` (keys in the database
+    /// or in a directory); loads their keys, creating the first one in the database when
+    /// that is where they live and it has none.
+    pub async fn with_tokens(
+        db: Db,
+        provisioner: Arc<dyn Provisioner>,
+        tokens: Tokens,
+    ) -> Result<Self, crate::error::ApiError> {
         tokens.ensure_signing_key(&db).await?;
         crate::billing::price_books::ensure_default(&db, crate::db::now_ms()).await?;
         Ok(AppState {

@@ -19,6 +19,7 @@ db_tests!(
     malformed_requests_get_problem_responses,
     member_roles_change_with_if_match_and_apply_at_once,
     rotated_signing_keys_keep_old_tokens_valid,
+    signing_keys_from_a_directory_sign_and_cannot_be_rotated_by_the_api,
     health_readiness_and_metrics_answer,
     deleted_tenants_lose_access,
 );
@@ -631,4 +632,58 @@ async fn deleted_tenants_lose_access(backend: Backend) {
         .assert_problem(404, "not-found");
     let list = t.get("/v1/tenants", &t.admin_token).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
+}
+
+async fn signing_keys_from_a_directory_sign_and_cannot_be_rotated_by_the_api(backend: Backend) {
+    let mut t = TestApp::new(backend).await;
+    let admin = fjord_api::auth::keys::admin_principal(&t.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = fjord_api::auth::keys::create(&t.state.db, &admin, None, "ops")
+        .await
+        .unwrap()
+        .0
+        .key;
+    let keys = tempfile::tempdir().unwrap();
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    std::fs::write(keys.path().join("signing.pem"), pair.serialize_pem()).unwrap();
+    t.restart_with_signing_keys(keys.path()).await;
+
+    // Tokens of the database's keys name a kid the directory does not have.
+    let old = t.get("/v1/tenants", &t.admin_token).await;
+    old.assert_problem(401, "unauthorized");
+    let token = t.token_for(&key).await;
+    assert_eq!(t.get("/v1/tenants", &token).await.status, StatusCode::OK);
+
+    // The JWKS lists exactly the directory's key, under the kid the token carries.
+    let jwks = t
+        .call(
+            Method::GET,
+            "/.well-known/jwks.json",
+            None,
+            &[],
+            Value::Null,
+        )
+        .await;
+    let listed = jwks.body["keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{:#}", jwks.body);
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert_eq!(listed[0]["kid"], kid.as_str());
+    use base64::Engine as _;
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key_raw());
+    assert_eq!(listed[0]["x"], x.as_str());
+
+    let rotate = t
+        .post("/v1/admin/signing-keys/rotate", &token, Value::Null)
+        .await;
+    rotate.assert_problem(409, "conflict");
+    assert!(
+        rotate.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--signing-keys-dir"),
+        "{:#}",
+        rotate.body
+    );
 }

@@ -48,7 +48,8 @@ VALUE_SETS = {
         "imagePullSecrets": [{"name": "registry"}],
     },
     "existing-secret": {
-        "api": {"database": {"existingSecret": "fjord-db", "existingSecretKey": "url"}},
+        "api": {"database": {"existingSecret": "fjord-db", "existingSecretKey": "url"},
+                "signingKeys": {"existingSecret": "fjord-signing-keys"}},
         "operator": {"serviceAccount": {"create": False, "name": "fjord-operator"}},
     },
     "operator-only": {"api": {"enabled": False}},
@@ -152,6 +153,7 @@ def test_defaults_install_the_operator_and_the_api(chart):
     assert api_container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     api_env = {e["name"]: e.get("value") for e in api_container["env"]}
     assert "FJORD_DATABASE_URL" not in api_env
+    assert "FJORD_SIGNING_KEYS_DIR" not in api_env, "keys in the database by default"
     assert api_env["FJORD_PROVISIONER"] == "kubernetes"
     assert api_env["FJORD_CLUSTER_NAMESPACE"] == NAMESPACE
     volumes = {v["name"]: v for v in api["spec"]["template"]["spec"]["volumes"]}
@@ -216,6 +218,15 @@ def test_an_existing_secret_is_referenced_not_created(chart):
     api = by_kind(objects, "Deployment", "fjord-api")[0]
     env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["FJORD_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "fjord-db", "key": "url"}
+    # The signing keys are mounted (the kubelet refreshes the files when the Secret rotates),
+    # read-only, and named to the API.
+    pod = api["spec"]["template"]["spec"]
+    assert env["FJORD_SIGNING_KEYS_DIR"]["value"] == "/etc/fjord/signing-keys"
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-keys")
+    assert volume["secret"] == {"secretName": "fjord-signing-keys", "defaultMode": 0o440}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "signing-keys")
+    assert mount == {"name": "signing-keys", "mountPath": "/etc/fjord/signing-keys",
+                     "readOnly": True}
     operator = by_kind(objects, "Deployment", "fjord-operator")[0]
     assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "fjord-operator"
     assert not [o for _, o in objects if o["kind"] == "ServiceAccount"
@@ -228,6 +239,7 @@ def test_an_existing_secret_is_referenced_not_created(chart):
     ({"operator": {"replicas": 0}}, "minimum"),
     ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
     ({"api": {"database": {"url": "mysql://x"}}}, "url"),
+    ({"api": {"signingKeys": {"existingSecret": "Not A Name"}}}, "existingSecret"),
     ({"api": {"resources": {"limits": {"memory": "lots"}}}}, "memory"),
 ])
 def test_values_schema_rejects_wrong_values(chart, values, message):

@@ -101,6 +101,7 @@ async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>> {
         (status = 200, description = "The new key", body = RotatedKey),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The keys are read from a directory (`fjord serve --signing-keys-dir`): rotate them there", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn rotate_signing_key(

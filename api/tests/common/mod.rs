@@ -378,6 +378,19 @@ impl TestApp {
         self.state = state;
     }
 
+    /// Simulates a restart of the API with `fjord serve --signing-keys-dir dir`: tokens are
+    /// signed by the keys in `dir` from now on.
+    pub async fn restart_with_signing_keys(&mut self, dir: &std::path::Path) {
+        let clock = self.state.clock.clone();
+        let tokens = fjord_api::auth::jwt::Tokens::from_dir(Duration::from_secs(600), dir);
+        let state = AppState::with_tokens(self.state.db.clone(), self.provisioner.clone(), tokens)
+            .await
+            .unwrap()
+            .with_clock(clock);
+        self.router = app(state.clone());
+        self.state = state;
+    }
+
     /// Sends a request; `body` is sent as JSON when not `Null`.
     pub async fn call(
         &self,

@@ -1585,6 +1585,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The keys are read from a directory (`fjord serve --signing-keys-dir`): rotate them there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error; the detail is in the server's log */
             500: {
                 headers: {
