@@ -284,10 +284,7 @@ async fn truncate_diverged(
         .filter(|(_, f)| !f.truncated)
         .filter_map(|((t, p), f)| {
             let (_, latest) = f.partition.log_end();
-            match latest {
-                Some(epoch) => Some((t.clone(), *p, f.leader_epoch, epoch)),
-                None => None,
-            }
+            latest.map(|epoch| (t.clone(), *p, f.leader_epoch, epoch))
         })
         .collect();
     // Logs without any epoch (empty) need no check.
