@@ -690,3 +690,71 @@ fn a_follower_drops_records_of_an_epoch_its_leader_never_had() {
         .unwrap();
     assert_eq!(values(&follower), values(&leader));
 }
+
+/// The hole the fault test found (seed 1796309828879537171, FJORD_FAULT_ROUNDS=40, without
+/// the fix: "acknowledged record 114801 at 0/38267 is missing", 1549 records). Broker 1
+/// follows broker 3 in epoch 13, but broker 3 is SIGSTOPped: the fetcher's connection to it
+/// hangs. Broker 2 takes over in epoch 14; broker 1 follows it and fetches its records
+/// (epoch 14 ones included). Broker 3 is resumed; the old fetcher, still holding the
+/// partition for epoch 13, connects and asks it where broker 1's newest epoch (14) ends;
+/// broker 3, not yet aware it was deposed, answers "13 ends at my log end" — below what
+/// broker 2 had sent. Applied, that cut broker 1's log (39816 → 38267), and broker 2's
+/// answer to the fetch in flight at 39816 went on top of the cut: a hole broker 2 counted
+/// as replicated. Broker 1 led next.
+#[test]
+fn a_paused_leaders_late_epoch_answer_cuts_nothing() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let follower = replica(1, dirs[0].path());
+    let new = replica(2, dirs[1].path());
+    let old = replica(3, dirs[2].path());
+    // Epoch 12: broker 2 leads and everyone has "a".
+    let epoch12 = record(2, 12, 0, &[1, 2, 3]);
+    for p in [&follower, &new, &old] {
+        p.apply_record(&epoch12, 0).unwrap();
+    }
+    new.append_as_leader(&batch(&["a"]), 1 << 20, -1, 2, 0)
+        .unwrap();
+    for (p, id) in [(&follower, 1), (&old, 3)] {
+        let (read, _) = new.read_for_follower(id, 0, 1 << 20, 0).unwrap();
+        p.append_as_follower(&read.records, fetch(2, 12, 0), 0, 0, 0)
+            .unwrap();
+    }
+    // Epoch 13: broker 3 leads and writes "b", which only it has; then it is paused.
+    let epoch13 = record(3, 13, 1, &[1, 3]);
+    for p in [&follower, &new, &old] {
+        p.apply_record(&epoch13, 1).unwrap();
+    }
+    old.append_as_leader(&batch(&["b"]), 1 << 20, 1, 1, 0)
+        .unwrap();
+    // Epoch 14: broker 2 leads and writes "x", "y", "z"; broker 1 follows it.
+    let epoch14 = record(2, 14, 2, &[1, 2]);
+    follower.apply_record(&epoch14, 2).unwrap();
+    new.apply_record(&epoch14, 2).unwrap();
+    for v in ["x", "y", "z"] {
+        new.append_as_leader(&batch(&[v]), 1 << 20, -1, 2, 0)
+            .unwrap();
+    }
+    let answer = new.end_offset_for_epoch(follower.log_end().1.unwrap());
+    follower
+        .truncate_to_leader_epoch_end(following(2, 14), answer)
+        .unwrap();
+    let (read, _) = new.read_for_follower(1, 1, 1 << 20, 0).unwrap();
+    follower
+        .append_as_follower(&read.records, fetch(2, 14, 1), read.high_watermark, 0, 0)
+        .unwrap();
+    assert_eq!(follower.log_end(), (4, Some(14)));
+    // Broker 3 resumes and answers the old fetcher's question about epoch 14: "13 ends at 2".
+    let late = old.end_offset_for_epoch(14);
+    assert_eq!(late, Some((13, 2)));
+    assert_eq!(
+        follower
+            .truncate_to_leader_epoch_end(following(3, 13), late)
+            .unwrap(),
+        None,
+        "broker 1 follows broker 2 in epoch 14 now: nothing is cut"
+    );
+    assert_eq!(values(&follower), values(&new));
+    // Broker 2 counts what broker 1 really has.
+    new.read_for_follower(1, 4, 1 << 20, 0).unwrap();
+    assert_eq!(new.offsets().0, 4);
+}
