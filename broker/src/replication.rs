@@ -242,7 +242,12 @@ async fn run(
         let c = match conn.as_mut() {
             Some(c) if !c.is_broken() => c,
             _ => match broker.peers.checkout(&addr).await {
-                Ok(c) => conn.insert(c),
+                Ok(c) => {
+                    // Connecting may have taken long (a paused leader): take the commands
+                    // that came meanwhile before asking anything for a partition.
+                    conn = Some(c);
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(leader, %addr, error = %e, "leader unreachable");
                     conn = None;
