@@ -6,7 +6,11 @@
 //! log end offset of the ISR, and proposes ISR changes: a follower caught up with the high
 //! watermark joins, one that has not caught up for `replica.lag.time.max.ms` leaves (the
 //! decisions are the pure functions at the bottom). As follower it appends what its leader
-//! sends, offsets unchanged, and takes the leader's high watermark.
+//! sends, offsets unchanged, and takes the leader's high watermark — but only an answer to a
+//! fetch it still stands behind (same leader, same leader epoch, log still ending at the
+//! fetch offset), and truncates only on its current leader's word (KIP-101/279, the pure
+//! [`truncation`]): a late answer from a deposed leader would otherwise cut or extend the
+//! log under the new leader's feet.
 //!
 //! Consumers read up to the high watermark; followers up to the log end. Waiters (acks=all
 //! produces, long polls) watch [`Progress`].
