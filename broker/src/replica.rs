@@ -620,6 +620,7 @@ impl Partition {
         let expansion = isr_expansion(
             replica,
             log.epochs().entries().last().map_or(0, |(_, s)| *s),
+            follower,
         );
         let change = expansion.map(|new_isr| {
             replica.pending_isr = Some(new_isr.clone());
@@ -925,9 +926,13 @@ pub fn high_watermark(replica: &ReplicaState, leader_end: i64) -> i64 {
     hw.max(replica.high_watermark).min(leader_end)
 }
 
-/// Followers outside the ISR that have every record up to the high watermark and of the
-/// current leader epoch: the ISR with them added, in replica order.
-pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64) -> Option<Vec<i32>> {
+/// `fetching`, the follower whose fetch just arrived, when it is outside the ISR and has
+/// every record up to the high watermark and of the current leader epoch: the ISR with it
+/// added, in replica order. Only the fetching follower joins (as Kafka's maybeExpandIsr): a
+/// follower that stopped fetching — shut down or fenced — may still look caught up, and the
+/// controller refuses a change naming it as a whole, so proposing it with a live one kept
+/// the live one out for good (and the ISR below min.insync.replicas: acks=all stalled).
+pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64, fetching: i32) -> Option<Vec<i32>> {
     if replica.pending_isr.is_some() {
         return None;
     }
@@ -935,7 +940,8 @@ pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64) -> Option<Vec<i32
         .followers
         .iter()
         .filter(|(r, f)| {
-            !replica.isr.contains(r)
+            **r == fetching
+                && !replica.isr.contains(r)
                 && f.log_end_offset >= 0
                 && f.log_end_offset >= replica.high_watermark
                 && f.log_end_offset >= epoch_start

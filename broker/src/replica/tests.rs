@@ -166,19 +166,23 @@ fn the_high_watermark_is_the_smallest_isr_end_and_never_falls() {
 #[test]
 fn caught_up_followers_join_and_lagging_ones_leave() {
     let s = state(&[1, 2], 5, &[(2, 5), (3, 5)]);
-    assert_eq!(isr_expansion(&s, 0), Some(vec![1, 2, 3]));
+    assert_eq!(isr_expansion(&s, 0, 3), Some(vec![1, 2, 3]));
     assert_eq!(
-        isr_expansion(&s, 6),
+        isr_expansion(&s, 6, 3),
         None,
         "must have the current epoch's records"
     );
     assert_eq!(
-        isr_expansion(&state(&[1, 2], 5, &[(2, 5), (3, 4)]), 0),
+        isr_expansion(&state(&[1, 2], 5, &[(2, 5), (3, 4)]), 0, 3),
         None
     );
     let mut pending = s.clone();
     pending.pending_isr = Some(vec![1, 2, 3]);
-    assert_eq!(isr_expansion(&pending, 0), None, "one change at a time");
+    assert_eq!(isr_expansion(&pending, 0, 3), None, "one change at a time");
+    // Broker 3 shut down caught up; broker 2 catches up and fetches: only 2 is proposed (a
+    // change naming the shut-down 3 is refused whole and kept 2 out with it).
+    let alone = state(&[1], 5, &[(2, 5), (3, 5)]);
+    assert_eq!(isr_expansion(&alone, 0, 2), Some(vec![1, 2]));
 
     let mut lag = state(&[1, 2, 3], 5, &[(2, 5), (3, 1)]);
     lag.followers.get_mut(&2).unwrap().last_caught_up_ms = 9_000;
