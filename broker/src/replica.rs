@@ -6,7 +6,11 @@
 //! log end offset of the ISR, and proposes ISR changes: a follower caught up with the high
 //! watermark joins, one that has not caught up for `replica.lag.time.max.ms` leaves (the
 //! decisions are the pure functions at the bottom). As follower it appends what its leader
-//! sends, offsets unchanged, and takes the leader's high watermark.
+//! sends, offsets unchanged, and takes the leader's high watermark — but only an answer to a
+//! fetch it still stands behind (same leader, same leader epoch, log still ending at the
+//! fetch offset), and truncates only on its current leader's word (KIP-101/279, the pure
+//! [`truncation`]): a late answer from a deposed leader would otherwise cut or extend the
+//! log under the new leader's feet.
 //!
 //! Consumers read up to the high watermark; followers up to the log end. Waiters (acks=all
 //! produces, long polls) watch [`Progress`].
@@ -25,6 +29,7 @@ use crate::cluster::controller::IsrChange;
 use crate::cluster::records::{NO_LEADER, PartitionRecord};
 use crate::error::Result;
 use crate::log::batch::{self, BatchHeader};
+use crate::log::epochs::LeaderEpochCache;
 use crate::log::{AppendInfo, PartitionLog};
 use crate::producer::{AbortedTxn, ProducerStateTable, SequenceCheck};
 
@@ -83,6 +88,13 @@ impl ReplicaState {
     /// Whether this broker leads the partition.
     pub fn is_leader(&self) -> bool {
         self.leader == self.node_id && self.leader != NO_LEADER
+    }
+
+    /// Whether this replica follows `following` (not leading, same leader and epoch).
+    pub fn follows(&self, following: Following) -> bool {
+        !self.is_leader()
+            && self.leader == following.leader
+            && self.leader_epoch == following.leader_epoch
     }
 
     /// The ISR the high watermark must respect: confirmed members plus any being added
@@ -151,6 +163,43 @@ pub struct ProduceOutcome {
     pub log_start_offset: i64,
     /// Records appended: 0 for a duplicate of an idempotent retry (metering counts it once).
     pub appended_records: i64,
+}
+
+/// A leader a follower replicates from, in one leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Following {
+    /// The leader's node id.
+    pub leader: i32,
+    /// The leader epoch the fetcher follows it in.
+    pub leader_epoch: i32,
+}
+
+/// What a follower's fetch asked: its answer applies only while both still hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPosition {
+    /// Whom it was sent to, in which epoch.
+    pub following: Following,
+    /// The log end offset it fetched from.
+    pub fetch_offset: i64,
+}
+
+/// What [`Partition::append_as_follower`] did with a leader's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerAppend {
+    /// Its records (if any) were appended.
+    Appended,
+    /// Nothing: the replica no longer follows that leader in that epoch, or its log end moved
+    /// since the fetch was sent (to `log_end`).
+    Stale {
+        /// The log end offset now.
+        log_end: i64,
+    },
+    /// The leader's first batch holds the fetch offset but starts before it: the logs diverge
+    /// inside it, and the log was truncated to `to` (fetching resumes there).
+    Diverged {
+        /// The new log end offset.
+        to: i64,
+    },
 }
 
 /// What a consumer or follower read returns.
@@ -550,8 +599,14 @@ impl Partition {
             ));
         }
         let leo = log.log_end_offset();
-        if let Some(f) = replica.followers.get_mut(&follower) {
-            f.log_end_offset = fetch_offset.min(leo);
+        // Read first: a fetch offset outside the log (a follower ahead of this leader) is
+        // OFFSET_OUT_OF_RANGE and says nothing about what the follower holds.
+        let records = log.read(fetch_offset, max_bytes, true)?;
+        // A follower whose log ends inside one of this leader's batches holds other records
+        // before its fetch offset (it truncates when it sees the batch): no credit for them.
+        let diverged = BatchHeader::parse(&records).is_ok_and(|h| h.base_offset < fetch_offset);
+        if let Some(f) = replica.followers.get_mut(&follower).filter(|_| !diverged) {
+            f.log_end_offset = fetch_offset;
             if fetch_offset >= leo {
                 f.last_caught_up_ms = now_ms;
             } else if fetch_offset >= f.leader_end_at_last_fetch {
@@ -565,6 +620,7 @@ impl Partition {
         let expansion = isr_expansion(
             replica,
             log.epochs().entries().last().map_or(0, |(_, s)| *s),
+            follower,
         );
         let change = expansion.map(|new_isr| {
             replica.pending_isr = Some(new_isr.clone());
@@ -577,7 +633,6 @@ impl Partition {
                 new_isr,
             }
         });
-        let records = log.read(fetch_offset, max_bytes, true)?;
         let result = ReadResult {
             records,
             high_watermark: replica.high_watermark,
@@ -593,16 +648,57 @@ impl Partition {
         Ok((result, change))
     }
 
-    /// Appends what the leader sent (offsets kept), records producer state, and takes the
-    /// leader's high watermark and log start offset.
+    /// Appends what the leader sent in answer to the fetch `fetch` (offsets kept), records
+    /// producer state, and takes the leader's high watermark and log start offset.
+    ///
+    /// The answer is applied only to the log it was asked for: this replica must still follow
+    /// `fetch.leader` in `fetch.leader_epoch`, and its log must still end at the fetch offset.
+    /// Otherwise it is [`FollowerAppend::Stale`] and nothing changes: an answer that arrives
+    /// after leadership moved (a deposed leader answering a long poll late, or after a SIGSTOP)
+    /// would otherwise put the old leader's records on top of what the new leader sent —
+    /// leaving a hole below them that this replica's next fetch offset claims it holds.
+    /// A first batch that starts before the fetch offset means the two logs diverge inside it:
+    /// the log is truncated to where it starts ([`FollowerAppend::Diverged`]).
     pub fn append_as_follower(
         &self,
         records: &[u8],
+        fetch: FetchPosition,
         leader_high_watermark: i64,
         leader_log_start: i64,
         now_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<FollowerAppend> {
         let mut state = self.lock();
+        let end = state.log.log_end_offset();
+        if !state.replica.follows(fetch.following) || end != fetch.fetch_offset {
+            return Ok(FollowerAppend::Stale { log_end: end });
+        }
+        // Batches wholly below the fetch offset are already here (a leader does not send
+        // them, but they would be harmless); one holding it is a divergence.
+        let mut from = 0;
+        while from + batch::HEADER_SIZE <= records.len() {
+            let h = BatchHeader::parse(&records[from..])?;
+            if h.batch_length < (batch::HEADER_SIZE - batch::LOG_OVERHEAD) as i32 {
+                return Err(crate::error::Error::CorruptBatch(format!(
+                    "replicated batch at byte {from} has length {}",
+                    h.batch_length
+                )));
+            }
+            if h.last_offset() >= end {
+                if h.base_offset < end && state.log.log_start_offset() == end {
+                    // An empty log starting inside the batch (restarted at the leader's log
+                    // start, which DeleteRecords may put anywhere): start it at the batch.
+                    state.log.reset_to(h.base_offset)?;
+                    state.producers = ProducerStateTable::default();
+                } else if h.base_offset < end {
+                    let to = truncate_log(&mut state, h.base_offset)?;
+                    self.publish(&state.replica);
+                    return Ok(FollowerAppend::Diverged { to });
+                }
+                break;
+            }
+            from += h.total_size();
+        }
+        let records = &records[from.min(records.len())..];
         if !records.is_empty() {
             state.log.append_replicated(records, now_ms)?;
             // The batches were split and checked by the append: their headers parse.
@@ -626,30 +722,64 @@ impl Partition {
         let PartitionState { log, replica, .. } = &mut *state;
         replica.high_watermark = leader_high_watermark.min(log.log_end_offset());
         self.publish(replica);
-        Ok(())
+        Ok(FollowerAppend::Appended)
     }
 
-    /// Truncates the log to `offset` (divergence from the leader); producer state is rebuilt.
-    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
+    /// Truncates the log to `offset` (divergence from the leader `following` names); producer
+    /// state is rebuilt. Leader epochs starting at or after the new log end go even when no
+    /// record does (an epoch this replica led without writing), so the next divergence check
+    /// asks about an older one. `None`, and nothing changes, when this replica no longer
+    /// follows that leader in that epoch (the answer came too late).
+    pub fn truncate_as_follower(&self, following: Following, offset: i64) -> Result<Option<i64>> {
         let mut state = self.lock();
-        let end = state.log.truncate_to(offset)?;
-        let batches = state.log.producer_batches(state.log.log_start_offset())?;
-        state.producers = ProducerStateTable::rebuild(batches.iter());
-        let PartitionState { replica, .. } = &mut *state;
-        replica.high_watermark = replica.high_watermark.min(end);
-        self.publish(replica);
-        Ok(end)
+        if !state.replica.follows(following) {
+            return Ok(None);
+        }
+        let end = truncate_log(&mut state, offset)?;
+        self.publish(&state.replica);
+        Ok(Some(end))
     }
 
-    /// Restarts an empty log at `offset` (a follower behind its leader's log start).
-    pub fn reset_to(&self, offset: i64) -> Result<()> {
+    /// Applies the leader's OffsetsForLeaderEpoch answer (see [`truncation`]) as a follower of
+    /// `following`: returns the log end before, and the decision (the log now ends at or
+    /// before `to`). `None`, and nothing changes, when this replica no longer follows that
+    /// leader in that epoch.
+    pub fn truncate_to_leader_epoch_end(
+        &self,
+        following: Following,
+        answer: Option<(i32, i64)>,
+    ) -> Result<Option<(i64, Truncation)>> {
         let mut state = self.lock();
+        if !state.replica.follows(following) {
+            return Ok(None);
+        }
+        let before = state.log.log_end_offset();
+        let decision = truncation(
+            answer,
+            state.log.epochs(),
+            before,
+            state.replica.high_watermark,
+        );
+        if decision.to < before || !decision.done {
+            truncate_log(&mut state, decision.to)?;
+            self.publish(&state.replica);
+        }
+        Ok(Some((before, decision)))
+    }
+
+    /// Restarts an empty log at `offset` (a follower behind its leader's log start); `false`,
+    /// and nothing changes, when this replica no longer follows `following`.
+    pub fn reset_as_follower(&self, following: Following, offset: i64) -> Result<bool> {
+        let mut state = self.lock();
+        if !state.replica.follows(following) {
+            return Ok(false);
+        }
         state.log.reset_to(offset)?;
         state.producers = ProducerStateTable::default();
         let PartitionState { replica, .. } = &mut *state;
         replica.high_watermark = offset;
         self.publish(replica);
-        Ok(())
+        Ok(true)
     }
 
     /// Appends a transaction marker for `producer_id` as leader (the coordinator's COMMIT or
@@ -751,6 +881,18 @@ fn last_offset_in(records: &[u8]) -> Option<i64> {
     last
 }
 
+/// Truncates `state`'s log to `offset` (a batch holding it goes whole), drops leader epochs
+/// that no longer hold records, rebuilds producer state and lowers the high watermark to the
+/// new end; returns the new end.
+fn truncate_log(state: &mut PartitionState, offset: i64) -> Result<i64> {
+    let end = state.log.truncate_to(offset)?;
+    state.log.drop_empty_epochs()?;
+    let batches = state.log.producer_batches(state.log.log_start_offset())?;
+    state.producers = ProducerStateTable::rebuild(batches.iter());
+    state.replica.high_watermark = state.replica.high_watermark.min(end);
+    Ok(end)
+}
+
 /// What [`Partition::apply_record`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleChange {
@@ -784,9 +926,13 @@ pub fn high_watermark(replica: &ReplicaState, leader_end: i64) -> i64 {
     hw.max(replica.high_watermark).min(leader_end)
 }
 
-/// Followers outside the ISR that have every record up to the high watermark and of the
-/// current leader epoch: the ISR with them added, in replica order.
-pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64) -> Option<Vec<i32>> {
+/// `fetching`, the follower whose fetch just arrived, when it is outside the ISR and has
+/// every record up to the high watermark and of the current leader epoch: the ISR with it
+/// added, in replica order. Only the fetching follower joins (as Kafka's maybeExpandIsr): a
+/// follower that stopped fetching — shut down or fenced — may still look caught up, and the
+/// controller refuses a change naming it as a whole, so proposing it with a live one kept
+/// the live one out for good (and the ISR below min.insync.replicas: acks=all stalled).
+pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64, fetching: i32) -> Option<Vec<i32>> {
     if replica.pending_isr.is_some() {
         return None;
     }
@@ -794,7 +940,8 @@ pub fn isr_expansion(replica: &ReplicaState, epoch_start: i64) -> Option<Vec<i32
         .followers
         .iter()
         .filter(|(r, f)| {
-            !replica.isr.contains(r)
+            **r == fetching
+                && !replica.isr.contains(r)
                 && f.log_end_offset >= 0
                 && f.log_end_offset >= replica.high_watermark
                 && f.log_end_offset >= epoch_start
@@ -840,6 +987,54 @@ pub fn isr_shrink(replica: &ReplicaState, now_ms: i64, lag_ms: i64) -> Option<Ve
             .filter(|r| !lagging.contains(r))
             .collect(),
     )
+}
+
+/// Where a follower cuts its log once its leader answered OffsetsForLeaderEpoch about the
+/// follower's newest epoch, and whether that ends the divergence check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    /// The offset to truncate to (the log end itself: nothing to cut).
+    pub to: i64,
+    /// Whether fetching may start; if not, the check repeats, asking about the newest epoch
+    /// the log keeps after this cut.
+    pub done: bool,
+}
+
+/// KIP-101/279 truncation: `answer` is the leader's `(epoch, end offset)` for this
+/// follower's newest epoch (the largest epoch it knows at or below it), `None` when it knows
+/// no epoch at all. When the follower has the epoch the leader answered with, the logs agree
+/// up to the smaller of the two end offsets of that epoch. When it does not (the leader's
+/// epoch is older than the follower's newest, and the follower never saw it), everything of
+/// the follower's from its first epoch after the largest one below the leader's goes, and the
+/// check repeats: cutting at the leader's end offset alone would keep the follower's records
+/// of an epoch the leader never had wherever they sit below that offset.
+pub fn truncation(
+    answer: Option<(i32, i64)>,
+    ours: &LeaderEpochCache,
+    log_end: i64,
+    high_watermark: i64,
+) -> Truncation {
+    let Some((leader_epoch, leader_end)) = answer else {
+        // A leader that knows no epoch: keep what was committed, as Kafka does.
+        return Truncation {
+            to: high_watermark.min(log_end),
+            done: true,
+        };
+    };
+    match ours.end_offset_for(leader_epoch, log_end) {
+        Some((epoch, our_end)) if epoch == leader_epoch => Truncation {
+            to: leader_end.min(our_end).min(log_end),
+            done: true,
+        },
+        Some((_, our_end)) => Truncation {
+            to: our_end.min(log_end),
+            done: false,
+        },
+        None => Truncation {
+            to: leader_end.min(log_end),
+            done: true,
+        },
+    }
 }
 
 #[cfg(test)]

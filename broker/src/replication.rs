@@ -3,11 +3,18 @@
 //!
 //! A partition added to a fetcher first finds where its log and the leader's agree: it asks
 //! the leader where its own latest leader epoch ends (OffsetsForLeaderEpoch) and truncates
-//! past that (KIP-101/279: no acknowledged record is lost, no diverged record survives).
-//! Then the fetcher loops on Fetch requests as replica `node.id` (the leader long-polls up to
-//! `replica.fetch.wait.max.ms` and wakes on appends), appends what arrives offsets unchanged,
-//! and takes the leader's high watermark and log start offset. The leader learns each
-//! follower's position from these fetches (see [`crate::replica`]).
+//! past that (KIP-101/279: no acknowledged record is lost, no diverged record survives; when
+//! the leader answers with an epoch the follower never had, the follower cuts back to its
+//! own older epoch and asks again). Then the fetcher loops on Fetch requests as replica
+//! `node.id` (the leader long-polls up to `replica.fetch.wait.max.ms` and wakes on appends),
+//! appends what arrives offsets unchanged, and takes the leader's high watermark and log
+//! start offset. The leader learns each follower's position from these fetches (see
+//! [`crate::replica`]).
+//!
+//! Every answer (OffsetsForLeaderEpoch or Fetch) is applied only while the partition still
+//! follows that leader in that epoch, and a Fetch answer only while the log still ends where
+//! the fetch started: a fetcher may be waiting on a deposed leader's long poll (or on a
+//! SIGSTOPped one) while the partition already follows — or leads — elsewhere.
 //!
 //! A partition whose leader answers NOT_LEADER_OR_FOLLOWER or a fenced/unknown epoch waits
 //! for the metadata image to say who leads now ([`crate::publish`] re-adds or removes it).
@@ -29,8 +36,7 @@ use tokio::task::JoinHandle;
 use crate::broker::{Broker, inter_broker_listener};
 use crate::client::{Connection, KafkaError};
 use crate::cluster::image::MetadataImage;
-use crate::log::batch::{BatchHeader, HEADER_SIZE};
-use crate::replica::Partition;
+use crate::replica::{FetchPosition, FollowerAppend, Following, Partition};
 
 /// A partition a fetcher replicates.
 #[derive(Debug)]
@@ -236,7 +242,12 @@ async fn run(
         let c = match conn.as_mut() {
             Some(c) if !c.is_broken() => c,
             _ => match broker.peers.checkout(&addr).await {
-                Ok(c) => conn.insert(c),
+                Ok(c) => {
+                    // Connecting may have taken long (a paused leader): take the commands
+                    // that came meanwhile before asking anything for a partition.
+                    conn = Some(c);
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(leader, %addr, error = %e, "leader unreachable");
                     conn = None;
@@ -245,8 +256,8 @@ async fn run(
                 }
             },
         };
-        let result = match truncate_diverged(&broker, c, &mut followed).await {
-            Ok(()) => fetch_once(&broker, c, &mut followed).await,
+        let result = match truncate_diverged(&broker, leader, c, &mut followed).await {
+            Ok(()) => fetch_once(&broker, leader, c, &mut followed).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -269,6 +280,7 @@ async fn run(
 /// leader says our latest epoch ends.
 async fn truncate_diverged(
     broker: &Broker,
+    leader: i32,
     conn: &mut Connection,
     followed: &mut BTreeMap<(String, i32), Followed>,
 ) -> Result<(), KafkaError> {
@@ -277,10 +289,7 @@ async fn truncate_diverged(
         .filter(|(_, f)| !f.truncated)
         .filter_map(|((t, p), f)| {
             let (_, latest) = f.partition.log_end();
-            match latest {
-                Some(epoch) => Some((t.clone(), *p, f.leader_epoch, epoch)),
-                None => None,
-            }
+            latest.map(|epoch| (t.clone(), *p, f.leader_epoch, epoch))
         })
         .collect();
     // Logs without any epoch (empty) need no check.
@@ -321,28 +330,33 @@ async fn truncate_diverged(
                 f.paused_until = Some(Instant::now() + Duration::from_millis(200));
                 continue;
             }
-            let (end, latest) = f.partition.log_end();
+            let (_, latest) = f.partition.log_end();
             // The leader knows our epoch (or an older one) ending at `end_offset`: anything
-            // of ours after that point diverged. A leader that knows no epoch at all answers
-            // -1: keep only what was committed (our high watermark), as Kafka does.
-            let cut = if r.end_offset < 0 {
-                f.partition.replica().high_watermark
-            } else {
-                r.end_offset
+            // of ours after that point diverged (see `replica::truncation`). A leader that
+            // knows no epoch at all answers -1: keep only what was committed.
+            let answer = (r.end_offset >= 0).then_some((r.leader_epoch, r.end_offset));
+            let following = Following {
+                leader,
+                leader_epoch: f.leader_epoch,
             };
-            if cut < end {
-                match f.partition.truncate_to(cut) {
-                    Ok(new_end) => {
-                        tracing::info!(topic = %key.0, partition = key.1, from = end, to = new_end, our_epoch = ?latest, leader_epoch = r.leader_epoch, "truncated a diverged log tail")
+            match f.partition.truncate_to_leader_epoch_end(following, answer) {
+                Ok(Some((end, decision))) => {
+                    if decision.to < end {
+                        tracing::info!(topic = %key.0, partition = key.1, from = end, to = decision.to, our_epoch = ?latest, leader_epoch = r.leader_epoch, leader_end_offset = r.end_offset, done = decision.done, "truncated a diverged log tail");
                     }
-                    Err(e) => {
-                        tracing::error!(topic = %key.0, partition = key.1, error = %e, "truncation failed");
-                        f.paused_until = Some(Instant::now() + Duration::from_secs(1));
-                        continue;
-                    }
+                    f.truncated = decision.done;
+                }
+                Ok(None) => {
+                    // Leadership moved on while we asked: the metadata image re-adds or
+                    // removes the partition.
+                    tracing::debug!(topic = %key.0, partition = key.1, leader, leader_epoch = f.leader_epoch, "no longer following this leader; answer ignored");
+                    f.paused_until = Some(Instant::now() + Duration::from_millis(200));
+                }
+                Err(e) => {
+                    tracing::error!(topic = %key.0, partition = key.1, error = %e, "truncation failed");
+                    f.paused_until = Some(Instant::now() + Duration::from_secs(1));
                 }
             }
-            f.truncated = true;
         }
     }
     Ok(())
@@ -351,6 +365,7 @@ async fn truncate_diverged(
 /// One Fetch round for every partition ready to fetch.
 async fn fetch_once(
     broker: &Broker,
+    leader: i32,
     conn: &mut Connection,
     followed: &mut BTreeMap<(String, i32), Followed>,
 ) -> Result<(), KafkaError> {
@@ -364,12 +379,25 @@ async fn fetch_once(
     request.session_id = 0;
     request.session_epoch = -1;
     let mut by_topic: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
+    // What each partition's fetch asked: its answer applies only to that log end, under that
+    // leader epoch (see `Partition::append_as_follower`).
+    let mut asked: BTreeMap<(String, i32), FetchPosition> = BTreeMap::new();
     for ((topic, index), f) in followed.iter_mut() {
         if !f.truncated || f.paused_until.is_some_and(|t| t > now) {
             continue;
         }
         f.paused_until = None;
         let (end, latest) = f.partition.log_end();
+        asked.insert(
+            (topic.clone(), *index),
+            FetchPosition {
+                following: Following {
+                    leader,
+                    leader_epoch: f.leader_epoch,
+                },
+                fetch_offset: end,
+            },
+        );
         let mut p = FetchPartition::default();
         p.partition = *index;
         p.current_leader_epoch = f.leader_epoch;
@@ -410,45 +438,65 @@ async fn fetch_once(
     for t in response.responses {
         for pd in t.partitions {
             let key = (t.topic.to_string(), pd.partition_index);
-            let Some(f) = followed.get_mut(&key) else {
+            let (Some(f), Some(position)) = (followed.get_mut(&key), asked.get(&key).copied())
+            else {
                 continue;
             };
             let error = ResponseError::try_from_code(pd.error_code);
             match error {
                 None => {
                     let records = pd.records.unwrap_or_default();
-                    let (end, _) = f.partition.log_end();
-                    let fresh = skip_below(&records, end);
                     if throttled(&key.0, key.1) {
-                        throttled_bytes += fresh.len() as u64;
+                        throttled_bytes += records.len() as u64;
                         throttled_keys.push(key.clone());
                     }
-                    if let Err(e) = f.partition.append_as_follower(
-                        &fresh,
+                    match f.partition.append_as_follower(
+                        &records,
+                        position,
                         pd.high_watermark,
                         pd.log_start_offset,
                         now_ms,
                     ) {
-                        tracing::warn!(topic = %key.0, partition = key.1, error = %e, "follower append failed; checking divergence again");
-                        f.truncated = false;
-                        f.paused_until = Some(Instant::now() + Duration::from_millis(200));
-                    } else if !fresh.is_empty() {
-                        broker.data_arrived.notify_waiters();
+                        Ok(FollowerAppend::Appended) => {
+                            if !records.is_empty() {
+                                broker.data_arrived.notify_waiters();
+                            }
+                        }
+                        Ok(FollowerAppend::Stale { log_end }) => {
+                            let (first, last) = offset_range(&records);
+                            tracing::info!(topic = %key.0, partition = key.1, leader, leader_epoch = f.leader_epoch, fetch_offset = position.fetch_offset, log_end, ?first, ?last, "a fetch answer came after leadership or the log moved on; dropped");
+                        }
+                        Ok(FollowerAppend::Diverged { to }) => {
+                            tracing::warn!(topic = %key.0, partition = key.1, leader, leader_epoch = f.leader_epoch, fetch_offset = position.fetch_offset, to, "the leader's batch holding our log end starts before it: truncated to the batch");
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = %key.0, partition = key.1, error = %e, "follower append failed; checking divergence again");
+                            f.truncated = false;
+                            f.paused_until = Some(Instant::now() + Duration::from_millis(200));
+                        }
                     }
                 }
                 Some(ResponseError::OffsetOutOfRange) => {
-                    let (end, _) = f.partition.log_end();
-                    if pd.log_start_offset >= 0 && end < pd.log_start_offset {
+                    let (end, latest) = f.partition.log_end();
+                    let following = position.following;
+                    if end != position.fetch_offset {
+                        // The log moved since the fetch: the answer is about another log.
+                    } else if pd.log_start_offset >= 0 && end < pd.log_start_offset {
                         tracing::info!(topic = %key.0, partition = key.1, from = end, to = pd.log_start_offset, "behind the leader's log start: restarting the replica there");
-                        if let Err(e) = f.partition.reset_to(pd.log_start_offset) {
+                        if let Err(e) = f
+                            .partition
+                            .reset_as_follower(following, pd.log_start_offset)
+                        {
                             tracing::error!(topic = %key.0, partition = key.1, error = %e, "reset failed");
                         }
                     } else if pd.high_watermark >= 0 && end > pd.high_watermark {
                         // Ahead of the leader: the divergence check decides what to cut; with
                         // no epoch information, the leader's high watermark is the bound.
                         f.truncated = false;
-                        if f.partition.log_end().1.is_none() {
-                            let _ = f.partition.truncate_to(pd.high_watermark);
+                        if latest.is_none() {
+                            let _ = f
+                                .partition
+                                .truncate_as_follower(following, pd.high_watermark);
                         }
                     }
                     f.paused_until = Some(Instant::now() + Duration::from_millis(50));
@@ -479,20 +527,22 @@ fn throttle_delay(bytes: u64, rate: u64) -> Duration {
     Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 
-/// The batches of `records` at or after `offset` (a leader returns the batch holding the
-/// fetch offset; batches wholly below it are already here).
-fn skip_below(records: &bytes::Bytes, offset: i64) -> bytes::Bytes {
-    let mut pos = 0usize;
+/// The first and last offsets of the whole batches in `records` (for logs).
+fn offset_range(records: &[u8]) -> (Option<i64>, Option<i64>) {
+    use crate::log::batch::{BatchHeader, HEADER_SIZE};
+    let (mut first, mut last, mut pos) = (None, None, 0);
     while pos + HEADER_SIZE <= records.len() {
         let Ok(h) = BatchHeader::parse(&records[pos..]) else {
             break;
         };
-        if h.base_offset >= offset {
+        if h.batch_length <= 0 {
             break;
         }
-        pos += h.total_size();
+        first.get_or_insert(h.base_offset);
+        last = Some(h.last_offset());
+        pos = pos.saturating_add(h.total_size());
     }
-    records.slice(pos.min(records.len())..)
+    (first, last)
 }
 
 #[cfg(test)]

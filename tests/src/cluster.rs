@@ -580,7 +580,8 @@ impl Drop for ChildCluster {
             }
         }
         // FJORD_KEEP_LOGS=DIR keeps every broker's whole log (the failure messages only
-        // carry tails): DIR/<pid>-<first client port>/broker-<id>.log.
+        // carry tails), DIR/<pid>-<first client port>/broker-<id>.log, and its data directory
+        // (segments, leader-epoch checkpoints: what a lost record's replicas held), data-<id>.
         if let Some(dir) = std::env::var_os("FJORD_KEEP_LOGS") {
             let first = self.nodes.first().map_or(0, |n| n.client_port);
             let dir = PathBuf::from(dir).join(format!("{}-{first}", std::process::id()));
@@ -588,11 +589,31 @@ impl Drop for ChildCluster {
                 for n in &self.nodes {
                     let _ =
                         std::fs::write(dir.join(format!("broker-{}.log", n.id)), self.stderr(n.id));
+                    if let Err(e) = copy_dir(n.data_dir.path(), &dir.join(format!("data-{}", n.id)))
+                    {
+                        eprintln!("could not keep broker {}'s data directory: {e}", n.id);
+                    }
                 }
-                eprintln!("broker logs kept in {}", dir.display());
+                eprintln!("broker logs and data kept in {}", dir.display());
             }
         }
     }
+}
+
+/// Copies the directory tree `from` to `to` (regular files and directories only).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 fn signal(child: &Child, name: &str) -> anyhow::Result<()> {

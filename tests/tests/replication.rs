@@ -346,10 +346,15 @@ async fn verify(bootstrap: &str, topic: &str, ledger: &Ledger) -> anyhow::Result
         for (p, records) in &seen {
             let mut last_seq = None;
             for (offset, seq) in records {
-                ensure!(all.insert(*seq), "record {seq} appears twice (partition {p} offset {offset})");
+                ensure!(
+                    all.insert(*seq),
+                    "record {seq} appears twice (partition {p} offset {offset})\n{}",
+                    gaps(&seen)
+                );
                 ensure!(
                     last_seq.is_none_or(|l| l < *seq),
-                    "partition {p} is out of send order at offset {offset}: {seq} after {last_seq:?}"
+                    "partition {p} is out of send order at offset {offset}: {seq} after {last_seq:?}\n{}",
+                    gaps(&seen)
                 );
                 last_seq = Some(*seq);
             }
@@ -358,26 +363,141 @@ async fn verify(bootstrap: &str, topic: &str, ledger: &Ledger) -> anyhow::Result
             .iter()
             .flat_map(|(p, v)| v.iter().map(move |(o, s)| ((*p, *o), *s)))
             .collect();
-        for (p, o, seq) in &acked {
+        let mut wrong = Vec::new();
+        for (i, (p, o, seq)) in acked.iter().enumerate() {
             if *o < 0 {
                 // librdkafka acknowledges without an offset a batch whose own answer was lost
                 // when a later batch of the same idempotent producer was acknowledged (it
                 // must have been written first): it must be in its partition all the same.
                 ensure!(
                     seen.get(p).is_some_and(|v| v.iter().any(|(_, s)| s == seq)),
-                    "acknowledged record {seq} (offset unknown) is missing from partition {p}"
+                    "acknowledged record {seq} (offset unknown) is missing from partition {p}\n{}",
+                    gaps(&seen)
                 );
                 continue;
             }
             match index.get(&(*p, *o)) {
                 Some(s) if s == seq => {}
-                Some(s) => bail!("acknowledged record {seq} at {p}/{o} was replaced by {s}"),
-                None => bail!("acknowledged record {seq} at {p}/{o} is missing"),
+                Some(s) => wrong.push((i, format!("acknowledged record {seq} at {p}/{o} was replaced by {s}"))),
+                None => wrong.push((i, format!("acknowledged record {seq} at {p}/{o} is missing"))),
             }
+        }
+        if let Some((first, what)) = wrong.first() {
+            bail!(
+                "{what} ({} acknowledged records wrong in all)\n{}\n{}",
+                wrong.len(),
+                explain(&acked, &seen, *first),
+                gaps(&seen)
+            );
         }
         Ok(all.len())
     })
     .await?
+}
+
+/// Why the acknowledged record `acked[i]` is not where its acknowledgement said: where its
+/// sequence number was read instead (if anywhere), the records read around its offset, and the
+/// acknowledgements of that partition around it (in acknowledgement order and by offset).
+fn explain(acked: &[(i32, i64, u64)], seen: &BTreeMap<i32, Vec<(i64, u64)>>, i: usize) -> String {
+    const AROUND: i64 = 5;
+    let (p, o, seq) = acked[i];
+    let mut out = String::new();
+    let elsewhere: Vec<(i32, i64)> = seen
+        .iter()
+        .flat_map(|(q, v)| v.iter().map(move |(off, s)| (*q, *off, *s)))
+        .filter(|(_, _, s)| *s == seq)
+        .map(|(q, off, _)| (q, off))
+        .collect();
+    out.push_str(&format!(
+        "record {seq} was read at {elsewhere:?} (partition/offset; empty: nowhere)\n"
+    ));
+    let records = seen.get(&p).map(Vec::as_slice).unwrap_or_default();
+    let near: Vec<String> = records
+        .iter()
+        .filter(|(off, _)| (off - o).abs() <= AROUND)
+        .map(|(off, s)| format!("{off}:{s}"))
+        .collect();
+    out.push_str(&format!(
+        "read from partition {p} around offset {o} (offset:record): {}\n",
+        near.join(" ")
+    ));
+    let by_offset: Vec<String> = acked
+        .iter()
+        .filter(|(q, off, _)| *q == p && (off - o).abs() <= AROUND)
+        .map(|(_, off, s)| format!("{off}:{s}"))
+        .collect();
+    out.push_str(&format!(
+        "acknowledged in partition {p} around offset {o} (offset:record): {}\n",
+        by_offset.join(" ")
+    ));
+    let in_order: Vec<String> = acked
+        .iter()
+        .enumerate()
+        .filter(|(j, (q, _, _))| *q == p && j.abs_diff(i) <= 3 * AROUND as usize)
+        .map(|(j, (_, off, s))| format!("#{j} {off}:{s}"))
+        .collect();
+    out.push_str(&format!(
+        "acknowledgements of partition {p} around #{i}, in the order they came: {}",
+        in_order.join(" ")
+    ));
+    out
+}
+
+/// The holes in the offsets read back from each partition (offset ranges never returned
+/// between two returned records), at most 20 per partition.
+fn gaps(seen: &BTreeMap<i32, Vec<(i64, u64)>>) -> String {
+    let mut out = String::from("holes in what was read back:");
+    for (p, records) in seen {
+        let holes: Vec<String> = records
+            .windows(2)
+            .filter(|w| w[1].0 > w[0].0 + 1)
+            .map(|w| format!("{}..{}", w[0].0 + 1, w[1].0))
+            .collect();
+        out.push_str(&format!(
+            " partition {p} ({} records, offsets {:?}..={:?}): {} hole(s) {}{};",
+            records.len(),
+            records.first().map(|r| r.0),
+            records.last().map(|r| r.0),
+            holes.len(),
+            holes.iter().take(20).cloned().collect::<Vec<_>>().join(" "),
+            if holes.len() > 20 { " …" } else { "" }
+        ));
+    }
+    out
+}
+
+/// With `FJORD_KEEP_LOGS=DIR`, writes every acknowledgement (`partition offset record`, in
+/// the order they came) to `DIR/ledger-<pid>.txt`, next to the brokers' logs and data.
+fn keep_ledger(ledger: &Ledger) {
+    let Some(dir) = std::env::var_os("FJORD_KEEP_LOGS") else {
+        return;
+    };
+    let mut text = String::new();
+    for (p, o, seq) in &ledger.acked {
+        text.push_str(&format!("{p} {o} {seq}\n"));
+    }
+    let path = std::path::PathBuf::from(dir).join(format!("ledger-{}.txt", std::process::id()));
+    if std::fs::create_dir_all(path.parent().unwrap_or(&path)).is_ok()
+        && std::fs::write(&path, text).is_ok()
+    {
+        eprintln!("acknowledgements kept in {}", path.display());
+    }
+}
+
+/// The wall-clock time of day in UTC (`HH:MM:SS.mmm`), to line test output up with the
+/// brokers' logs.
+fn utc_now() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}Z",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }
 
 /// A consumer group member reading the topic and committing synchronously after every poll
@@ -533,7 +653,9 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    println!("fault test: FJORD_FAULT_SEED={seed} FJORD_FAULT_ROUNDS={rounds}");
+    println!(
+        "fault test: FJORD_FAULT_SEED={seed} FJORD_FAULT_ROUNDS={rounds} (times are UTC, as in the broker logs)"
+    );
     let mut rng = Rng(seed);
 
     let mut cluster = ChildCluster::start(3, CLUSTER_ARGS).await?;
@@ -576,6 +698,11 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
             }
         };
         let started = Instant::now();
+        println!(
+            "{} round {round}: {fault:?} of broker {victim} (partition {partition}) starts; acked so far {}",
+            utc_now(),
+            load.acked()
+        );
         match fault {
             Fault::KillLeader | Fault::KillController => cluster.kill9(victim)?,
             Fault::PauseLeader => cluster.pause(victim)?,
@@ -610,7 +737,8 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 };
                 println!(
-                    "round {round}: kill -9 controller {victim} → broker {took_over} active after {:?}",
+                    "{} round {round}: kill -9 controller {victim} → broker {took_over} active after {:?}",
+                    utc_now(),
                     started.elapsed()
                 );
             }
@@ -621,7 +749,8 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
                     .await
                     .with_context(context)?;
                 println!(
-                    "round {round}: {fault:?} of leader {victim} (partition {partition}) → acks again after {failover:?}"
+                    "{} round {round}: {fault:?} of leader {victim} (partition {partition}) → acks again after {failover:?}",
+                    utc_now()
                 );
                 if matches!(fault, Fault::KillLeader) {
                     failovers.push(failover);
@@ -639,6 +768,10 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
             Fault::StallLeader => {}
             _ => cluster.restart(victim).await?,
         }
+        println!(
+            "{} round {round}: broker {victim} back; waiting for full ISRs",
+            utc_now()
+        );
         // The next fault waits for a full ISR, so acks=all with min.insync.replicas=2 always
         // has a replica to fail over to.
         wait_for(&bootstrap, Duration::from_secs(60), |md| {
@@ -657,6 +790,10 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
     }
 
     load.wait_acks(200, STEP_TIMEOUT).await?;
+    println!(
+        "{} fault test: rounds done, draining and verifying",
+        utc_now()
+    );
     let committed_seen = tokio::task::spawn_blocking(move || committer.finish()).await??;
     let ledger = load.finish().await?;
     ensure!(
@@ -665,7 +802,22 @@ async fn seeded_faults_keep_every_acknowledged_record() -> anyhow::Result<()> {
         ledger.failed.len(),
         ledger.failed.first()
     );
-    let records = verify(&bootstrap, &topic, &ledger).await?;
+    let records = match verify(&bootstrap, &topic, &ledger).await {
+        Ok(records) => records,
+        Err(e) => {
+            let bs = bootstrap.clone();
+            let now = tokio::task::spawn_blocking(move || metadata(&bs))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|md| md.get(&topic).cloned());
+            keep_ledger(&ledger);
+            return Err(e.context(format!(
+                "{} verifying {topic} failed; its partitions now: {now:?}",
+                utc_now()
+            )));
+        }
+    };
     let committed = {
         let (bs, t, g) = (bootstrap.clone(), topic.clone(), group.clone());
         tokio::task::spawn_blocking(move || committed_offsets(&bs, &t, &g)).await??

@@ -338,6 +338,14 @@ impl PartitionLog {
         Ok(offset)
     }
 
+    /// Forgets the leader epochs that start at the log end or later: they hold no records (an
+    /// epoch this replica led without writing). A follower's divergence check then asks its
+    /// leader about the newest epoch it has records of.
+    pub fn drop_empty_epochs(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        self.epochs.truncate_from_end(end)
+    }
+
     /// The leader epoch cache.
     pub fn epochs(&self) -> &LeaderEpochCache {
         &self.epochs
