@@ -6,7 +6,13 @@ use kafka_protocol::records::{
 use super::*;
 use crate::config::LogConfig;
 
+/// The values as record batches; kafka-protocol's encoder may split them into several, as
+/// their sequence numbers (all 0) are not consecutive (see `one_batch`).
 fn batch(values: &[&str]) -> Vec<u8> {
+    encode(values, |_| 0)
+}
+
+fn encode(values: &[&str], sequence: impl Fn(usize) -> i32) -> Vec<u8> {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -19,7 +25,7 @@ fn batch(values: &[&str]) -> Vec<u8> {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: 0,
+            sequence: sequence(i),
             timestamp: 1,
             key: None,
             value: Some(Bytes::copy_from_slice(v.as_bytes())),
@@ -39,47 +45,10 @@ fn batch(values: &[&str]) -> Vec<u8> {
     buf.to_vec()
 }
 
-/// One batch holding every value (`batch` may split records into several batches).
+/// One batch holding every value: consecutive sequence numbers keep the encoder from
+/// splitting it.
 fn one_batch(values: &[&str]) -> Vec<u8> {
-    let mut bytes = batch(values);
-    let mut pos = 0;
-    let mut count = 0;
-    while pos < bytes.len() {
-        pos += BatchHeader::parse(&bytes[pos..]).unwrap().total_size();
-        count += 1;
-    }
-    if count > 1 {
-        let records: Vec<Record> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: 1,
-                key: None,
-                value: Some(Bytes::copy_from_slice(v.as_bytes())),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        bytes = buf.to_vec();
-    }
+    let bytes = encode(values, |i| i as i32);
     let h = BatchHeader::parse(&bytes).unwrap();
     assert_eq!(
         (h.total_size(), h.records_count as usize),
